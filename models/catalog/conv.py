@@ -1,0 +1,149 @@
+"""Convolution and pooling layers."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from models import layers
+from models.catalog.registry import (
+    Arg,
+    Example,
+    LayerType,
+    channel_dim,
+    expects_size,
+    flag,
+    size,
+)
+
+LAYOUTS = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W)"}
+
+
+def _ints(name: str, default, doc: str, n: int, *, ge: int = 1, also=(), optional=False) -> Arg:
+    return Arg(name, "ints", default, doc, ge=ge, le=2**31 - 1, n=n, also=also, optional=optional)
+
+
+def _conv(n: int, transpose: bool) -> LayerType:
+    cls = getattr(nn, f"ConvTranspose{n}d" if transpose else f"Conv{n}d")
+    args = [
+        size("in_channels", "channels of the input", auto=channel_dim(n)),
+        size("out_channels", "channels produced: the number of features (filters) learned"),
+        _ints("kernel_size", ..., "the size of the sliding window", n),
+        _ints("stride", 1, "step of the window", n),
+    ]
+    if transpose:
+        args += [
+            _ints("padding", 0, "implicit zero padding removed from the output", n, ge=0),
+            _ints("output_padding", 0, "extra size added to one side of the output", n, ge=0),
+            size("groups", "blocked connections from input to output channels", default=1),
+            flag("bias", True, "learn an additive bias"),
+            _ints("dilation", 1, "spacing between kernel elements", n),
+        ]
+    else:
+        args += [
+            _ints("padding", 0, "padding added to all sides", n, ge=0, also=("same", "valid")),
+            _ints("dilation", 1, "spacing between kernel elements", n),
+            size("groups", "blocked connections from input to output channels", default=1),
+            flag("bias", True, "learn an additive bias"),
+            Arg(
+                "padding_mode",
+                "choice",
+                "zeros",
+                "how the border is padded",
+                choices=("zeros", "reflect", "replicate", "circular"),
+            ),
+        ]
+    spatial = {1: (16,), 2: (8, 8), 3: (4, 6, 6)}[n]
+    what = "Transposed convolution (learned up-sampling)" if transpose else "Convolution"
+    doc = f"{what} over {n}-D data: out_channels filters of kernel_size slide over the input."
+    if n == 2 and not transpose:
+        doc = "2-D convolution: each of out_channels filters scans the image and makes one map."
+    return LayerType(
+        cls.__name__,
+        "convolution",
+        "convolution" if n == 2 else "beyond",
+        doc,
+        tuple(args),
+        Example({"in_channels": 3, "out_channels": 4, "kernel_size": 3}, ((1, 3, *spatial),)),
+        torch_class=cls,
+        layout=LAYOUTS[n],
+        ranks=(n + 1, n + 2),
+        checks=(expects_size("in_channels", lambda s, n=n: -(n + 1), "input channels"),),
+    )
+
+
+def _pool_args(n: int, *, dilation: bool, count_include_pad: bool, divisor: bool) -> tuple:
+    args = [
+        _ints("kernel_size", ..., "the size of the pooling window", n),
+        _ints("stride", None, "step of the window (default: kernel_size)", n, optional=True),
+        _ints("padding", 0, "implicit padding on both sides (at most half the kernel)", n, ge=0),
+    ]
+    if dilation:
+        args.append(_ints("dilation", 1, "spacing between window elements", n))
+    args.append(flag("ceil_mode", False, "round the output size up instead of down"))
+    if count_include_pad:
+        args.append(flag("count_include_pad", True, "count padding zeros in the average"))
+    if divisor:
+        args.append(
+            Arg("divisor_override", "int", None, "divide by this instead", ge=1, optional=True)
+        )
+    return tuple(args)
+
+
+def _pool(kind: str, n: int) -> LayerType:
+    name = f"{kind}Pool{n}d"
+    is_min = kind == "Min"
+    cls = layers.MinPool2d if is_min else getattr(nn, name)
+    what = {
+        "Max": "the maximum",
+        "Avg": "the average",
+        "Min": "the minimum (computed as -maxpool(-x); not a torch class)",
+    }[kind]
+    spatial = {1: (12,), 2: (6, 6), 3: (4, 4, 4)}[n]
+    return LayerType(
+        name,
+        "pooling",
+        "pooling",
+        f"Replaces each window of the input by {what}: shrinks the map, keeps the strongest.",
+        _pool_args(
+            n, dilation=kind != "Avg", count_include_pad=kind == "Avg", divisor=name == "AvgPool2d"
+        ),
+        Example({"kernel_size": 3}, ((1, 1, *spatial),)),
+        torch_class=cls,
+        torch_name="models.layers.MinPool2d (-max_pool2d(-x))" if is_min else "",
+        is_torch=not is_min,
+        layout=LAYOUTS[n],
+        ranks=(n + 1, n + 2),
+        note="Not a torch class: the tutorial's min pooling, -MaxPool2d(-x)." if is_min else "",
+    )
+
+
+def _adaptive(n: int) -> LayerType:
+    cls = getattr(nn, f"AdaptiveAvgPool{n}d")
+    return LayerType(
+        cls.__name__,
+        "pooling",
+        "pooling",
+        "Average pooling to a fixed output size, whatever the input size.",
+        (_ints("output_size", ..., "the output size", n),),
+        Example({"output_size": 2}, ((1, 3, *((7,) * n)),)),
+        torch_class=cls,
+        layout=LAYOUTS[n],
+        ranks=(n + 1, n + 2),
+    )
+
+
+ENTRIES = [
+    _conv(1, False),
+    _conv(2, False),
+    _conv(3, False),
+    _conv(1, True),
+    _conv(2, True),
+    _pool("Max", 1),
+    _pool("Max", 2),
+    _pool("Max", 3),
+    _pool("Avg", 1),
+    _pool("Avg", 2),
+    _pool("Min", 2),
+    _adaptive(1),
+    _adaptive(2),
+]

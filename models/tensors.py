@@ -1,0 +1,335 @@
+"""Tensors to JSON payloads and back, and the statistics the UI shows next to them.
+
+A payload is ``{"shape": [...], "dtype": "float32", "encoding": "f16", "data": ...}``:
+
+- ``f16``: base64 of the little-endian float16 bytes in C order (half the bytes of f32,
+  enough to draw). Values beyond ±65504 become ±inf, as ``t.half()`` does; NaN stays NaN.
+- ``f32``: base64 of little-endian float32 bytes; lossless for float32 tensors.
+- ``list``: nested JSON lists (``t.tolist()``). Integer tensors stay integers, bool tensors
+  become 0/1. JSON has no NaN or infinity, so those floats are written as the strings
+  ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (the spellings JavaScript's ``Number()``
+  reads), and ``decode`` reads them back.
+
+``dtype`` is always the original tensor's dtype. Integer and bool tensors sent as f16/f32 are
+cast to float. A payload downsampled for display (see ``encode``) also carries
+``"true_shape"`` (the original shape) and ``"downsampled": true``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.errors import LimitError, SpecError, fmt_shape
+
+Encoding = Literal["f16", "f32", "list"]
+
+ENCODINGS: tuple[str, ...] = ("f16", "f32", "list")
+_BYTE_DTYPES = {"f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
+_INT_DTYPES = {"int64", "int32", "long", "int"}
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_MAX_NDIM = 32
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``."""
+    return str(dtype).removeprefix("torch.")
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def _pool_factor(n_rows: int, h: int, w: int, max_elements: int) -> int:
+    """Smallest k with ``n_rows * ceil(h/k) * ceil(w/k) <= max_elements`` (binary search)."""
+    lo, hi = 1, max(h, w)
+    while lo < hi:
+        k = (lo + hi) // 2
+        if n_rows * -(-h // k) * -(-w // k) <= max_elements:
+            hi = k
+        else:
+            lo = k + 1
+    return lo
+
+
+def downsample(t: torch.Tensor, max_elements: int) -> torch.Tensor:
+    """Shrink ``t`` to at most ``max_elements`` values for display.
+
+    1-D: ``adaptive_avg_pool1d`` by the smallest integer factor k (n -> ceil(n/k)).
+    N-D: average-pool the last two dims by the smallest integer factor k that fits
+    (H×W -> ceil(H/k)×ceil(W/k)), keeping the leading dims. When the leading dims alone hold
+    more than ``max_elements`` rows, they are flattened and only the first ``max_elements``
+    rows are kept (each pooled to 1×1), giving shape ``(max_elements, 1, 1)``.
+    Pooling runs in float64 for float64 tensors and in float32 otherwise.
+    """
+    if max_elements < 1:
+        raise ValueError("max_elements must be at least 1")
+    if t.numel() <= max_elements or t.ndim == 0:
+        return t
+    work = t.to(torch.float64 if t.dtype == torch.float64 else torch.float32)
+    if t.ndim == 1:
+        n = t.shape[0]
+        k = -(-n // max_elements)
+        return F.adaptive_avg_pool1d(work[None, None], -(-n // k))[0, 0]
+    *lead, h, w = t.shape
+    rows = math.prod(lead)
+    if rows > max_elements:
+        work = work.reshape(rows, h, w)[:max_elements]
+        return F.adaptive_avg_pool2d(work, (1, 1))
+    k = _pool_factor(rows, h, w, max_elements)
+    out = F.adaptive_avg_pool2d(work.reshape(rows, 1, h, w), (-(-h // k), -(-w // k)))
+    return out.reshape(*lead, out.shape[-2], out.shape[-1])
+
+
+def _json_list(t: torch.Tensor) -> Any:
+    if t.dtype == torch.bool:
+        return t.to(torch.int64).tolist()
+    if not t.is_floating_point():
+        return t.tolist()
+    data = t.tolist()
+    if bool(torch.isfinite(t).all()):
+        return data
+    return _replace_nonfinite(data)
+
+
+def _replace_nonfinite(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_replace_nonfinite(v) for v in x]
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x
+
+
+def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None = None) -> dict:
+    """Turn a tensor (any device, any grad state) into a JSON-safe payload.
+
+    With ``max_elements``, a tensor holding more values is downsampled first (see
+    ``downsample``); the payload's ``shape`` is then the shape sent, with ``true_shape`` and
+    ``downsampled: true`` added.
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+    t = t.detach().to("cpu")
+    sent = t
+    if max_elements is not None and t.numel() > max_elements:
+        sent = downsample(t, max_elements)
+    payload: dict[str, Any] = {
+        "shape": list(sent.shape),
+        "dtype": dtype_name(t.dtype),
+        "encoding": encoding,
+    }
+    if sent is not t:
+        payload["true_shape"] = list(t.shape)
+        payload["downsampled"] = True
+    if encoding == "list":
+        payload["data"] = _json_list(sent)
+    else:
+        torch_dtype = torch.float16 if encoding == "f16" else torch.float32
+        arr = sent.to(torch_dtype).contiguous().numpy().astype(_BYTE_DTYPES[encoding], copy=False)
+        payload["data"] = base64.b64encode(arr.tobytes()).decode("ascii")
+    return payload
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def _bad(message: str) -> SpecError:
+    return SpecError("bad_tensor", message, status=422)
+
+
+def _check_numel(shape: list[int], max_elements: int) -> int:
+    numel = math.prod(shape)
+    if numel > max_elements:
+        raise LimitError(
+            f"the tensor has {numel:,} elements ({fmt_shape(shape)}); the limit is "
+            f"{max_elements:,} elements. Send a smaller tensor."
+        )
+    return numel
+
+
+def _parse_shape(raw: Any) -> list[int]:
+    if not isinstance(raw, list | tuple) or len(raw) > _MAX_NDIM:
+        raise _bad(f"shape must be a list of at most {_MAX_NDIM} non-negative integers")
+    if any(isinstance(d, bool) or not isinstance(d, int) for d in raw):
+        raise _bad(f"shape must hold integers, got {list(raw)!r}")
+    if any(d < 0 for d in raw):
+        raise _bad(f"shape {list(raw)!r} has a negative dimension; sizes must be 0 or more")
+    return [int(d) for d in raw]
+
+
+def _infer_shape(data: Any) -> list[int]:
+    shape: list[int] = []
+    cur = data
+    while isinstance(cur, list):
+        if len(shape) >= _MAX_NDIM:
+            raise _bad(f"data is nested more than {_MAX_NDIM} levels deep")
+        shape.append(len(cur))
+        if not cur:
+            break
+        cur = cur[0]
+    return shape
+
+
+def _leaf(x: Any, integer: bool, where: str) -> float | int:
+    if isinstance(x, str) and x in _NONFINITE and not integer:
+        return _NONFINITE[x]
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise _bad(
+            f"data{where} is {x!r}, not a number; every entry must be a number"
+            + ("" if integer else ' (or "NaN", "Infinity", "-Infinity")')
+        )
+    if integer:
+        if isinstance(x, float) and not x.is_integer():
+            raise _bad(f"data{where} is {x!r}; an integer tensor needs whole numbers")
+        x = int(x)
+        if not -(2**63) <= x < 2**63:
+            raise _bad(f"data{where} is {x}, outside the int64 range")
+        return x
+    try:
+        return float(x)
+    except OverflowError:
+        raise _bad(f"data{where} is too large for a float") from None
+
+
+def _walk(data: Any, shape: list[int], integer: bool, out: list, where: str = "") -> None:
+    """Check that ``data`` nests exactly as ``shape`` says and append its leaves to ``out``."""
+    if not shape:
+        if isinstance(data, list):
+            raise _bad(f"data{where} is a list where a number was expected (ragged nesting)")
+        out.append(_leaf(data, integer, where))
+        return
+    if not isinstance(data, list):
+        raise _bad(f"data{where} is {data!r} where a list of {shape[0]} was expected")
+    if len(data) != shape[0]:
+        raise _bad(
+            f"data{where} has {len(data)} entries but its siblings have {shape[0]}; "
+            "nested lists must be rectangular (not ragged)"
+        )
+    for i, item in enumerate(data):
+        _walk(item, shape[1:], integer, out, f"{where}[{i}]")
+
+
+def _decode_list(data: Any, shape: list[int] | None, integer: bool, max_elements: int):
+    inferred = _infer_shape(data)
+    _check_numel(inferred, max_elements)
+    flat: list = []
+    _walk(data, inferred, integer, flat)
+    t = torch.tensor(flat, dtype=torch.int64 if integer else torch.float32).reshape(inferred)
+    if shape is None or shape == inferred:
+        return t
+    if len(inferred) == 1 and math.prod(shape) == inferred[0]:
+        return t.reshape(shape)  # a flat list with a declared shape
+    raise _bad(
+        f"data nests as {fmt_shape(inferred)} but shape says {fmt_shape(shape)}; "
+        "make them agree, or leave shape out"
+    )
+
+
+def _decode_bytes(data: Any, shape: list[int] | None, encoding: str, numel: int) -> torch.Tensor:
+    if shape is None:
+        raise _bad(f"a {encoding} payload needs a shape")
+    if not isinstance(data, str):
+        raise _bad(f"a {encoding} payload's data must be a base64 string")
+    item = _BYTE_DTYPES[encoding].itemsize
+    need = f"needs {numel * item} ({numel} elements × {item} bytes); fix the shape or the data"
+    if len(data) > 4 * (-(-numel * item // 3)) + 4:  # too long: refuse before decoding
+        raise _bad(f"data is {len(data)} base64 characters but shape {fmt_shape(shape)} {need}")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad("data is not valid base64 (standard alphabet, with = padding)") from None
+    if len(raw) != numel * item:
+        raise _bad(f"data holds {len(raw)} bytes but shape {fmt_shape(shape)} in {encoding} {need}")
+    arr = np.frombuffer(raw, dtype=_BYTE_DTYPES[encoding]).astype(np.float32)  # a copy
+    return torch.from_numpy(arr).reshape(shape)
+
+
+def decode(payload: Mapping[str, Any], *, max_elements: int) -> torch.Tensor:
+    """Turn a payload back into a tensor (float32, or int64 for a ``list`` payload whose
+    ``dtype`` is an integer type). ``encoding`` defaults to ``list``, whose ``shape`` may be
+    left out (it is read from the nesting); a flat list with a ``shape`` is reshaped.
+
+    Raises ``SpecError("bad_tensor")`` for a malformed payload and ``LimitError`` when it holds
+    more than ``max_elements`` values, checked before anything is allocated.
+    """
+    if not isinstance(payload, Mapping):
+        raise _bad('a tensor must be an object {"shape", "encoding", "data"}')
+    encoding = payload.get("encoding", "list")
+    if encoding not in ENCODINGS:
+        raise _bad(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+    if "data" not in payload:
+        raise _bad("the payload has no data")
+    shape = _parse_shape(payload["shape"]) if payload.get("shape") is not None else None
+    numel = _check_numel(shape, max_elements) if shape is not None else None
+    if encoding == "list":
+        integer = str(payload.get("dtype", "float32")).removeprefix("torch.") in _INT_DTYPES
+        return _decode_list(payload["data"], shape, integer, max_elements)
+    return _decode_bytes(payload["data"], shape, encoding, numel or 0)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def tensor_stats(t: torch.Tensor, bins: int = 30) -> dict:
+    """Summary statistics of ``t``, as plain JSON-safe Python numbers.
+
+    Computed in float32 on the tensor's own device. ``mean``, ``std``, ``min``, ``max`` and the
+    histogram cover the finite values only (NaN and ±inf are counted in ``nan_count`` and
+    ``inf_count``); ``std`` is the population standard deviation (``correction=0``,
+    numpy's ``ddof=0``). ``zero_fraction`` is over all elements. The histogram has ``bins``
+    equal bins over [min, max] (``torch.histc``); when min == max the range is widened to
+    [v - d, v + d] with d = max(0.5, |v|·1e-6). A statistic that does not exist (empty tensor,
+    no finite value) is ``None``; an empty tensor's histogram has zero counts over [0, 1].
+    """
+    if bins < 1:
+        raise ValueError("bins must be at least 1")
+    x = t.detach()
+    x = x.to(torch.float32) if x.dtype != torch.float32 else x
+    finite = x[torch.isfinite(x)]
+    stats: dict[str, Any] = {
+        "shape": list(t.shape),
+        "numel": x.numel(),
+        "mean": None,
+        "std": None,
+        "min": None,
+        "max": None,
+        "zero_fraction": None,
+        "nan_count": int(torch.isnan(x).sum()),
+        "inf_count": int(torch.isinf(x).sum()),
+    }
+    if x.numel():
+        stats["zero_fraction"] = float((x == 0).sum()) / x.numel()
+    if finite.numel() == 0:
+        edges = torch.linspace(0.0, 1.0, bins + 1)
+        stats["histogram"] = {"counts": [0] * bins, "edges": edges.tolist()}
+        return stats
+    lo, hi = float(finite.min()), float(finite.max())
+    stats.update(
+        mean=_num(finite.mean()),
+        std=_num(finite.std(correction=0)),
+        min=lo,
+        max=hi,
+    )
+    if lo == hi:
+        d = max(0.5, abs(lo) * 1e-6)
+        lo, hi = lo - d, hi + d
+    counts = torch.histc(finite, bins=bins, min=lo, max=hi)
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    stats["histogram"] = {
+        "counts": [int(c) for c in counts.tolist()],
+        "edges": [float(e) for e in edges.tolist()],
+    }
+    return stats
