@@ -265,8 +265,8 @@ def _resolve_args(name: str, entry: LayerType, given: Mapping[str, Any], srcs: l
         if value is None:
             raise SpecError(
                 "auto_unavailable",
-                f"{name} cannot fill {arg_name} automatically from {srcs[0].gives(fmt_shape(srcs[0].shape))}; "
-                f"set {arg_name} to a number.",
+                f"{name} cannot fill {arg_name} automatically from "
+                f"{srcs[0].gives(fmt_shape(srcs[0].shape))}; set {arg_name} to a number.",
                 layer=name,
             )
         args[arg_name] = value

@@ -141,7 +141,7 @@ def _random(m: RandomInput, shape: tuple[int, ...], integer: bool, vocab) -> tor
     g = torch.Generator().manual_seed(m.seed)
     if integer:
         low, high = (0, len(vocab)) if vocab else (math.ceil(m.low), math.ceil(m.high))
-        if high <= low:
+        if high <= low or high > 2**63 or low < -(2**63):
             raise SpecError(
                 "invalid_input",
                 f"random integers need an integer range [low, high) with room for one value; "
@@ -166,7 +166,7 @@ def _constant(m: ConstantInput, shape: tuple[int, ...], integer: bool, vocab) ->
     return torch.full(shape, int(m.value), dtype=torch.int64)
 
 
-def _lookup(word: str, vocab: Sequence[str], exact: dict, folded: dict) -> int | None:
+def _lookup(word: str, exact: dict[str, int], folded: dict[str, list[int]]) -> int | None:
     for w in (word, word.strip(_PUNCT)):
         if w in exact:
             return exact[w]
@@ -192,7 +192,7 @@ def tokenize(text: str, vocab: Sequence[str]) -> tuple[list[int], list[str]]:
     for word in text.split():
         if not word.strip(_PUNCT) and word not in exact:
             continue
-        idx = _lookup(word, vocab, exact, folded)
+        idx = _lookup(word, exact, folded)
         if idx is None:
             if word.strip(_PUNCT) not in unknown:
                 unknown.append(word.strip(_PUNCT))

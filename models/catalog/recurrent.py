@@ -77,15 +77,14 @@ def _token_input(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) ->
             f"values. Feed it an integer (int64) input, e.g. a token sequence.",
             layer=layer,
         )
-    if src.vocab and isinstance(args["num_embeddings"], int):
-        if args["num_embeddings"] < len(src.vocab):
-            raise SpecError(
-                "shape_mismatch",
-                f"{layer} has {args['num_embeddings']} embeddings, but {src.name}'s vocabulary "
-                f"has {len(src.vocab)} words. Set num_embeddings to at least {len(src.vocab)} "
-                f"or use 'auto'.",
-                layer=layer,
-            )
+    size = args["num_embeddings"]
+    if src.vocab and isinstance(size, int) and size < len(src.vocab):
+        raise SpecError(
+            "shape_mismatch",
+            f"{layer} has {size} embeddings, but {src.name}'s vocabulary has {len(src.vocab)} "
+            f"words. Set num_embeddings to at least {len(src.vocab)} or use 'auto'.",
+            layer=layer,
+        )
 
 
 ENTRIES = [

@@ -86,8 +86,8 @@ def test_declared_shape_is_checked_against_the_limit() -> None:
 
 
 def test_constant_inputs() -> None:
-    assert torch.equal(make_input({"kind": "constant", "value": 0.5}, [2, 3]).tensor,
-                       torch.full((2, 3), 0.5))  # fmt: skip
+    half = make_input({"kind": "constant", "value": 0.5}, [2, 3]).tensor
+    assert torch.equal(half, torch.full((2, 3), 0.5))
     t = make_input({"kind": "constant", "value": 4}, [3], "int64", vocab=VOCAB).tensor
     assert t.dtype == torch.int64 and t.tolist() == [4, 4, 4]
     assert "not one" in _err({"kind": "constant", "value": 1.5}, [3], "int64").message
