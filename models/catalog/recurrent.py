@@ -77,11 +77,11 @@ def _token_input(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) ->
             f"values. Feed it an integer (int64) input, e.g. a token sequence.",
             layer=layer,
         )
-    size = args["num_embeddings"]
-    if src.vocab and isinstance(size, int) and size < len(src.vocab):
+    count = args["num_embeddings"]
+    if src.vocab and isinstance(count, int) and count < len(src.vocab):
         raise SpecError(
             "shape_mismatch",
-            f"{layer} has {size} embeddings, but {src.name}'s vocabulary has {len(src.vocab)} "
+            f"{layer} has {count} embeddings, but {src.name}'s vocabulary has {len(src.vocab)} "
             f"words. Set num_embeddings to at least {len(src.vocab)} or use 'auto'.",
             layer=layer,
         )
