@@ -144,8 +144,8 @@ def _random(m: RandomInput, shape: tuple[int, ...], integer: bool, vocab) -> tor
         if high <= low or high > 2**63 or low < -(2**63):
             raise SpecError(
                 "invalid_input",
-                f"random integers need an integer range [low, high) with room for one value; "
-                f"got [{m.low}, {m.high}). Raise high.",
+                f"random integers need a range [low, high) holding at least one int64 value; "
+                f"got [{m.low}, {m.high}). Set high above low.",
             )
         return torch.randint(low, high, shape, generator=g)
     if m.distribution == "normal":

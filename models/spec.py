@@ -20,9 +20,16 @@ Dim = Annotated[StrictInt, Field(ge=1, le=MAX_SIZE)]
 Word = Annotated[str, Field(min_length=1, max_length=64)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
-# Names a layer cannot take: they would shadow nn.Module's own attributes or break the
-# exported Python code.
-RESERVED = frozenset(dir(nn.Module)) | {"self", "torch", "nn", "F", "super", "math"}
+# Names a layer cannot take: they would shadow nn.Module's own attributes (methods, and the
+# instance attributes set in __init__ such as ``training`` and ``_modules``), the attributes
+# of models.build.SpecModel, or break the exported Python code.
+SPEC_MODEL_ATTRS = frozenset({"model_name", "input_names", "output_names", "plan", "bind"})
+RESERVED = (
+    frozenset(dir(nn.Module))
+    | frozenset(vars(nn.Module()))
+    | SPEC_MODEL_ATTRS
+    | {"self", "torch", "nn", "F", "super", "math"}
+)
 
 
 class InputSpec(BaseModel):

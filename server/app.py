@@ -1,0 +1,51 @@
+"""The app factory: settings, worker, store, error handlers, one router per resource."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import torch
+from fastapi import FastAPI
+
+from server import errors
+from server.middleware import BodyGuard
+from server.routers import health, library, models, pages, parameters, runs, workspaces
+from server.settings import Settings
+from server.state import AppState
+from server.store import MemoryStore
+from server.worker import EmbeddedWorker, pick_device
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the playground app; nothing global, so tests can make as many as they like."""
+    settings = settings or Settings()
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    worker = EmbeddedWorker(
+        pick_device(settings.device), settings.limits(), settings.model_cache_bytes
+    )
+    state = AppState(settings, settings.limits(), MemoryStore(), worker)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await worker.close()
+
+    app = FastAPI(
+        title="PyTorch Model Playground",
+        version="0.1.0",
+        description="Assemble PyTorch models from layers, inspect them, probe every layer.",
+        lifespan=lifespan,
+    )
+    app.state.playground = state
+    errors.install(app)
+    app.add_middleware(
+        BodyGuard, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
+    for router in (workspaces, library, models, runs, parameters, health):
+        app.include_router(router.router)
+    pages.mount(app, ROOT)
+    return app

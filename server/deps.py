@@ -1,0 +1,59 @@
+"""Shared route dependencies as ``Annotated`` aliases: the app state, the workspace, a model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from models.errors import SpecError
+from server.state import AppState
+from server.store import ModelRecord, Workspace
+
+bearer = HTTPBearer(auto_error=False, description="the token from POST /api/workspaces")
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.playground
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+class Unauthorized(SpecError):
+    def __init__(self, message: str) -> None:
+        super().__init__("unauthorized", message, status=401)
+        self.headers = {"WWW-Authenticate": "Bearer"}
+
+
+def get_workspace(
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Workspace:
+    if credentials is None:
+        raise Unauthorized(
+            "This route needs 'Authorization: Bearer <token>'; create a workspace with "
+            "POST /api/workspaces to get a token."
+        )
+    ws = state.store.workspace_for_token(credentials.credentials)
+    if ws is None:
+        raise Unauthorized("The bearer token does not open any workspace; create a new one.")
+    return ws
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+
+
+def get_model(model_id: str, ws: WorkspaceDep, state: StateDep) -> ModelRecord:
+    record = state.store.get_model(ws.id, model_id)
+    if record is None:
+        raise SpecError(
+            "model_not_found",
+            f"This workspace has no model '{model_id}'; GET /api/models lists its models.",
+            status=404,
+        )
+    return record
+
+
+ModelDep = Annotated[ModelRecord, Depends(get_model)]

@@ -1,0 +1,157 @@
+"""Jobs that run on the worker thread: everything here may call torch.
+
+Route handlers validate the request, pick the job and await it through the
+worker; they never touch a tensor themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from models.build import Inference, build, infer
+from models.catalog import lookup
+from models.errors import SpecError
+from models.inputs import make_input
+from models.introspect import parameter_table, set_requires_grad
+from models.limits import Limits
+from models.probe import describe, probe
+from models.tensors import encode
+from models.weights import load_safetensors, to_safetensors
+from server.schemas.runs import RunRequest
+from server.settings import Settings
+from server.store import ModelRecord
+from server.worker import Live, Worker
+
+DEFAULT_MAKER = {"kind": "random", "distribution": "normal", "seed": 0}
+
+
+def state_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def resolve(spec: dict[str, Any], limits: Limits) -> Inference:
+    """Infer a spec on the meta device (the job behind /validate and model creation)."""
+    return infer(spec, limits=limits)
+
+
+# -- update: keep the weights of unchanged layers -------------------------------------------
+def _full_args(layer) -> dict[str, Any]:
+    return lookup(layer.type, layer.name).validate_args(layer.name, layer.args)
+
+
+def update_model(
+    live: Live, spec: dict[str, Any], worker: Worker, limits: Limits
+) -> tuple[Live, list[str], list[str]]:
+    """Build the new spec; copy the state of layers whose name, type and args are unchanged."""
+    inference = infer(spec, limits=limits)
+    old_spec = live.built.inference.spec
+    old_layers = {layer.name: layer for layer in old_spec.layers}
+    built = build(inference.spec, seed=live.record.seed, device=worker.device, inference=inference)
+    kept, fresh = [], []
+    old_model = live.model
+    for layer in inference.spec.layers:
+        old = old_layers.get(layer.name)
+        same = old is not None and old.type == layer.type and _full_args(old) == _full_args(layer)
+        if same:
+            built.model.get_submodule(layer.name).load_state_dict(
+                old_model.get_submodule(layer.name).state_dict()
+            )
+            kept.append(layer.name)
+        elif any(True for _ in built.model.get_submodule(layer.name).parameters()):
+            fresh.append(layer.name)
+    frozen = [n for n in live.record.frozen if n.split(".")[0] in kept]
+    for name, param in built.model.named_parameters():
+        param.requires_grad_(name not in frozen)
+    record = live.record.changed(
+        spec=inference.spec.model_dump(exclude_none=True),
+        weights=to_safetensors(built.model) if kept else None,  # None: "as seeded"
+        frozen=tuple(frozen),
+        params=inference.total_params,
+    )
+    new_live = Live(record, built, state_bytes(built.model))
+    worker.adopt(new_live)
+    return new_live, kept, fresh
+
+
+# -- run --------------------------------------------------------------------------------------
+def run_model(
+    live: Live, req: RunRequest, settings: Settings, limits: Limits, worker: Worker
+) -> tuple[dict[str, Any], ModelRecord | None]:
+    """Make the inputs, check their cost, probe every captured layer, encode the result.
+
+    A train-mode run moves BatchNorm running statistics, as in PyTorch: the new state is
+    saved as a new version of the record, returned beside the result.
+    """
+    started = time.perf_counter()
+    inference = live.built.inference
+    spec = inference.spec
+    unknown = [n for n in req.inputs if n not in spec.inputs]
+    if unknown:
+        raise SpecError(
+            "invalid_input",
+            f"The model has no input {', '.join(unknown)}; its inputs are "
+            f"{', '.join(spec.inputs)}.",
+        )
+    made = {}
+    for name, inp in spec.inputs.items():
+        maker = req.inputs.get(name) or DEFAULT_MAKER
+        made[name] = make_input(
+            maker,
+            inp.shape,
+            inp.dtype,
+            vocab=inp.vocab,
+            max_elements=limits.max_input_elements,
+            max_pixels=settings.max_image_pixels,
+            name=name,
+        )
+    shapes = {n: list(m.tensor.shape) for n, m in made.items()}
+    if shapes != inference.input_shapes:  # other shapes than declared: check them on meta first
+        infer(spec, input_shapes=shapes, limits=limits)
+    capture = "all" if req.capture == "all" else [] if req.capture == "none" else req.capture
+    result = probe(
+        live.model,
+        {n: m.tensor for n, m in made.items()},
+        mode=req.mode,
+        capture=capture,
+        seed=req.seed,
+    )
+    max_el = settings.max_display_elements if req.downsample else None
+    out = describe(result, encoding=req.encoding, max_elements=max_el)
+    out["inputs"] = {
+        n: {"tensor": encode(m.tensor, req.encoding, max_el), "tokens": m.tokens}
+        for n, m in made.items()
+    }
+    out["labels"] = spec.labels
+    saved = None
+    if req.mode == "train" and next(live.model.buffers(), None) is not None:
+        saved = save_state(live, worker)
+    out["elapsed_ms"] = (time.perf_counter() - started) * 1000
+    return out, saved
+
+
+def save_state(live: Live, worker: Worker) -> ModelRecord:
+    """Write the live model's current state into a new version of its record."""
+    record = live.record.changed(weights=to_safetensors(live.model))
+    worker.adopt(Live(record, live.built, live.nbytes))
+    return record
+
+
+# -- parameters -----------------------------------------------------------------------------
+def patch_grad(
+    live: Live, target: str, flag: bool, worker: Worker
+) -> tuple[ModelRecord, list[str], dict]:
+    changed = set_requires_grad(live.model, target, flag)
+    frozen = tuple(n for n, p in live.model.named_parameters() if not p.requires_grad)
+    record = live.record.changed(frozen=frozen)
+    worker.adopt(Live(record, live.built, live.nbytes))
+    return record, changed, parameter_table(live.model)["totals"]
+
+
+def upload_weights(live: Live, data: bytes, worker: Worker) -> tuple[ModelRecord, int]:
+    count = load_safetensors(live.model, data)  # checks everything before changing anything
+    record = live.record.changed(weights=to_safetensors(live.model))
+    worker.adopt(Live(record, live.built, live.nbytes))
+    return record, count

@@ -1,0 +1,64 @@
+"""Read-only resources: the layer catalog, the presets, and spec validation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from models.catalog import catalog_json
+from models.errors import SpecError
+from models.presets import get_preset, preset_list
+from server import jobs
+from server.deps import StateDep
+from server.schemas.common import ERRORS
+from server.schemas.misc import (
+    CatalogOut,
+    PresetDetail,
+    PresetList,
+    ValidateRequest,
+    ValidateResult,
+)
+
+router = APIRouter(prefix="/api", tags=["library"])
+_CATALOG = catalog_json()
+
+
+@router.get("/catalog", response_model=CatalogOut)
+def catalog() -> dict:
+    """Every layer type: torch class, typed args with defaults and ranges, docs, categories."""
+    return _CATALOG
+
+
+@router.get("/presets", response_model=PresetList)
+def presets() -> dict:
+    """The tutorial's models and a few more, as named specs."""
+    return {"presets": preset_list()}
+
+
+@router.get("/presets/{name}", response_model=PresetDetail, responses=ERRORS)
+def preset(name: str) -> dict:
+    """One preset: its spec, description and default inputs."""
+    p = get_preset(name)
+    return {
+        "name": p.name,
+        "title": p.title,
+        "description": p.description,
+        "section": p.section,
+        "layers": len(p.spec["layers"]),
+        "spec": p.spec,
+        "default_inputs": p.default_inputs,
+        "seed": p.seed,
+    }
+
+
+@router.post("/validate", response_model=ValidateResult, responses=ERRORS)
+async def validate(body: ValidateRequest, state: StateDep) -> dict:
+    """Check a spec and infer every layer's shape and cost on the meta device (no memory)."""
+    try:
+        inference = await state.worker.call(jobs.resolve, body.spec, state.limits)
+    except SpecError as exc:
+        if exc.status == 413 and exc.layer is None:
+            raise
+        partial = [vars(info) for info in getattr(exc, "partial", [])]
+        return {"valid": False, "error": exc.to_dict(), "layers": partial}
+    out = inference.to_dict()
+    return {"valid": True, **{k: out[k] for k in ValidateResult.model_fields if k in out}}

@@ -1,0 +1,95 @@
+"""Parameters and weights: the table, one parameter's values, freezing, safetensors I/O."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from models.introspect import parameter_table, parameter_values
+from models.tensors import Encoding, encode, tensor_stats
+from models.weights import to_safetensors
+from server import jobs
+from server.deps import ModelDep, StateDep
+from server.schemas.common import ERRORS
+from server.schemas.parameters import (
+    GradPatch,
+    GradResult,
+    ParameterTable,
+    ParameterValues,
+    WeightsLoaded,
+)
+from server.worker import Live
+
+router = APIRouter(prefix="/api/models", tags=["parameters"])
+
+
+@router.get("/{model_id}/parameters", response_model=ParameterTable, responses=ERRORS)
+async def parameters(record: ModelDep, state: StateDep) -> dict:
+    """One row per named_parameters() entry, with statistics and totals."""
+    return await state.worker.with_model(record, lambda live: parameter_table(live.model))
+
+
+@router.get("/{model_id}/parameters/{name}", response_model=ParameterValues, responses=ERRORS)
+async def parameter(
+    name: str, record: ModelDep, state: StateDep, encoding: Encoding = "f16"
+) -> dict:
+    """The values of one parameter (e.g. conv1.weight) as a tensor payload."""
+
+    def job(live: Live) -> dict:
+        values = parameter_values(live.model, name)
+        return {
+            "name": name,
+            "requires_grad": bool(live.model.get_parameter(name).requires_grad),
+            "tensor": encode(values, encoding),
+            "stats": tensor_stats(values),
+        }
+
+    return await state.worker.with_model(record, job)
+
+
+@router.patch("/{model_id}/parameters/{name}", response_model=GradResult, responses=ERRORS)
+async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep) -> dict:
+    """Freeze or unfreeze one parameter, or every parameter of a layer (name = layer)."""
+    saved, changed, totals = await state.worker.with_model(
+        record, lambda live: jobs.patch_grad(live, name, body.requires_grad, state.worker)
+    )
+    state.store.put_model(saved)
+    return {"changed": changed, "totals": totals}
+
+
+@router.get(
+    "/{model_id}/weights",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},
+)
+async def download_weights(record: ModelDep, state: StateDep) -> Response:
+    """The state_dict (parameters and buffers) as a safetensors file."""
+    data = await state.worker.with_model(record, lambda live: to_safetensors(live.model))
+    filename = f"{record.name}-{record.id}.safetensors"
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.put(
+    "/{model_id}/weights",
+    response_model=WeightsLoaded,
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload_weights(request: Request, record: ModelDep, state: StateDep) -> dict:
+    """Load a safetensors file, checked against the model's names and shapes (never pickle)."""
+    data = await request.body()
+    saved, count = await state.worker.with_model(
+        record, lambda live: jobs.upload_weights(live, data, state.worker)
+    )
+    state.store.put_model(saved)
+    return {"tensors": count, "version": saved.version}

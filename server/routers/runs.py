@@ -1,0 +1,28 @@
+"""Runs: feed inputs through a model and capture every layer's activation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server import jobs
+from server.deps import ModelDep, StateDep
+from server.schemas.common import ERRORS
+from server.schemas.runs import RunRequest, RunResult
+
+router = APIRouter(prefix="/api/models", tags=["runs"])
+
+
+@router.post(
+    "/{model_id}/run", response_model=RunResult, response_model_exclude_none=True, responses=ERRORS
+)
+async def run(body: RunRequest, record: ModelDep, state: StateDep) -> dict:
+    """Run inputs (tensor, random, constant, tokens or image) and return outputs and activations.
+
+    A run in train mode updates BatchNorm running statistics, exactly as PyTorch does.
+    """
+    result, saved = await state.worker.with_model(
+        record, lambda live: jobs.run_model(live, body, state.settings, state.limits, state.worker)
+    )
+    if saved is not None:
+        state.store.put_model(saved)
+    return result

@@ -1,0 +1,64 @@
+"""Schemas shared by several resources: errors, tensor payloads, statistics."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["shape_mismatch"])
+    message: str = Field(
+        examples=[
+            "fc1 expects 576 input features, but flat gives 400 (16×5×5). "
+            "Set in_features to 400 or use 'auto'."
+        ]
+    )
+    layer: str | None = Field(None, examples=["fc1"])
+    detail: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of the API."""
+
+    error: ErrorDetail
+
+
+class TensorPayload(BaseModel):
+    """A tensor: base64 little-endian float16/float32 in C order, or nested lists."""
+
+    shape: list[int]
+    dtype: str
+    encoding: Literal["f16", "f32", "list"]
+    data: Any
+    true_shape: list[int] | None = Field(None, description="set when downsampled for display")
+    downsampled: bool | None = None
+
+
+class Histogram(BaseModel):
+    counts: list[int]
+    edges: list[float | None]
+
+
+class TensorStats(BaseModel):
+    """Statistics of a tensor; std is the population std (unbiased=False)."""
+
+    shape: list[int]
+    numel: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    zero_fraction: float | None
+    nan_count: int
+    inf_count: int = 0
+    histogram: Histogram
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or malformed bearer token"},
+    404: {"model": ErrorBody, "description": "No such model in this workspace"},
+    413: {"model": ErrorBody, "description": "Over a configured limit"},
+    422: {"model": ErrorBody, "description": "A mistake in the request, in words"},
+}

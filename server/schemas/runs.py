@@ -1,0 +1,62 @@
+"""Schemas of a run: inputs from makers, the mode, what to capture, and the result."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.inputs import InputMaker
+from server.schemas.common import TensorPayload, TensorStats
+
+
+class RunRequest(BaseModel):
+    """Inputs by name (missing ones: seeded random normal), mode, layers to capture."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "inputs": {"x": {"kind": "random", "distribution": "normal", "seed": 0}},
+                    "mode": "eval",
+                    "capture": "all",
+                    "encoding": "f16",
+                },
+                {"inputs": {"sentence": {"kind": "tokens", "text": "The dog ate the apple"}}},
+            ]
+        },
+    )
+
+    inputs: Annotated[dict[str, InputMaker], Field(max_length=8)] = {}
+    mode: Literal["eval", "train"] = "eval"
+    capture: Literal["all", "none"] | Annotated[list[str], Field(max_length=10_000)] = "all"
+    encoding: Literal["f16", "f32", "list"] = "f16"
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seeds dropout in train mode")
+    downsample: bool = Field(True, description="shrink maps too large to draw")
+
+
+class Extra(BaseModel):
+    tensor: TensorPayload
+    stats: TensorStats
+
+
+class ActivationOut(BaseModel):
+    type: str
+    tensor: TensorPayload
+    stats: TensorStats
+    extras: dict[str, Extra] = {}
+
+
+class InputOut(BaseModel):
+    tensor: TensorPayload
+    tokens: list[str] | None = None
+
+
+class RunResult(BaseModel):
+    mode: Literal["eval", "train"]
+    outputs: dict[str, TensorPayload]
+    activations: dict[str, ActivationOut]
+    inputs: dict[str, InputOut]
+    labels: list[str] | None = None
+    elapsed_ms: float = Field(description="time spent on the worker: inputs, forward, encoding")

@@ -1,0 +1,60 @@
+"""All configuration, read once from PLAYGROUND_* environment variables.
+
+Nothing else in the project reads ``os.environ``. The defaults keep a 2-core, 4 GB
+machine alive while admitting every preset (the default nn.Transformer has 44 M
+parameters).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.limits import Limits
+
+MiB = 2**20
+
+
+class Settings(BaseSettings):
+    """The playground's settings; every field is also ``PLAYGROUND_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PLAYGROUND_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data_dir: Path = Path("data")
+    torch_threads: int = Field(0, ge=0, description="0 keeps torch's default")
+    log_level: str = "info"
+
+    # costs of one model or one run, checked on the meta device before anything is allocated
+    max_params: int = Field(60_000_000, ge=1)
+    max_activation_bytes: int = Field(256 * MiB, ge=1)
+    max_flops: int = Field(50 * 10**9, ge=1)
+    max_layers: int = Field(200, ge=1)
+    max_input_elements: int = Field(4_000_000, ge=1)
+    max_sequence_length: int = Field(4_096, ge=1)
+    max_vocab: int = Field(100_000, ge=1)
+    max_image_pixels: int = Field(16_000_000, ge=1)
+    max_display_elements: int = Field(65_536, ge=16, description="larger maps are downsampled")
+
+    # requests and tenancy
+    max_body_bytes: int = Field(8 * MiB, ge=1024, description="JSON request bodies")
+    max_upload_bytes: int = Field(256 * MiB, ge=1024, description="safetensors uploads")
+    max_models_per_workspace: int = Field(20, ge=1)
+    max_workspaces: int = Field(1_000, ge=1)
+    model_cache_bytes: int = Field(1024 * MiB, ge=1, description="live models kept in memory")
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_params=self.max_params,
+            max_activation_bytes=self.max_activation_bytes,
+            max_flops=self.max_flops,
+            max_layers=self.max_layers,
+            max_input_elements=self.max_input_elements,
+            max_sequence_length=self.max_sequence_length,
+            max_vocab=self.max_vocab,
+        )
