@@ -127,8 +127,10 @@ def infer(
         refs = spec.layer_inputs(i)
         _check_input_count(layer.name, entry, refs)
         srcs = [sources[r] for r in refs]
+        _check_inputs(layer.name, entry, srcs)  # before "auto", which reads the input's shape
         args, autos = _resolve_args(layer.name, entry, layer.args, srcs)
-        _check_inputs(layer.name, entry, args, srcs)
+        for check in entry.checks:
+            check(layer.name, args, srcs)
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             module = _construct(layer.name, entry, args, device="meta")
@@ -248,12 +250,15 @@ def _check_input_count(name: str, entry: LayerType, refs: list[str]) -> None:
     lo, hi = entry.n_inputs
     if len(refs) < lo or (hi is not None and len(refs) > hi):
         want = str(lo) if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
-        names = ", ".join(entry.input_names)
+        noun = "input" if hi == 1 else "inputs"
+        names = f" ({', '.join(entry.input_names)})" if len(entry.input_names) > 1 else ""
         raise SpecError(
             "wrong_input_count",
-            f"{name} ({entry.type}) takes {want} input(s) ({names}) but is wired to "
-            f'{len(refs)}: {", ".join(refs)}. Set its "inputs" to {want} names.',
+            f"{name} ({entry.type}) takes {want} {noun}{names} but is wired to "
+            f'{len(refs)}: {", ".join(refs)}. Set its "inputs" to {want} '
+            f"{'name' if hi == 1 else 'names'} of model inputs or earlier layers.",
             layer=name,
+            detail={"expected": [lo, hi], "actual": len(refs)},
         )
 
 
@@ -263,20 +268,36 @@ def _resolve_args(name: str, entry: LayerType, given: Mapping[str, Any], srcs: l
     for arg_name in autos:
         value = entry.arg(arg_name).auto(srcs)
         if value is None:
+            src = srcs[0]
+            why = (
+                f"{src.name} has no vocab to count"
+                if entry.integer_input and not src.vocab
+                else f"{src.gives(fmt_shape(src.shape))}"
+            )
+            also = f", or give {src.name} a vocab" if entry.integer_input else ""
             raise SpecError(
                 "auto_unavailable",
-                f"{name} cannot fill {arg_name} automatically from "
-                f"{srcs[0].gives(fmt_shape(srcs[0].shape))}; set {arg_name} to a number.",
+                f"{name} cannot fill {arg_name} automatically: {why}. "
+                f"Set {arg_name} to a number{also}.",
                 layer=name,
+                detail={"arg": arg_name},
             )
         args[arg_name] = value
     return args, autos
 
 
-def _check_inputs(name: str, entry: LayerType, args: dict, srcs: list[Source]) -> None:
+def _check_inputs(name: str, entry: LayerType, srcs: list[Source]) -> None:
+    """The input's rank and dtype, checked before any arg is filled from its shape."""
     if entry.ranks and len(srcs[0].shape) not in entry.ranks:
         raise rank_error(name, entry, srcs[0])
     for src in srcs:
+        if entry.integer_input and src.dtype.is_floating_point:
+            raise SpecError(
+                "dtype_mismatch",
+                f"{name} ({entry.type}) looks up token indices, but {src.name} gives "
+                f"floating-point values. Feed it an integer (int64) input, e.g. a token sequence.",
+                layer=name,
+            )
         if not entry.integer_input and not src.dtype.is_floating_point:
             raise SpecError(
                 "dtype_mismatch",
@@ -284,8 +305,6 @@ def _check_inputs(name: str, entry: LayerType, args: dict, srcs: list[Source]) -
                 f"indices (int64). Put an Embedding before it.",
                 layer=name,
             )
-    for check in entry.checks:
-        check(name, args, srcs)
 
 
 def _construct(name: str, entry: LayerType, args: Mapping[str, Any], device: str) -> nn.Module:

@@ -183,26 +183,28 @@ def _embedding_rows(spec: Spec, input_name: str) -> int:
     rows = [
         int(layer.args["num_embeddings"])
         for i, layer in enumerate(spec.layers)
-        if layer.type == "Embedding" and input_name in spec.layer_inputs(i)
+        if lookup(layer.type).type == "Embedding" and input_name in spec.layer_inputs(i)
     ]
     return min(rows, default=1)
 
 
 def _example(spec: Spec, class_name: str) -> list[str]:
-    lines = ["", "", 'if __name__ == "__main__":', f"{INDENT}model = {class_name}()"]
+    """A ``__main__`` block that prints the model and its output shape on random inputs.
+
+    The inputs are passed inline, so no input name can shadow ``model``, ``print`` or ``torch``.
+    """
+    makers: list[str | _Call] = []
     for name, inp in spec.inputs.items():
         if inp.dtype == "int64":
             high = len(inp.vocab) if inp.vocab else _embedding_rows(spec, name)
-            lines.append(f"{INDENT}{name} = torch.randint(0, {high}, {_shape(inp.shape)})")
+            makers.append(f"torch.randint(0, {high}, {_shape(inp.shape)})")
         else:
-            dims = ", ".join(str(d) for d in inp.shape)
-            lines.append(f"{INDENT}{name} = torch.randn({dims})")
-    call = f"model({', '.join(spec.inputs)})"
+            makers.append(f"torch.randn({', '.join(str(d) for d in inp.shape)})")
+    lines = ["", "", 'if __name__ == "__main__":', f"{INDENT}model = {class_name}()"]
     lines.append(f"{INDENT}print(model)")
-    if len(spec.output_names()) == 1:
-        lines.append(f"{INDENT}print({call}.shape)")
-    else:
-        lines.append(f"{INDENT}print([out.shape for out in {call}])")
+    lines += _render(_Call("model", makers), INDENT, "out = ")
+    several = len(spec.output_names()) > 1
+    lines.append(f"{INDENT}print({'[o.shape for o in out]' if several else 'out.shape'})")
     return lines
 
 
@@ -224,7 +226,7 @@ def to_python(spec: Spec | dict[str, Any], inference: Inference | None = None) -
         if _has_auto(spec):
             spec = infer(spec).spec
     helpers = _helpers(spec)
-    taken = {cls.__name__ for cls in helpers} | {"torch", "nn"}
+    taken = {cls.__name__ for cls in helpers} | {"torch", "nn", "print"}
     class_name = spec.name if spec.name not in taken else f"{spec.name}Model"
 
     out = [f'"""{spec.name}, exported from the PyTorch Model Playground."""', ""]

@@ -192,6 +192,27 @@ def _check_inputs(model: SpecModel, inputs: Mapping[str, torch.Tensor]) -> None:
             )
 
 
+@contextmanager
+def _in_mode(model: nn.Module, training: bool) -> Iterator[None]:
+    """``model.train(training)`` for the block; every module's own mode is put back after.
+
+    Nothing is touched when the model is already in that mode (the usual case: the worker
+    keeps models in eval), since ``train()`` walks every module.
+    """
+    modules = list(model.modules())
+    before = [m.training for m in modules]
+    if all(t == training for t in before):
+        yield
+        return
+    model.train(training)
+    try:
+        yield
+    finally:
+        for module, was in zip(modules, before, strict=True):
+            if module.training != was:
+                module.training = was
+
+
 def _seeded_rng(device: torch.device, seed: int | None):
     """A forked RNG (the caller's global state is restored afterwards) seeded with ``seed``."""
     devices = []
@@ -217,7 +238,8 @@ def probe(
 ) -> ProbeResult:
     """Run ``inputs`` through ``model`` under ``torch.no_grad()`` and capture activations.
 
-    The model is put in ``mode`` for the run and given back in the mode it was in. With a
+    The model is put in ``mode`` for the run and every module is given back the mode it was
+    in. As in torch, a train-mode run updates BatchNorm's running statistics. With a
     ``seed`` the run's random draws (dropout masks) are seeded inside a forked RNG, so the
     same seed gives the same activations and the caller's global RNG is left alone. Inputs
     are moved to the model's device; the tensors returned stay there.
@@ -236,15 +258,15 @@ def probe(
         names = list(capture)
     device = model_device(model)
     xs = {n: inputs[n].to(device) for n in model.input_names}
-    was_training = model.training
-    try:
-        model.train(mode == "train")
-        with torch.no_grad(), _seeded_rng(device, seed), capture_hooks(model, names) as cap:
-            if seed is not None:
-                _seed(device, seed)
-            out = model(**xs)
-    finally:
-        model.train(was_training)
+    with (
+        _in_mode(model, mode == "train"),
+        torch.no_grad(),
+        _seeded_rng(device, seed),
+        capture_hooks(model, names) as cap,
+    ):
+        if seed is not None:
+            _seed(device, seed)
+        out = model(**xs)
     missing = cap.missing_attention()
     if missing:  # a torch whose fused path ignores hooks: a bug to report, not a user error
         raise RuntimeError(f"attention weights of {', '.join(missing)} were not captured")

@@ -7,6 +7,7 @@ structure (names, wiring, outputs); the layer args and shapes are checked by
 
 from __future__ import annotations
 
+import difflib
 import keyword
 from typing import Annotated, Any, Literal
 
@@ -162,13 +163,27 @@ def check_structure(spec: Spec) -> None:
             _check_ref(spec, layer.name, ref, i, order)
     for out in spec.output_names():
         if out not in order and out not in spec.inputs:
+            names = [*spec.inputs, *order]
             raise SpecError(
                 "unknown_output",
-                f"The outputs name '{out}', which is not a layer of the spec.",
+                f"The outputs name '{out}', which is not a layer of the spec.{_near(out, names)} "
+                f"Name layers or inputs: {_listing(names)}.",
                 detail={"output": out},
             )
     if spec.labels is not None and not spec.labels:
         raise SpecError("invalid_spec", "labels, when given, must name at least one class.")
+
+
+def _near(name: str, names: list[str]) -> str:
+    match = difflib.get_close_matches(name, names, n=1)
+    return f" Did you mean {match[0]}?" if match else ""
+
+
+def _listing(names: list[str], most: int = 12) -> str:
+    """``a, b, c`` (the first and last few when there are many)."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join([*names[: most // 2], "…", *names[-most // 2 :]])
 
 
 def _check_ref(spec: Spec, layer: str, ref: str, index: int, order: dict[str, int]) -> None:
@@ -182,11 +197,11 @@ def _check_ref(spec: Spec, layer: str, ref: str, index: int, order: dict[str, in
             layer=layer,
         )
     if ref not in order:
-        known = ", ".join([*spec.inputs, *(lay.name for lay in spec.layers[:index])])
+        known = [*spec.inputs, *(lay.name for lay in spec.layers[:index])]
         raise SpecError(
             "unknown_input",
-            f"{layer} takes input '{ref}', which is neither a model input nor a layer. "
-            f"It can use: {known}.",
+            f"{layer} takes input '{ref}', which is neither a model input nor a layer."
+            f"{_near(ref, known)} It can use: {_listing(known)}.",
             layer=layer,
             detail={"input": ref},
         )

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.catalog.registry import Arg, Example, LayerType, size
+from models.catalog.registry import Arg, CheckFn, Example, LayerType, dim_in_range, size
 
 EXAMPLE = Example({}, ((2, 8),))
 
 
-def _act(cls: type[nn.Module], doc: str, *args: Arg, example: Example = EXAMPLE) -> LayerType:
+def _act(
+    cls: type[nn.Module],
+    doc: str,
+    *args: Arg,
+    example: Example = EXAMPLE,
+    checks: tuple[CheckFn, ...] = (),
+) -> LayerType:
     return LayerType(
-        cls.__name__, "activation", "activations", doc, tuple(args), example, torch_class=cls
+        cls.__name__,
+        "activation",
+        "activations",
+        doc,
+        tuple(args),
+        example,
+        torch_class=cls,
+        checks=checks,
     )
 
 
@@ -78,11 +91,13 @@ ENTRIES = [
         "Turns scores into probabilities that sum to 1 along dim.",
         DIM,
         example=Example({"dim": 1}, ((2, 8),)),
+        checks=(dim_in_range("dim"),),  # softmax's meta kernel does not check dim
     ),
     _act(
         nn.LogSoftmax,
         "log(softmax(x)) along dim, computed stably (pairs with NLLLoss).",
         DIM,
         example=Example({"dim": 1}, ((2, 8),)),
+        checks=(dim_in_range("dim"),),
     ),
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from torch import nn
 
 from models import layers
@@ -9,11 +12,14 @@ from models.catalog.registry import (
     Arg,
     Example,
     LayerType,
+    Source,
     channel_dim,
+    divides,
     expects_size,
     flag,
     size,
 )
+from models.errors import SpecError
 
 LAYOUTS = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W)"}
 
@@ -67,8 +73,50 @@ def _conv(n: int, transpose: bool) -> LayerType:
         torch_class=cls,
         layout=LAYOUTS[n],
         ranks=(n + 1, n + 2),
-        checks=(expects_size("in_channels", lambda s, n=n: -(n + 1), "input channels"),),
+        checks=(
+            expects_size("in_channels", lambda s, n=n: -(n + 1), "input channels"),
+            divides("in_channels", "groups", "groups"),
+            divides("out_channels", "groups", "groups"),
+            *((_output_padding,) if transpose else (_same_padding,)),
+        ),
     )
+
+
+def _output_padding(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
+    """Torch checks this only when the layer runs (the meta kernel lets it through)."""
+
+    def per_dim(value: Any) -> list[int]:
+        return list(value) if isinstance(value, list | tuple) else [value]
+
+    pads, strides, dilations = (per_dim(args[k]) for k in ("output_padding", "stride", "dilation"))
+    n = max(len(pads), len(strides), len(dilations))
+    pads, strides, dilations = (v * n if len(v) == 1 else v for v in (pads, strides, dilations))
+    for pad, stride, dilation in zip(pads, strides, dilations, strict=True):
+        if pad >= stride and pad >= dilation:
+            most = max(stride, dilation) - 1
+            raise SpecError(
+                "invalid_arg",
+                f"{layer} has output_padding={args['output_padding']}, but output padding must "
+                f"be smaller than the stride ({args['stride']}) or the dilation "
+                f"({args['dilation']}). Set output_padding to at most {most}, or raise stride.",
+                layer=layer,
+                detail={"arg": "output_padding"},
+            )
+
+
+def _same_padding(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
+    stride = args["stride"]
+    if args["padding"] == "same" and any(
+        s != 1 for s in (stride if isinstance(stride, list) else [stride])
+    ):
+        raise SpecError(
+            "invalid_arg",
+            f"{layer} has padding='same' with stride={stride}, but torch supports 'same' "
+            f"only with stride 1. Set stride to 1, or give padding as a number (kernel_size // 2 "
+            f"keeps the size for an odd kernel at stride 1).",
+            layer=layer,
+            detail={"arg": "padding"},
+        )
 
 
 def _pool_args(n: int, *, dilation: bool, count_include_pad: bool, divisor: bool) -> tuple:

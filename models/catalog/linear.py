@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
 from torch import nn
 
 from models import layers
@@ -9,13 +13,56 @@ from models.catalog.registry import (
     Arg,
     Example,
     LayerType,
+    Source,
     expects_size,
     flag,
     last_dim,
     size,
 )
+from models.errors import SpecError, fmt_shape
 
 IN_FEATURES = "the size of each input sample (its last dimension)"
+
+
+def _broadcasts(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
+    try:
+        torch.broadcast_shapes(*(s.shape for s in srcs))
+    except RuntimeError:
+        given = " and ".join(s.gives(fmt_shape(s.shape)) for s in srcs)
+        raise SpecError(
+            "shape_mismatch",
+            f"{layer} adds its inputs element by element, but {given}, which do not broadcast: "
+            f"counted from the last dimension, each size must be equal or 1. Change the layers "
+            f"before it so that the shapes match.",
+            layer=layer,
+            detail={"input_shapes": [list(s.shape) for s in srcs]},
+        ) from None
+
+
+def _permutes(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
+    dims, rank = args["dims"], len(srcs[0].shape)
+    if sorted(d % rank if -rank <= d < rank else d for d in dims) != list(range(rank)):
+        raise SpecError(
+            "shape_mismatch",
+            f"{layer} reorders dims {dims}, but {srcs[0].gives(fmt_shape(srcs[0].shape))} "
+            f"({rank}-D): dims must list each of 0..{rank - 1} once, e.g. "
+            f"{list(range(rank))[::-1]}.",
+            layer=layer,
+            detail={"arg": "dims", "input_shape": [*srcs[0].shape]},
+        )
+
+
+def _unflattens(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
+    sizes = args["unflattened_size"]
+    if sizes.count(-1) > 1:
+        raise SpecError(
+            "invalid_arg",
+            f"{layer} has unflattened_size {sizes} with more than one -1; only one size can be "
+            f"inferred. Give the others as numbers.",
+            layer=layer,
+            detail={"arg": "unflattened_size"},
+        )
+
 
 ENTRIES = [
     LayerType(
@@ -49,7 +96,10 @@ ENTRIES = [
         n_inputs=(2, 2),
         input_names=("input1", "input2"),
         layout="(*, in1_features) and (*, in2_features)",
-        checks=(expects_size("in1_features", -1, "features on its first input"),),
+        checks=(
+            expects_size("in1_features", -1, "features on its first input"),
+            expects_size("in2_features", -1, "features on its second input", src=1),
+        ),
     ),
     LayerType(
         "Identity",
@@ -83,6 +133,7 @@ ENTRIES = [
         ),
         Example({"dim": 1, "unflattened_size": [16, 6, 6]}, ((1, 576),)),
         torch_class=nn.Unflatten,
+        checks=(_unflattens,),
     ),
     LayerType(
         "Reshape",
@@ -103,6 +154,7 @@ ENTRIES = [
         (Arg("dims", "int_list", ..., "the new order of the dimensions"),),
         Example({"dims": [1, 0, 2]}, ((2, 5, 4),)),
         torch_class=layers.Permute,
+        checks=(_permutes,),
         torch_name="Tensor.permute",
         is_torch=False,
     ),
@@ -153,6 +205,7 @@ ENTRIES = [
         (),
         Example({}, ((2, 4), (2, 4))),
         torch_class=layers.Add,
+        checks=(_broadcasts,),
         torch_name="torch.add",
         is_torch=False,
         n_inputs=(2, 8),

@@ -10,6 +10,7 @@ from models.catalog.registry import (
     LayerType,
     Source,
     channel_dim,
+    divides,
     expects_size,
     flag,
     prob,
@@ -121,7 +122,10 @@ ENTRIES = [
         torch_class=nn.GroupNorm,
         layout="(N, C, *)",
         ranks=(2, 3, 4, 5),
-        checks=(expects_size("num_channels", 1, "channels"),),
+        checks=(
+            expects_size("num_channels", 1, "channels"),
+            divides("num_channels", "num_groups", "groups"),
+        ),
     ),
     LayerType(
         "InstanceNorm2d",

@@ -69,14 +69,7 @@ def _vocab_size(srcs: Sequence[Source]) -> int | None:
 
 
 def _token_input(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
-    src = srcs[0]
-    if src.dtype.is_floating_point:
-        raise SpecError(
-            "dtype_mismatch",
-            f"{layer} (Embedding) looks up token indices, but {src.name} gives floating-point "
-            f"values. Feed it an integer (int64) input, e.g. a token sequence.",
-            layer=layer,
-        )
+    src = srcs[0]  # an integer input: models.build checks the dtype of every input
     count = args["num_embeddings"]
     if src.vocab and isinstance(count, int) and count < len(src.vocab):
         raise SpecError(

@@ -9,6 +9,7 @@ code exporter and the tests all read this one table.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -245,8 +246,12 @@ def _args_message(layer: str, entry: LayerType, exc: ValidationError) -> str:
     for err in exc.errors():
         name = str(err["loc"][0]) if err["loc"] else "?"
         if err["type"] == "extra_forbidden":
-            known = ", ".join(a.name for a in entry.args) or "none"
-            parts.append(f"{entry.type} has no arg '{name}' (its args: {known})")
+            names = [a.name for a in entry.args]
+            near = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            parts.append(
+                f"{entry.type} has no arg '{name}' ({hint}its args: {', '.join(names) or 'none'})"
+            )
             continue
         if err["type"] == "missing":
             parts.append(f"{name} is required: {entry.arg(name).doc or 'set it'}")
@@ -318,23 +323,83 @@ def channel_dim(spatial: int) -> AutoFn:
 
 
 # -- checks: say in plain words what to change -------------------------------------------
-def expects_size(arg: str, at: int | Callable[[tuple[int, ...]], int], noun: str) -> CheckFn:
-    """The layer's ``arg`` must equal dimension ``at`` of its (first) input."""
+def expects_size(
+    arg: str,
+    at: int | Callable[[tuple[int, ...]], int],
+    noun: str,
+    *,
+    src: int = 0,
+    auto: bool = True,
+    shared: bool = False,
+) -> CheckFn:
+    """The layer's ``arg`` must equal dimension ``at`` of its input number ``src``.
+
+    ``shared``: the arg also sizes the first input (a transformer's d_model for src and tgt),
+    so the fix is in the layers before this input, not in the arg.
+    """
+    advice = " or use 'auto'" if auto else ""
 
     def check(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
-        src = srcs[0]
-        if not src.shape:
+        if src >= len(srcs) or not srcs[src].shape:
             return
-        dim = at(src.shape) if callable(at) else at
-        have = src.shape[dim]
+        source = srcs[src]
+        dim = at(source.shape) if callable(at) else at
+        have = source.shape[dim]
         want = args[arg]
         if isinstance(want, int) and want != have:
+            fix = (
+                f"Its inputs must all have {arg}={want} features: change the layers before "
+                f"{source.name} so that it gives {want}."
+                if shared
+                else f"Set {arg} to {have}{advice}."
+            )
             raise SpecError(
                 "shape_mismatch",
-                f"{layer} expects {want} {noun}, but {src.gives(have)}. "
-                f"Set {arg} to {have} or use 'auto'.",
+                f"{layer} expects {want} {noun}, but {source.gives(have)}. {fix}",
                 layer=layer,
-                detail={"arg": arg, "expected": want, "actual": have, "input_shape": [*src.shape]},
+                detail={
+                    "arg": arg,
+                    "expected": want,
+                    "actual": have,
+                    "input_shape": [*source.shape],
+                },
+            )
+
+    return check
+
+
+def divides(total: str, parts: str, what: str) -> CheckFn:
+    """``args[total]`` must split into ``args[parts]`` equal shares (heads, groups)."""
+
+    def check(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
+        n, k = args[total], args[parts]
+        if isinstance(n, int) and isinstance(k, int) and n % k:
+            divisors = [d for d in range(1, n + 1) if n % d == 0]
+            shown = ", ".join(map(str, divisors[:8])) + (", …" if len(divisors) > 8 else "")
+            raise SpecError(
+                "invalid_arg",
+                f"{layer} splits {total}={n} into {parts}={k} {what}, but {n} is not divisible "
+                f"by {k}. Set {parts} to a divisor of {n} ({shown}), or change {total}.",
+                layer=layer,
+                detail={"arg": parts, total: n, parts: k},
+            )
+
+    return check
+
+
+def dim_in_range(arg: str, *, extra: int = 0) -> CheckFn:
+    """``args[arg]`` must index a dimension of the input (``extra``: one more, for unsqueeze)."""
+
+    def check(layer: str, args: Mapping[str, Any], srcs: Sequence[Source]) -> None:
+        dim, rank = args[arg], len(srcs[0].shape) + extra
+        if isinstance(dim, int) and not -rank <= dim < rank:
+            raise SpecError(
+                "shape_mismatch",
+                f"{layer} has {arg}={dim}, but {srcs[0].gives(fmt_shape(srcs[0].shape))}, "
+                f"whose dimensions are numbered 0 to {rank - 1} (or -{rank} to -1). "
+                f"Set {arg} to one of those.",
+                layer=layer,
+                detail={"arg": arg, "value": dim, "input_shape": [*srcs[0].shape]},
             )
 
     return check

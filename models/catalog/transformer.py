@@ -11,6 +11,7 @@ from models.catalog.registry import (
     Arg,
     Example,
     LayerType,
+    divides,
     expects_size,
     flag,
     last_dim,
@@ -70,6 +71,13 @@ def _self_attention_code(names: Sequence[str]) -> str:
 
 
 D_MODEL = expects_size("d_model", -1, "features per token (d_model)")
+HEADS = divides("d_model", "nhead", "heads")
+CHECKS = (D_MODEL, HEADS)
+TWO_INPUTS = (
+    D_MODEL,
+    expects_size("d_model", -1, "features per token (d_model) on memory", src=1, shared=True),
+    HEADS,
+)
 EXAMPLE = {"d_model": 16, "nhead": 4, "dim_feedforward": 32}
 
 ENTRIES = [
@@ -91,7 +99,11 @@ ENTRIES = [
         input_names=("src", "tgt"),
         layout=LAYOUT,
         ranks=(2, 3),
-        checks=(D_MODEL,),
+        checks=(
+            expects_size("d_model", -1, "features per token (d_model)", auto=False),
+            expects_size("d_model", -1, "features per token (d_model) on tgt", src=1, shared=True),
+            HEADS,
+        ),
     ),
     LayerType(
         "TransformerEncoderLayer",
@@ -103,7 +115,7 @@ ENTRIES = [
         torch_class=nn.TransformerEncoderLayer,
         layout=LAYOUT,
         ranks=(2, 3),
-        checks=(D_MODEL,),
+        checks=CHECKS,
     ),
     LayerType(
         "TransformerEncoder",
@@ -116,7 +128,7 @@ ENTRIES = [
         factory=make_encoder,
         layout=LAYOUT,
         ranks=(2, 3),
-        checks=(D_MODEL,),
+        checks=CHECKS,
     ),
     LayerType(
         "TransformerDecoderLayer",
@@ -130,7 +142,7 @@ ENTRIES = [
         input_names=("tgt", "memory"),
         layout=LAYOUT,
         ranks=(2, 3),
-        checks=(D_MODEL,),
+        checks=TWO_INPUTS,
     ),
     LayerType(
         "TransformerDecoder",
@@ -145,7 +157,7 @@ ENTRIES = [
         input_names=("tgt", "memory"),
         layout=LAYOUT,
         ranks=(2, 3),
-        checks=(D_MODEL,),
+        checks=TWO_INPUTS,
     ),
     LayerType(
         "MultiheadAttention",
@@ -169,7 +181,10 @@ ENTRIES = [
         input_names=("query", "key", "value"),
         layout=LAYOUT.replace("d_model", "embed_dim"),
         ranks=(2, 3),
-        checks=(expects_size("embed_dim", -1, "features per token (embed_dim)"),),
+        checks=(
+            expects_size("embed_dim", -1, "features per token (embed_dim)"),
+            divides("embed_dim", "num_heads", "heads"),
+        ),
         main_output=0,
         extras=("attn_weights",),
         call=_self_attention,

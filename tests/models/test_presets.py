@@ -1,4 +1,4 @@
-"""models.presets: the tutorial presets against the tutorials' own classes (tests/models/oracles.py).
+"""models.presets: the tutorial presets against the tutorials' own classes (oracles.py).
 
 A preset built with seed S must hold the same parameters, in the same order, with the same
 values, as the hand-written class built after ``torch.manual_seed(S)``, and compute the same
@@ -121,7 +121,7 @@ def test_tagger_vocabulary_is_the_tutorials_word_to_ix() -> None:
         for word in sent:
             if word not in word_to_ix:
                 word_to_ix[word] = len(word_to_ix)
-    assert TAGGER_VOCAB == list(word_to_ix)
+    assert list(word_to_ix) == TAGGER_VOCAB
     assert word_to_ix == {
         "The": 0, "dog": 1, "ate": 2, "the": 3, "apple": 4,
         "Everybody": 5, "read": 6, "that": 7, "book": 8,

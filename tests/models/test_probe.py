@@ -315,6 +315,33 @@ def test_eval_mode_is_deterministic_and_mode_is_restored() -> None:
     assert not model.training and not model.drop.training
 
 
+def test_each_module_gets_its_own_mode_back() -> None:
+    model = build(DROPOUT_SPEC, seed=0).model
+    model.drop.eval()  # a mixed state: train() on the root would overwrite it
+    x = torch.randn(4, 32)
+    result = probe(model, {"x": x}, mode="train", seed=3)
+    assert not torch.equal(result.activations["drop"].tensor, result.activations["fc"].tensor)
+    assert model.training and model.fc.training and not model.drop.training
+    probe(model, {"x": x}, mode="eval")
+    assert model.training and model.fc.training and not model.drop.training
+
+
+def test_train_mode_updates_batchnorm_running_stats_as_torch_does() -> None:
+    spec = {
+        "inputs": {"x": {"shape": [8, 3]}},
+        "layers": [{"name": "bn", "type": "BatchNorm1d", "args": {"num_features": 3}}],
+    }
+    model = build(spec, seed=0).model
+    x = torch.randn(8, 3) * 20 + 5
+    result = probe(model, {"x": x}, mode="train")
+    expected = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5)
+    assert torch.allclose(result.activations["bn"].tensor, expected, atol=1e-4)
+    assert torch.allclose(model.bn.running_mean, 0.1 * x.mean(0), atol=1e-5)
+    eval_out = probe(model, {"x": x}).activations["bn"].tensor  # uses the running stats
+    running = (x - model.bn.running_mean) / torch.sqrt(model.bn.running_var + 1e-5)
+    assert torch.allclose(eval_out, running, atol=1e-4)
+
+
 def test_capture_a_subset(lenet) -> None:
     model = build(lenet, seed=1).model
     x = torch.randn(1, 1, 32, 32)
@@ -367,3 +394,18 @@ def test_describe_attention_and_limits() -> None:
     assert weights["tensor"]["true_shape"] == [3, 4, 7, 7] and weights["tensor"]["downsampled"]
     assert len(weights["stats"]["histogram"]["counts"]) == 5
     assert weights["stats"]["shape"] == [3, 4, 7, 7]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_tensors_stay_on_the_device_and_seeds_fork_its_rng() -> None:
+    model = build(DROPOUT_SPEC, seed=0, device="cuda").model
+    x = torch.randn(4, 32)  # on the CPU: probe moves it
+    state = torch.cuda.get_rng_state()
+    a = probe(model, {"x": x}, mode="train", seed=7)
+    b = probe(model, {"x": x}, mode="train", seed=7)
+    assert torch.equal(torch.cuda.get_rng_state(), state)
+    assert a.outputs["drop"].device.type == "cuda"
+    assert a.activations["fc"].tensor.device.type == "cuda"
+    assert torch.equal(a.outputs["drop"], b.outputs["drop"])
+    back = decode(describe(a, encoding="f32")["outputs"]["drop"], max_elements=1000)
+    assert torch.equal(back, a.outputs["drop"].cpu())

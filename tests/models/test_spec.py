@@ -34,14 +34,16 @@ def test_first_layer_reads_the_first_of_several_inputs() -> None:
 
 
 def test_explicit_inputs_for_merges_and_two_input_layers() -> None:
+    auto_bilinear = {"in1_features": "auto", "in2_features": "auto", "out_features": 2}
     layers = [
         {"name": "fa", "type": "Linear", "args": {"in_features": 4, "out_features": 3}},
-        {"name": "fb", "type": "Linear", "args": {"in_features": 4, "out_features": 3}, "inputs": ["b"]},
+        {"name": "fb", "type": "Linear", "args": {"in_features": 4, "out_features": 3}},
         {"name": "sum", "type": "Add", "inputs": ["fa", "fb"]},
         {"name": "cat", "type": "Concat", "args": {"dim": 1}, "inputs": ["sum", "a"]},
-        {"name": "bil", "type": "Bilinear", "args": {"in1_features": "auto", "in2_features": "auto", "out_features": 2}, "inputs": ["fa", "cat"]},
+        {"name": "bil", "type": "Bilinear", "args": auto_bilinear, "inputs": ["fa", "cat"]},
         {"name": "relu", "type": "ReLU"},
-    ]  # fmt: skip
+    ]
+    layers[1]["inputs"] = ["b"]
     spec = parse_spec(_two_inputs(layers))
     assert [spec.layer_inputs(i) for i in range(len(layers))] == [
         ["a"],
@@ -72,7 +74,12 @@ def test_transformer_reads_src_and_tgt() -> None:
             {
                 "name": "transformer",
                 "type": "Transformer",
-                "args": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "num_decoder_layers": 1},
+                "args": {
+                    "d_model": 16,
+                    "nhead": 2,
+                    "num_encoder_layers": 1,
+                    "num_decoder_layers": 1,
+                },
                 "inputs": ["src", "tgt"],
             }
         ],
@@ -93,13 +100,14 @@ def test_outputs_name_several_layers_and_inputs(lenet: dict[str, Any]) -> None:
 # -- the resolved spec --------------------------------------------------------------------
 def test_resolved_spec_fills_auto_and_adds_nothing(lenet: dict[str, Any]) -> None:
     original = copy.deepcopy(lenet)
-    resolved = infer(lenet).spec.model_dump(exclude_none=True)
+    inference = infer(lenet)
     assert lenet == original  # the caller's dict is not touched
     expected = copy.deepcopy(original)
     expected["layers"][3]["args"]["in_channels"] = 6
     for layer in expected["layers"]:
         layer.setdefault("args", {})
-    assert resolved == expected
+    assert inference.spec.model_dump(exclude_unset=True) == expected
+    assert parse_spec(inference.to_dict()["spec"]) == parse_spec(expected)
 
 
 def test_resolved_spec_keeps_given_defaults_and_parses_again(tagger: dict[str, Any]) -> None:
@@ -141,6 +149,9 @@ def test_valid_layer_names(name: str) -> None:
         ("parameters", "reserved_name"),
         ("self", "reserved_name"),
         ("F", "reserved_name"),
+        ("_parameters", "reserved_name"),
+        ("plan", "reserved_name"),
+        ("input_names", "reserved_name"),
     ],
 )
 def test_invalid_and_reserved_layer_names(name: str, code: str) -> None:
@@ -152,8 +163,9 @@ def test_invalid_and_reserved_layer_names(name: str, code: str) -> None:
 
 
 def test_reserved_names_are_nn_module_attributes() -> None:
-    for attr in ("forward", "training", "parameters", "state_dict", "to", "eval", "cuda"):
-        assert hasattr(nn.Module, attr) or attr == "training"
+    module = nn.Module()
+    for attr in ("forward", "training", "parameters", "state_dict", "to", "eval", "_modules"):
+        assert hasattr(module, attr)
         assert attr in RESERVED
 
 
