@@ -109,7 +109,7 @@ def _spec_message(exc: ValidationError) -> str:
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "spec"
         parts.append(f"{where}: {err['msg']}")
-    return "The spec is not valid: " + "; ".join(parts)
+    return "The spec is not valid: " + "; ".join(parts) + "."
 
 
 def _check_name(name: str, what: str) -> None:
@@ -153,7 +153,7 @@ def check_structure(spec: Spec) -> None:
             raise SpecError(
                 "duplicate_name",
                 f"Two layers are named '{layer.name}' (layers {positions[layer.name] + 1} and "
-                f"{i + 1}); layer names must be unique.",
+                f"{i + 1}); layer names must be unique: rename one (e.g. {layer.name}_{i + 1}).",
                 layer=layer.name,
             )
         positions[layer.name] = i

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.catalog.registry import Arg, CheckFn, Example, LayerType, dim_in_range, size
+from models.catalog.helpers import dim_in_range, size
+from models.catalog.registry import Arg, CheckFn, Example, LayerType
 
 EXAMPLE = Example({}, ((2, 8),))
 

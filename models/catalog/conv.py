@@ -8,17 +8,8 @@ from typing import Any
 from torch import nn
 
 from models import layers
-from models.catalog.registry import (
-    Arg,
-    Example,
-    LayerType,
-    Source,
-    channel_dim,
-    divides,
-    expects_size,
-    flag,
-    size,
-)
+from models.catalog.helpers import channel_dim, divides, expects_size, flag, size
+from models.catalog.registry import Arg, Example, LayerType, Source
 from models.errors import SpecError
 
 LAYOUTS = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W)"}

@@ -9,16 +9,8 @@ import torch
 from torch import nn
 
 from models import layers
-from models.catalog.registry import (
-    Arg,
-    Example,
-    LayerType,
-    Source,
-    expects_size,
-    flag,
-    last_dim,
-    size,
-)
+from models.catalog.helpers import expects_size, flag, last_dim, size
+from models.catalog.registry import Arg, Example, LayerType, Source
 from models.errors import SpecError, fmt_shape
 
 IN_FEATURES = "the size of each input sample (its last dimension)"

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.catalog.registry import (
-    Arg,
-    Example,
-    LayerType,
-    Source,
-    channel_dim,
-    divides,
-    expects_size,
-    flag,
-    prob,
-    size,
-)
+from models.catalog.helpers import channel_dim, divides, expects_size, flag, prob, size
+from models.catalog.registry import Arg, Example, LayerType, Source
 
 EPS = Arg("eps", "float", 1e-5, "added to the variance for numerical stability", gt=0)
 MOMENTUM = Arg(

@@ -7,17 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from models.catalog.registry import (
-    Arg,
-    Example,
-    LayerType,
-    Source,
-    expects_size,
-    flag,
-    last_dim,
-    prob,
-    size,
-)
+from models.catalog.helpers import expects_size, flag, last_dim, prob, size
+from models.catalog.registry import Arg, Example, LayerType, Source
 from models.errors import SpecError
 
 

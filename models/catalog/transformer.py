@@ -7,17 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from models.catalog.registry import (
-    Arg,
-    Example,
-    LayerType,
-    divides,
-    expects_size,
-    flag,
-    last_dim,
-    prob,
-    size,
-)
+from models.catalog.helpers import divides, expects_size, flag, last_dim, prob, size
+from models.catalog.registry import Arg, Example, LayerType
 
 LAYOUT = "(L, N, d_model), (N, L, d_model) with batch_first, or (L, d_model)"
 

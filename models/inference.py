@@ -1,0 +1,344 @@
+"""Shape inference on the meta device: check a spec and measure it before allocating.
+
+:func:`infer` walks the spec on the ``meta`` device: it checks every layer's args
+against the catalog, fills ``"auto"`` sizes, checks shapes, and measures each
+layer's output shape, parameters, activation bytes and FLOPs without allocating
+any memory, stopping at the first cost over a limit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from models.catalog import LayerType, Source, lookup
+from models.catalog.helpers import rank_error
+from models.errors import SpecError, fmt_shape
+from models.limits import DEFAULT_LIMITS, Limits
+from models.spec import LayerSpec, Spec, parse_spec
+
+DTYPES = {"float32": torch.float32, "int64": torch.int64}
+
+
+@dataclass
+class LayerInfo:
+    """What shape inference found for one layer."""
+
+    name: str
+    type: str
+    args: dict[str, Any]
+    inputs: list[str]
+    output_shape: list[int]
+    output_dtype: str
+    extras: dict[str, list[int]]
+    params: int
+    activation_bytes: int
+    flops: int
+    auto: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Inference:
+    """The resolved spec ("auto" filled) and the cost of every layer, found on the meta device."""
+
+    spec: Spec
+    layers: list[LayerInfo]
+    input_shapes: dict[str, list[int]]
+    outputs: dict[str, list[int]]
+    total_params: int
+    total_activation_bytes: int
+    total_flops: int
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.model_dump(exclude_none=True),
+            "layers": [asdict(info) for info in self.layers],
+            "input_shapes": self.input_shapes,
+            "outputs": self.outputs,
+            "total_params": self.total_params,
+            "total_activation_bytes": self.total_activation_bytes,
+            "total_flops": self.total_flops,
+            "warnings": self.warnings,
+        }
+
+
+def infer(
+    spec: Spec | dict[str, Any],
+    *,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Inference:
+    """Check and measure a spec on the meta device; nothing is allocated.
+
+    A SpecError raised here carries ``partial``: the LayerInfo of every layer inferred
+    before the failing one, so an editor can still show their shapes.
+    """
+    spec = parse_spec(spec, max_layers=limits.max_layers)
+    shapes = {n: list((input_shapes or {}).get(n, inp.shape)) for n, inp in spec.inputs.items()}
+    walk = _Walk(spec, shapes, limits)
+    try:
+        for i, layer in enumerate(spec.layers):
+            walk.step(i, layer)
+    except SpecError as exc:
+        exc.partial = list(walk.infos)
+        raise
+    resolved = spec.model_copy(update={"layers": walk.resolved})
+    outputs = {n: list(walk.sources[n].shape) for n in resolved.output_names()}
+    return Inference(
+        resolved,
+        walk.infos,
+        shapes,
+        outputs,
+        walk.params,
+        walk.bytes,
+        walk.flops,
+        walk.warnings,
+    )
+
+
+class _Walk:
+    """The state of one inference: what each name gives, and the running totals."""
+
+    def __init__(self, spec: Spec, shapes: dict[str, list[int]], limits: Limits) -> None:
+        self.spec, self.limits = spec, limits
+        self.sources, self.tensors, self.bytes = _meta_inputs(spec, shapes, limits)
+        self.resolved: list[LayerSpec] = []
+        self.infos: list[LayerInfo] = []
+        self.warnings: list[str] = []
+        self.params = self.flops = 0
+
+    def step(self, index: int, layer: LayerSpec) -> None:
+        limits = self.limits
+        entry = lookup(layer.type, layer.name)
+        refs = self.spec.layer_inputs(index)
+        _check_input_count(layer.name, entry, refs)
+        srcs = [self.sources[r] for r in refs]
+        _check_inputs(layer.name, entry, srcs)  # before "auto", which reads the input's shape
+        args, autos = _resolve_args(layer.name, entry, layer.args, srcs)
+        for check in entry.checks:
+            check(layer.name, args, srcs)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            module = construct(layer.name, entry, args, device="meta")
+            module.eval()  # shapes as in inference; train-only refusals surface at run time
+            params = sum(p.numel() for p in module.parameters())
+            self.params += params
+            limits.check(
+                "The model's parameter count",
+                self.params,
+                limits.max_params,
+                "MAX_PARAMS",
+                layer=layer.name,
+                hint="Use smaller layers. ",
+            )
+            with FlopCounterMode(display=False) as counter:
+                xs = [self.tensors[r] for r in refs]
+                out = _meta_forward(layer.name, entry, module, xs, srcs)
+        for w in seen:
+            text = f"{layer.name}: {w.message}"
+            if text not in self.warnings:
+                self.warnings.append(text)
+        main, extras = entry.split(out)
+        flops = int(counter.get_total_flops())
+        self.flops += flops
+        limits.check(
+            "The forward pass's FLOPs",
+            self.flops,
+            limits.max_flops,
+            "MAX_FLOPS",
+            layer=layer.name,
+            hint="Use smaller layers or inputs. ",
+        )
+        nbytes = sum(_nbytes(t) for t in (main, *extras.values()))
+        self.bytes += nbytes
+        limits.check(
+            "Activation memory (bytes)",
+            self.bytes,
+            limits.max_activation_bytes,
+            "MAX_ACTIVATION_BYTES",
+            layer=layer.name,
+            hint="Use smaller inputs. ",
+        )
+        self.tensors[layer.name] = main
+        note = _note(entry, args, srcs)
+        self.sources[layer.name] = Source(layer.name, tuple(main.shape), main.dtype, note=note)
+        plain = _plain(args, layer.args, autos)
+        self.resolved.append(layer.model_copy(update={"args": plain}))
+        extra_shapes = {k: list(v.shape) for k, v in extras.items()}
+        self.infos.append(
+            LayerInfo(
+                layer.name,
+                entry.type,
+                plain,
+                refs,
+                list(main.shape),
+                _dtype_name(main.dtype),
+                extra_shapes,
+                params,
+                nbytes,
+                flops,
+                autos,
+            )
+        )
+
+
+def _meta_inputs(spec: Spec, shapes: dict[str, list[int]], limits: Limits):
+    sources: dict[str, Source] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    total = 0
+    for name, inp in spec.inputs.items():
+        shape = shapes[name]
+        numel = _numel(shape)
+        limits.check(
+            f"Input {name}'s element count",
+            numel,
+            limits.max_input_elements,
+            "MAX_INPUT_ELEMENTS",
+            hint="Use a smaller input shape. ",
+        )
+        if inp.dtype == "int64":
+            limits.check(
+                f"Input {name}'s token count",
+                numel,
+                limits.max_sequence_length,
+                "MAX_SEQUENCE_LENGTH",
+                hint="Use a shorter sequence. ",
+            )
+        if inp.vocab is not None:
+            limits.check(
+                f"Input {name}'s vocabulary size", len(inp.vocab), limits.max_vocab, "MAX_VOCAB"
+            )
+        dtype = DTYPES[inp.dtype]
+        sources[name] = Source(name, tuple(shape), dtype, tuple(inp.vocab) if inp.vocab else None)
+        tensors[name] = torch.empty(shape, dtype=dtype, device="meta")
+        total += numel * tensors[name].element_size()
+    return sources, tensors, total
+
+
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _plain(args: dict[str, Any], given: Mapping[str, Any], autos: list[str]) -> dict[str, Any]:
+    """The args to keep in the resolved spec: those given, plus the "auto" ones filled."""
+    return {k: v for k, v in args.items() if k in given or k in autos}
+
+
+def _check_input_count(name: str, entry: LayerType, refs: list[str]) -> None:
+    lo, hi = entry.n_inputs
+    if len(refs) < lo or (hi is not None and len(refs) > hi):
+        want = str(lo) if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
+        noun = "input" if hi == 1 else "inputs"
+        names = f" ({', '.join(entry.input_names)})" if len(entry.input_names) > 1 else ""
+        raise SpecError(
+            "wrong_input_count",
+            f"{name} ({entry.type}) takes {want} {noun}{names} but is wired to "
+            f'{len(refs)}: {", ".join(refs)}. Set its "inputs" to {want} '
+            f"{'name' if hi == 1 else 'names'} of model inputs or earlier layers.",
+            layer=name,
+            detail={"expected": [lo, hi], "actual": len(refs)},
+        )
+
+
+def _resolve_args(name: str, entry: LayerType, given: Mapping[str, Any], srcs: list[Source]):
+    args = entry.validate_args(name, given)
+    autos = entry.auto_args(args)
+    for arg_name in autos:
+        value = entry.arg(arg_name).auto(srcs)
+        if value is None:
+            src = srcs[0]
+            why = (
+                f"{src.name} has no vocab to count"
+                if entry.integer_input and not src.vocab
+                else f"{src.gives(fmt_shape(src.shape))}"
+            )
+            also = f", or give {src.name} a vocab" if entry.integer_input else ""
+            raise SpecError(
+                "auto_unavailable",
+                f"{name} cannot fill {arg_name} automatically: {why}. "
+                f"Set {arg_name} to a number{also}.",
+                layer=name,
+                detail={"arg": arg_name},
+            )
+        args[arg_name] = value
+    return args, autos
+
+
+def _check_inputs(name: str, entry: LayerType, srcs: list[Source]) -> None:
+    """The input's rank and dtype, checked before any arg is filled from its shape."""
+    if entry.ranks and len(srcs[0].shape) not in entry.ranks:
+        raise rank_error(name, entry, srcs[0])
+    for src in srcs:
+        if entry.integer_input and src.dtype.is_floating_point:
+            raise SpecError(
+                "dtype_mismatch",
+                f"{name} ({entry.type}) looks up token indices, but {src.name} gives "
+                f"floating-point values. Feed it an integer (int64) input, e.g. a token sequence.",
+                layer=name,
+            )
+        if not entry.integer_input and not src.dtype.is_floating_point:
+            raise SpecError(
+                "dtype_mismatch",
+                f"{name} ({entry.type}) computes on real numbers, but {src.name} gives token "
+                f"indices (int64). Put an Embedding before it.",
+                layer=name,
+            )
+
+
+def construct(name: str, entry: LayerType, args: Mapping[str, Any], device: str) -> nn.Module:
+    try:
+        with torch.device(device):
+            return entry.construct(args)
+    except (ValueError, AssertionError, RuntimeError, TypeError, OverflowError) as exc:
+        raise SpecError(
+            "invalid_arg",
+            f"{name} ({entry.type}) cannot be built with these args: {_first_line(exc)}",
+            layer=name,
+        ) from None
+
+
+def _meta_forward(name: str, entry: LayerType, module: nn.Module, xs: list, srcs: list[Source]):
+    try:
+        return entry.forward(module, xs)
+    except (RuntimeError, ValueError, IndexError, AssertionError, TypeError) as exc:
+        given = " and ".join(s.gives(fmt_shape(s.shape)) for s in srcs)
+        raise SpecError(
+            "shape_mismatch",
+            f"{name} ({entry.type}) cannot take its input: {given}. Torch says: "
+            f"{_first_line(exc)}. Change {name}'s args or the layers before it.",
+            layer=name,
+            detail={"input_shapes": [list(s.shape) for s in srcs]},
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__).rstrip(".")
+
+
+def _note(entry: LayerType, args: Mapping[str, Any], srcs: list[Source]) -> str | None:
+    """For a Flatten, the dimensions it merged (``16×5×5``), quoted in later errors."""
+    if entry.type != "Flatten" or not srcs[0].shape:
+        return None
+    shape = srcs[0].shape
+    start, end = args["start_dim"] % len(shape), args["end_dim"] % len(shape)
+    merged = shape[start : end + 1]
+    return fmt_shape(merged) if len(merged) > 1 else None
