@@ -48,6 +48,25 @@ class Settings(BaseSettings):
     max_workspaces: int = Field(1_000, ge=1)
     model_cache_bytes: int = Field(1024 * MiB, ge=1, description="live models kept in memory")
 
+    # persistence
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/playground.db"
+    )
+    idle_unload_seconds: int = Field(900, ge=0, description="idle models leave memory; 0: never")
+    workspace_ttl_days: int = Field(0, ge=0, description="delete unused workspaces; 0: never")
+
+    # classroom: access and abuse
+    access_code: str | None = Field(None, description="when set, creating a workspace needs it")
+    job_queue_size: int = Field(64, ge=1, description="jobs waiting for the device; then 503")
+    rate_limit_per_minute: int = Field(
+        240, ge=0, description="expensive requests per client per minute; 0: unlimited"
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="CORS is off when empty")
+    max_safetensors_header_bytes: int = Field(1 * MiB, ge=1024)
+
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'playground.db'}"
+
     def limits(self) -> Limits:
         return Limits(
             max_params=self.max_params,
