@@ -8,12 +8,13 @@ from pathlib import Path
 import torch
 from fastapi import FastAPI
 
-from server import errors
+from server import errors, security
+from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
-from server.routers import health, library, models, pages, parameters, runs, workspaces
+from server.routers import docs, health, library, models, pages, parameters, runs, workspaces
 from server.settings import Settings
 from server.state import AppState
-from server.store import MemoryStore
+from server.store import SqlStore
 from server.worker import EmbeddedWorker, pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,27 +26,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     worker = EmbeddedWorker(
-        pick_device(settings.device), settings.limits(), settings.model_cache_bytes
+        pick_device(settings.device),
+        settings.limits(),
+        settings.model_cache_bytes,
+        queue_size=settings.job_queue_size,
     )
-    state = AppState(settings, settings.limits(), MemoryStore(), worker)
+    store = SqlStore(settings.db_url())
+    housekeeper = Housekeeper(store, worker, settings)
+    state = AppState(settings, settings.limits(), store, worker)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        housekeeper.start()
         yield
+        await housekeeper.stop()
         await worker.close()
+        store.close()
 
     app = FastAPI(
         title="PyTorch Model Playground",
         version="0.1.0",
         description="Assemble PyTorch models from layers, inspect them, probe every layer.",
         lifespan=lifespan,
+        docs_url=None,  # served by routers/docs.py: offline, no inline script
+        redoc_url=None,
     )
     app.state.playground = state
     errors.install(app)
     app.add_middleware(
         BodyGuard, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
-    for router in (workspaces, library, models, runs, parameters, health):
+    from server.routers import effects  # the effects lab
+
+    for router in (workspaces, library, models, runs, parameters, health, effects):
         app.include_router(router.router)
     pages.mount(app, ROOT)
+    docs.mount(app)
+    security.install(app, settings)  # after the routers: it documents their 429s
     return app

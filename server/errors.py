@@ -54,7 +54,7 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
-    413: "too_large",
+    413: "body_too_large",  # the only HTTPException 413: BodyGuard's
     415: "unsupported_media_type",
     429: "rate_limited",
 }
@@ -72,7 +72,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
         error_body("internal_error", "The server hit a bug; it has been logged."), status_code=500
     )

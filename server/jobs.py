@@ -150,8 +150,12 @@ def patch_grad(
     return record, changed, parameter_table(live.model)["totals"]
 
 
-def upload_weights(live: Live, data: bytes, worker: Worker) -> tuple[ModelRecord, int]:
-    count = load_safetensors(live.model, data)  # checks everything before changing anything
+def upload_weights(
+    live: Live, data: bytes, worker: Worker, *, max_header_bytes: int = 1 << 20
+) -> tuple[ModelRecord, int]:
+    """Load checked safetensors bytes (header capped at ``max_header_bytes``) into the model."""
+    # checks everything before changing anything
+    count = load_safetensors(live.model, data, max_header_bytes=max_header_bytes)
     record = live.record.changed(weights=to_safetensors(live.model))
     worker.adopt(Live(record, live.built, live.nbytes))
     return record, count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import error_body
@@ -37,10 +38,11 @@ class BodyGuard:
         cap = self.max_upload if upload else self.max_json
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         length = headers.get("content-length")
-        if path.startswith("/api/") and length not in (None, "0"):
+        has_body = length not in (None, "0") or "transfer-encoding" in headers  # or chunked
+        if path.startswith("/api/") and has_body:
             wanted = "application/octet-stream" if upload else "application/json"
             if ctype != wanted:
-                await _reply(
+                await send_error(
                     send,
                     415,
                     "unsupported_media_type",
@@ -48,7 +50,7 @@ class BodyGuard:
                 )
                 return
         if length is not None and length.isdigit() and int(length) > cap:
-            await _reply(
+            await send_error(
                 send,
                 413,
                 "body_too_large",
@@ -69,7 +71,7 @@ class BodyGuard:
         try:
             await self.app(scope, capped, send)
         except BodyTooLarge as exc:
-            await _reply(
+            await send_error(
                 send,
                 413,
                 "body_too_large",
@@ -77,12 +79,23 @@ class BodyGuard:
             )
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(HTTPException):
+    """Raised while a body without Content-Length streams in; an HTTPException so that
+    FastAPI's body parsing re-raises it (it turns other exceptions into a 400)."""
+
     def __init__(self, cap: int) -> None:
+        super().__init__(413, f"The body is over {cap:,} bytes, the most accepted here.")
         self.cap = cap
 
 
-async def _reply(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with the API's one error body, from middleware (before any route runs)."""
     body = json.dumps(error_body(code, message)).encode()
     await send(
         {
@@ -91,6 +104,7 @@ async def _reply(send: Send, status: int, code: str, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from models.limits import Limits
 from server.settings import Settings
-from server.store import MemoryStore
+from server.store import SqlStore
 from server.worker import Worker
 
 
@@ -14,5 +14,5 @@ from server.worker import Worker
 class AppState:
     settings: Settings
     limits: Limits
-    store: MemoryStore
+    store: SqlStore
     worker: Worker

@@ -4,20 +4,25 @@ Every torch call of the server goes through :meth:`Worker.call` (a job without a
 model) or :meth:`Worker.with_model` (a job on a workspace's model), never on the
 event loop. :class:`EmbeddedWorker` runs jobs in one thread per device inside the
 server process and keeps live models under a byte budget, least recently used
-first out (they come back from the store on their next job). Another
-implementation (Ray actors, one per GPU) only has to provide the same two methods.
+first out (they come back from the store on their next job); models idle for
+longer than a set time leave memory too (:meth:`Worker.unload_idle`, called by
+``server.housekeeping``). Its queue is bounded: when ``queue_size`` jobs already
+wait, a new one is refused at once with 503 ``busy`` and ``Retry-After``. Another
+implementation (Ray actors, one per GPU) only has to provide the same methods.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
@@ -39,10 +44,24 @@ class Live:
     record: ModelRecord
     built: Built
     nbytes: int
+    last_used: float = field(default_factory=time.monotonic)  # for the idle unload
 
     @property
     def model(self) -> torch.nn.Module:
         return self.built.model
+
+    @property
+    def held_bytes(self) -> int:
+        """The model's state plus the weights blob its record carries (until saved)."""
+        return self.nbytes + len(self.record.weights or b"")
+
+
+class Busy(SpecError):
+    """The device's queue is full (or its memory ran out): 503 with ``Retry-After``."""
+
+    def __init__(self, code: str, message: str, retry_after: int) -> None:
+        super().__init__(code, message, status=503, detail={"retry_after_s": retry_after})
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 def pick_device(setting: str) -> torch.device:
@@ -76,6 +95,10 @@ class Worker(ABC):
         """Drop a deleted model from memory."""
 
     @abstractmethod
+    def unload_idle(self, seconds: float) -> int:
+        """Drop the live models untouched for ``seconds`` or more; how many went."""
+
+    @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Device, live models and bytes held, for /healthz."""
 
@@ -84,20 +107,57 @@ class Worker(ABC):
 
 
 class EmbeddedWorker(Worker):
-    """One job thread per device inside the server process, with an LRU of live models."""
+    """One job thread per device inside the server process, with an LRU of live models.
 
-    def __init__(self, device: torch.device, limits: Limits, cache_bytes: int) -> None:
+    At most ``queue_size`` jobs wait behind the running one; a job past that is refused.
+    """
+
+    def __init__(
+        self, device: torch.device, limits: Limits, cache_bytes: int, queue_size: int = 64
+    ) -> None:
         self.device = device
         self.limits = limits
         self.cache_bytes = cache_bytes
+        self.queue_size = queue_size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"torch-{device}")
         self._live: OrderedDict[str, Live] = OrderedDict()
         self._lock = threading.Lock()
+        self._jobs = 0  # waiting + running
+        self._job_seconds = 0.05  # moving average of a job's duration, for Retry-After
         self.jobs_done = 0
+        self.jobs_refused = 0
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guard, fn, *args)
+        self._admit()
+        try:
+            future = self._executor.submit(self._guard, fn, *args)
+        except RuntimeError:  # shut down
+            self._release()
+            raise
+        future.add_done_callback(self._release)  # also when cancelled before it ran
+        return await asyncio.wrap_future(future)
+
+    def _admit(self) -> None:
+        with self._lock:
+            waiting = max(self._jobs - 1, 0)
+            if waiting < self.queue_size:
+                self._jobs += 1
+                return
+            self.jobs_refused += 1
+            retry = self._retry_after(self._jobs)
+        raise Busy(
+            "busy",
+            f"The {self.device.type} is busy: {waiting} jobs are already waiting, the most "
+            f"this playground queues (PLAYGROUND_JOB_QUEUE_SIZE). Try again in {retry} s.",
+            retry,
+        )
+
+    def _retry_after(self, jobs: int) -> int:
+        return min(max(math.ceil(jobs * self._job_seconds), 1), 60)
+
+    def _release(self, _: Future | None = None) -> None:
+        with self._lock:
+            self._jobs -= 1
 
     async def with_model(self, record: ModelRecord, fn: Callable[[Live], T]) -> T:
         return await self.call(self._run_on_model, record, fn)
@@ -108,22 +168,23 @@ class EmbeddedWorker(Worker):
 
     def _guard(self, fn: Callable[..., T], *args: Any) -> T:
         """Turn torch's runtime failures into errors the user can act on."""
+        started = time.perf_counter()
         try:
             return fn(*args)
         except SpecError:
             raise
         except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
             self._free_memory()
-            raise SpecError(
+            raise Busy(
                 "out_of_memory",
                 f"The {self.device.type} ran out of memory for this job ({exc.__class__.__name__})"
                 f". Try a smaller model or input, or again in a moment.",
-                status=503,
+                retry_after=5,
             ) from None
         except (RuntimeError, IndexError, ValueError) as exc:
             if "out of memory" in str(exc):
                 self._free_memory()
-                raise SpecError("out_of_memory", f"Out of memory: {exc}", status=503) from None
+                raise Busy("out_of_memory", f"Out of memory: {exc}", retry_after=5) from None
             raise SpecError(
                 "run_failed",
                 f"PyTorch refused this input: {str(exc).strip().splitlines()[0]}. "
@@ -131,6 +192,8 @@ class EmbeddedWorker(Worker):
             ) from None
         finally:
             self.jobs_done += 1
+            seconds = time.perf_counter() - started
+            self._job_seconds = 0.9 * self._job_seconds + 0.1 * seconds
 
     def _free_memory(self) -> None:
         with self._lock:
@@ -143,8 +206,9 @@ class EmbeddedWorker(Worker):
         """Build a record's model on the device (on the worker thread)."""
         inference = infer(record.spec, limits=self.limits)
         built = build(record.spec, seed=record.seed, device=self.device, inference=inference)
-        if record.weights is not None:
-            load_safetensors(built.model, record.weights)
+        weights = record.load_weights()  # read from the store when the record left them there
+        if weights is not None:
+            load_safetensors(built.model, weights)
         frozen = set(record.frozen)
         for name, param in built.model.named_parameters():
             param.requires_grad_(name not in frozen)
@@ -154,35 +218,61 @@ class EmbeddedWorker(Worker):
     def _get(self, record: ModelRecord) -> Live:
         with self._lock:
             live = self._live.get(record.id)
-            if live is not None and live.record.version == record.version:
+            # >=: a job queued with an older record must see the changes made since
+            if live is not None and live.record.version >= record.version:
                 self._live.move_to_end(record.id)
+                live.last_used = time.monotonic()
                 return live
+        if record.fetch_latest is not None:  # not in memory: build the newest stored version
+            latest = record.fetch_latest()
+            if latest is None:
+                raise SpecError(
+                    "model_not_found", "This model was deleted while the request ran.", status=404
+                )
+            if latest.version > record.version:
+                record = latest
         live = self.load(record)
         self.adopt(live)
         return live
 
     def adopt(self, live: Live) -> None:
+        live.last_used = time.monotonic()
         with self._lock:
             self._live[live.record.id] = live
             self._live.move_to_end(live.record.id)
-            total = sum(v.nbytes for v in self._live.values())
+            total = sum(v.held_bytes for v in self._live.values())
             while total > self.cache_bytes and len(self._live) > 1:
                 _, old = self._live.popitem(last=False)
-                total -= old.nbytes
+                total -= old.held_bytes
                 log.info("model %s left memory (LRU)", old.record.id)
 
     def forget(self, model_id: str) -> None:
         with self._lock:
             self._live.pop(model_id, None)
 
+    def unload_idle(self, seconds: float) -> int:
+        cutoff = time.monotonic() - seconds
+        with self._lock:
+            idle = [k for k, v in self._live.items() if v.last_used <= cutoff]
+            for model_id in idle:
+                del self._live[model_id]
+        if idle:
+            log.info("%d idle models left memory", len(idle))
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        return len(idle)
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "device": str(self.device),
                 "live_models": len(self._live),
-                "live_bytes": sum(v.nbytes for v in self._live.values()),
+                "live_bytes": sum(v.held_bytes for v in self._live.values()),
                 "cache_bytes": self.cache_bytes,
                 "jobs_done": self.jobs_done,
+                "jobs_queued": self._jobs,
+                "queue_size": self.queue_size,
+                "jobs_refused": self.jobs_refused,
             }
 
     async def close(self) -> None:

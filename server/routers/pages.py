@@ -9,15 +9,23 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-router = APIRouter(include_in_schema=False)
+from models.presets import PRESETS
 
 
 def mount(app: FastAPI, root: Path) -> None:
+    """Serve the start page at /, the builder at /playground, and /static."""
     templates = Jinja2Templates(directory=root / "templates")
+    router = APIRouter(include_in_schema=False)  # one per app: create_app may run many times
 
     @router.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "index.html", {})
+        """The start page: the tutorial's sections as cards."""
+        return templates.TemplateResponse(request, "index.html", {"presets": PRESETS})
+
+    @router.get("/playground", response_class=HTMLResponse)
+    def playground(request: Request) -> HTMLResponse:
+        """The builder, inspector and run view; its whole state lives in the URL hash."""
+        return templates.TemplateResponse(request, "playground.html", {})
 
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=root / "static"), name="static")

@@ -89,7 +89,10 @@ async def upload_weights(request: Request, record: ModelDep, state: StateDep) ->
     """Load a safetensors file, checked against the model's names and shapes (never pickle)."""
     data = await request.body()
     saved, count = await state.worker.with_model(
-        record, lambda live: jobs.upload_weights(live, data, state.worker)
+        record,
+        lambda live: jobs.upload_weights(
+            live, data, state.worker, max_header_bytes=state.settings.max_safetensors_header_bytes
+        ),
     )
     state.store.put_model(saved)
     return {"tensors": count, "version": saved.version}

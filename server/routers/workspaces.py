@@ -1,22 +1,64 @@
-"""Workspaces: a private space of models, opened by a secret bearer token."""
+"""Workspaces: a private space of models, opened by a secret bearer token.
+
+When the teacher sets a class access code (``PLAYGROUND_ACCESS_CODE``), creating a
+workspace needs it in the ``X-Access-Code`` header; a workspace's own routes then need
+only its token.
+"""
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 
-from models.errors import LimitError
+from models.errors import LimitError, SpecError
 from server.deps import StateDep, WorkspaceDep
-from server.schemas.common import ERRORS
+from server.schemas.common import ERRORS, ErrorBody
 from server.schemas.misc import WorkspaceCreated, WorkspaceInfo
 
 router = APIRouter(prefix="/api/workspaces", tags=["workspaces"])
 
 
-@router.post("", status_code=201, response_model=WorkspaceCreated, responses=ERRORS)
-def create_workspace(state: StateDep) -> dict:
-    """Create a workspace; the token in the answer is shown once."""
+ASK = "Ask your teacher for the class access code."
+AccessCode = Annotated[
+    str | None,
+    Header(
+        alias="X-Access-Code",
+        description="the class access code; needed only when the playground has one",
+    ),
+]
+
+
+def check_access_code(expected: str | None, given: str | None) -> None:
+    """Refuse (403) unless no code is set or ``given`` is it (compared in constant time)."""
+    if not expected:
+        return
+    if not given:
+        raise SpecError(
+            "access_code_required",
+            f"This playground needs the class access code to start a workspace: send it "
+            f"in the X-Access-Code header. {ASK}",
+            status=403,
+        )
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        message = f"That is not the class access code. {ASK}"
+        raise SpecError("access_code_wrong", message, status=403)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WorkspaceCreated,
+    responses={
+        **ERRORS,
+        403: {"model": ErrorBody, "description": "The class access code is missing or wrong"},
+    },
+)
+def create_workspace(state: StateDep, access_code: AccessCode = None) -> dict:
+    """Create a workspace (needs X-Access-Code when the class has one); the token is shown once."""
+    check_access_code(state.settings.access_code, access_code)
     limit = state.settings.max_workspaces
     if state.store.count_workspaces() >= limit:
         raise LimitError(

@@ -1,10 +1,14 @@
-"""models.build: meta-device inference, the built module against the tutorial's own classes."""
+"""models.build: meta-device inference, and the built module against the tutorial's classes.
+
+The oracles (tests/models/oracles.py) are the tutorials' hand-written LeNet and LSTMTagger.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import oracles
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,43 +19,6 @@ from models.build import SpecModel, build, infer
 from models.errors import LimitError
 from models.limits import Limits
 from models.spec import RESERVED, SPEC_MODEL_ATTRS
-
-
-# -- the tutorial's hand-written classes: the oracle --------------------------------------
-class LeNet(nn.Module):
-    """LeNet-5 exactly as "Building Models with PyTorch" writes it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 3)
-        self.fc1 = nn.Linear(16 * 6 * 6, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = x.view(-1, 576)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-
-
-class LSTMTagger(nn.Module):
-    """The tutorial's part-of-speech tagger."""
-
-    def __init__(self, embedding_dim: int, hidden_dim: int, vocab_size: int, tagset: int) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(vocab_size, embedding_dim)
-        self.lstm = nn.LSTM(embedding_dim, hidden_dim)
-        self.hidden2tag = nn.Linear(hidden_dim, tagset)
-
-    def forward(self, sentence: torch.Tensor) -> torch.Tensor:
-        embeds = self.word_embeddings(sentence)
-        lstm_out, _ = self.lstm(embeds.view(len(sentence), 1, -1))
-        tag_space = self.hidden2tag(lstm_out.view(len(sentence), -1))
-        return F.log_softmax(tag_space, dim=1)
 
 
 def _same_state(a: nn.Module, b: nn.Module) -> bool:
@@ -113,7 +80,7 @@ def test_lenet_flops_equal_flop_counter_on_the_real_model(lenet: dict[str, Any])
 
 def test_lenet_equals_the_tutorial_class(lenet: dict[str, Any]) -> None:
     torch.manual_seed(1)
-    ref = LeNet()
+    ref = oracles.LeNet()
     model = build(lenet, seed=1).model
     assert _same_state(model, ref)
     x = torch.randn(4, 1, 32, 32)
@@ -142,7 +109,7 @@ def test_spec_model_attrs_are_reserved_names(lenet: dict[str, Any]) -> None:
 # -- the tagger -------------------------------------------------------------------------------
 def test_tagger_equals_the_tutorial_class(tagger: dict[str, Any]) -> None:
     torch.manual_seed(1)
-    ref = LSTMTagger(6, 6, 9, 3)
+    ref = oracles.LSTMTagger(6, 6, 9, 3)
     built = build(tagger, seed=1)
     assert _same_state(built.model, ref)
     sentence = torch.tensor([0, 1, 2, 3, 4])
@@ -182,7 +149,7 @@ def test_build_with_a_seed_leaves_the_global_rng_alone(lenet: dict[str, Any]) ->
 
 def test_build_without_a_seed_draws_from_the_global_rng(lenet: dict[str, Any]) -> None:
     torch.manual_seed(9)
-    ref = LeNet()
+    ref = oracles.LeNet()
     torch.manual_seed(9)
     assert _same_state(build(lenet).model, ref)
 
@@ -192,7 +159,7 @@ def test_multi_output_spec_returns_a_tuple(lenet: dict[str, Any]) -> None:
     lenet["outputs"] = ["flat", "fc3"]
     model = build(lenet, seed=1).model
     torch.manual_seed(1)
-    ref = LeNet()
+    ref = oracles.LeNet()
     x = torch.randn(1, 1, 32, 32)
     out = model(x)
     assert isinstance(out, tuple) and len(out) == 2
@@ -328,3 +295,106 @@ def test_limit_names_the_layer_where_it_is_reached(lenet: dict[str, Any]) -> Non
     err = _limited(lenet, "max_params", 156 + 880 + 69240 - 1)
     assert err is not None and err.layer == "fc1"
     assert "(reached at layer fc1)" in err.message and "Use smaller layers." in err.message
+
+
+# -- the meta device agrees with the CPU near the edges of what torch accepts ---------------
+def _one(type_name: str, args: dict[str, Any], *shapes: list[int]) -> dict[str, Any]:
+    inputs = {f"x{i}": {"shape": shape} for i, shape in enumerate(shapes)}
+    layer = {"name": "layer", "type": type_name, "args": args, "inputs": list(inputs)}
+    return {"name": "Edge", "inputs": inputs, "layers": [layer]}
+
+
+EDGES = {
+    "add_broadcast": (_one("Add", {}, [2, 3], [3]), [2, 3]),
+    "permute_negative": (_one("Permute", {"dims": [-1, 0]}, [2, 6]), [6, 2]),
+    "unflatten_inferred": (
+        _one("Unflatten", {"dim": 1, "unflattened_size": [-1, 3]}, [2, 6]),
+        [2, 2, 3],
+    ),
+    "softmax_last": (_one("Softmax", {"dim": -1}, [2, 6]), [2, 6]),
+    "same_padding": (
+        _one(
+            "Conv2d",
+            {"in_channels": 1, "out_channels": 2, "kernel_size": 3, "padding": "same"},
+            [1, 1, 5, 5],
+        ),
+        [1, 2, 5, 5],
+    ),
+    "transpose_output_padding": (
+        _one(
+            "ConvTranspose2d",
+            {
+                "in_channels": 1,
+                "out_channels": 1,
+                "kernel_size": 3,
+                "stride": 2,
+                "output_padding": 1,
+            },
+            [1, 1, 4, 4],
+        ),
+        [1, 1, 10, 10],
+    ),
+    "transpose_groups": (
+        _one(
+            "ConvTranspose1d",
+            {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 2},
+            [1, 4, 5],
+        ),
+        [1, 6, 7],
+    ),
+    "bidirectional_unbatched": (
+        _one(
+            "LSTM",
+            {"input_size": "auto", "hidden_size": 3, "num_layers": 2, "bidirectional": True},
+            [5, 4],
+        ),
+        [5, 6],
+    ),
+    "attention_batch_first": (
+        _one(
+            "MultiheadAttention",
+            {"embed_dim": "auto", "num_heads": 2, "batch_first": True},
+            [2, 5, 8],
+        ),
+        [2, 5, 8],
+    ),
+    "cross_attention": (
+        _one(
+            "MultiheadAttention",
+            {"embed_dim": 8, "num_heads": 2, "kdim": 4, "vdim": 6},
+            [5, 1, 8],
+            [7, 1, 4],
+            [7, 1, 6],
+        ),
+        [5, 1, 8],
+    ),
+    "decoder_memory": (
+        _one(
+            "TransformerDecoderLayer",
+            {"d_model": "auto", "nhead": 2, "dim_feedforward": 8},
+            [3, 8],
+            [5, 8],
+        ),
+        [3, 8],
+    ),
+    "bilinear_batched": (
+        _one(
+            "Bilinear",
+            {"in1_features": "auto", "in2_features": "auto", "out_features": 2},
+            [4, 5, 3],
+            [4, 5, 6],
+        ),
+        [4, 5, 2],
+    ),
+}
+
+
+@pytest.mark.parametrize("spec, shape", EDGES.values(), ids=list(EDGES))
+def test_edge_specs_are_accepted_and_run_on_cpu_as_inferred(
+    spec: dict[str, Any], shape: list[int]
+) -> None:
+    built = build(spec, seed=0)
+    assert built.inference.outputs == {"layer": shape}
+    xs = [torch.randn(*inp["shape"]) for inp in spec["inputs"].values()]
+    out = built.model(*xs)
+    assert list(out.shape) == shape and torch.isfinite(out).all()

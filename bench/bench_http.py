@@ -1,0 +1,335 @@
+"""Bench: ``POST /api/models/{id}/run`` on LeNet-5 over HTTP, against a bare FastAPI floor.
+
+Two uvicorn servers run on free ports of 127.0.0.1, each in its own process, started the
+same way (``uvicorn.run`` with its defaults):
+
+- the playground: ``python -m server`` (the rate limit switched off with
+  ``PLAYGROUND_RATE_LIMIT_PER_MINUTE=0``, data in a temporary directory);
+- the floor: a bare FastAPI app with one ``def`` endpoint (so it runs in the thread pool,
+  as the playground's torch work runs off the event loop) that runs the same LeNet-5
+  (``build(PRESETS["lenet5"].spec, seed=0)``) on the same seeded random input with a forward
+  hook on every layer, one forward at a time (a lock, as the playground's one worker thread),
+  and returns every activation and the output as base64 float16. No workspace, no validation
+  beyond a one-field body, no statistics.
+
+httpx.AsyncClient then sends a fixed number of requests at concurrency 1, 8 and 32 to each
+(the same body shape the UI sends: ``{"capture": "all", "inputs": {"x": {"kind": "random",
+"seed": 0}}}``), levels interleaved, after a warm-up; it prints requests/s, p50 and p99
+latency and errors, and the playground/floor ratios. Traffic stays on 127.0.0.1.
+
+    python bench/bench_http.py [--requests 400] [--profile]
+
+Not part of the test suite. ``--profile`` adds a cProfile of the playground's request path
+(in-process, through the ASGI app) with the top costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_BODY = {"capture": "all", "inputs": {"x": {"kind": "random", "seed": 0}}}
+LEVELS = (1, 8, 32)
+
+
+# -- the floor ------------------------------------------------------------------------------
+class FloorBody(BaseModel):
+    seed: int = 0
+
+
+def floor_app(device: str = "cpu", threads: int = 0):
+    """The bare endpoint: the same forward with hooks, the same f16 activations, nothing else."""
+    import torch
+    from fastapi import FastAPI
+
+    from models.build import build
+    from models.presets import PRESETS
+
+    if threads:
+        torch.set_num_threads(threads)
+    spec = PRESETS["lenet5"].spec
+    model = build(spec, seed=0, device=device).model.eval()
+    names = [layer["name"] for layer in spec["layers"]]
+    lock = threading.Lock()
+    app = FastAPI()
+
+    def f16(t: torch.Tensor) -> dict:
+        data = base64.b64encode(t.detach().half().cpu().numpy().tobytes()).decode("ascii")
+        return {"shape": list(t.shape), "dtype": "float32", "encoding": "f16", "data": data}
+
+    @app.post("/run")
+    def run(body: FloorBody) -> dict:
+        acts: dict[str, torch.Tensor] = {}
+        with lock:
+            x = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(body.seed))
+            x = x.to(device)
+            handles = [
+                getattr(model, n).register_forward_hook(
+                    lambda _m, _i, out, n=n: acts.__setitem__(n, out)
+                )
+                for n in names
+            ]
+            try:
+                with torch.no_grad():
+                    out = model(x)
+            finally:
+                for h in handles:
+                    h.remove()
+            return {
+                "outputs": {"fc3": f16(out)},
+                "activations": {n: {"tensor": f16(t)} for n, t in acts.items()},
+            }
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve_floor(port: int, device: str, threads: int) -> None:
+    import uvicorn
+
+    uvicorn.run(floor_app(device, threads), host="127.0.0.1", port=port, log_level="warning")
+
+
+# -- servers --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    out = log.open("w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd} exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{cmd} did not answer /healthz:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- load -----------------------------------------------------------------------------------
+async def drive(url: str, body: dict, headers: dict, n: int, concurrency: int) -> dict:
+    """Send ``n`` POSTs with ``concurrency`` in flight; latency per request, errors."""
+    latencies: list[float] = []
+    errors = 0
+    sizes: list[int] = []
+    worker_ms: list[float] = []
+    left = n
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as client:
+
+        async def one_client() -> None:
+            nonlocal left, errors
+            while left > 0:
+                left -= 1
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(url, json=body)
+                    ok = r.status_code == 200
+                    if ok:
+                        data = r.json()
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if not ok:
+                    errors += 1
+                    continue
+                sizes.append(len(r.content))
+                if "elapsed_ms" in data:
+                    worker_ms.append(data["elapsed_ms"])
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "rps": n / wall,
+        "p50": statistics.median(latencies),
+        "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "errors": errors,
+        "bytes": statistics.mean(sizes) if sizes else 0,
+        "worker_ms": statistics.median(worker_ms) if worker_ms else None,
+    }
+
+
+def setup_playground(base: str) -> tuple[str, dict]:
+    token = httpx.post(f"{base}/api/workspaces").raise_for_status().json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(f"{base}/api/models", json={"preset": "lenet5", "seed": 0}, headers=headers)
+    return f"{base}/api/models/{r.raise_for_status().json()['id']}/run", headers
+
+
+def check_same_activations(play: str, headers: dict, floor: str) -> None:
+    """Both servers compute the same LeNet-5 on the same input: compare the f16 bytes."""
+    a = httpx.post(play, json=RUN_BODY, headers=headers, timeout=60).raise_for_status().json()
+    b = httpx.post(floor, json={"seed": 0}, timeout=60).raise_for_status().json()
+    assert a["activations"].keys() == b["activations"].keys()
+    for name, act in b["activations"].items():
+        assert a["activations"][name]["tensor"]["data"] == act["tensor"]["data"], name
+    assert a["outputs"]["fc3"]["data"] == b["outputs"]["fc3"]["data"]
+
+
+def bench(n: int, device: str, threads: int) -> list[dict]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_http_"))
+    play_port, floor_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PLAYGROUND_HOST": "127.0.0.1",
+        "PLAYGROUND_PORT": str(play_port),
+        "PLAYGROUND_DATA_DIR": str(tmp / "data"),
+        "PLAYGROUND_LOG_LEVEL": "warning",
+        "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
+        "PLAYGROUND_DEVICE": device,
+        "PLAYGROUND_TORCH_THREADS": str(threads),
+    }
+    procs = []
+    try:
+        procs.append(start([sys.executable, "-m", "server"], env, play_port, tmp / "play.log"))
+        floor_cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-floor",
+            str(floor_port),
+        ]
+        procs.append(start(floor_cmd, dict(os.environ), floor_port, tmp / "floor.log"))
+        play_url, headers = setup_playground(f"http://127.0.0.1:{play_port}")
+        floor_url = f"http://127.0.0.1:{floor_port}/run"
+        check_same_activations(play_url, headers, floor_url)
+        targets = {
+            "playground": (play_url, RUN_BODY, headers),
+            "floor": (floor_url, {"seed": 0}, {}),
+        }
+        for url, body, hdrs in targets.values():  # warm up both
+            asyncio.run(drive(url, body, hdrs, 50, 4))
+        rows = []
+        for c in LEVELS:
+            for name, (url, body, hdrs) in targets.items():
+                rows.append(
+                    {"server": name, "concurrency": c, **asyncio.run(drive(url, body, hdrs, n, c))}
+                )
+        return rows
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def report(rows: list[dict]) -> None:
+    print(
+        f"{'server':<11} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+        f"{'resp KB':>8} {'worker ms':>9}"
+    )
+    for r in rows:
+        worker = f"{r['worker_ms']:.2f}" if r["worker_ms"] is not None else "-"
+        print(
+            f"{r['server']:<11} {r['concurrency']:>4} {r['rps']:>8.1f} {r['p50']:>8.2f} "
+            f"{r['p99']:>8.2f} {r['errors']:>6} {r['bytes'] / 1024:>8.1f} {worker:>9}"
+        )
+    print()
+    by = {(r["server"], r["concurrency"]): r for r in rows}
+    print(
+        f"{'conc':>4} {'p50 ratio':>10} {'p99 ratio':>10} {'req/s ratio':>12}  (playground/floor)"
+    )
+    for c in LEVELS:
+        p, f = by[("playground", c)], by[("floor", c)]
+        print(
+            f"{c:>4} {p['p50'] / f['p50']:>10.2f} {p['p99'] / f['p99']:>10.2f} "
+            f"{p['rps'] / f['rps']:>12.2f}"
+        )
+    ratio = by[("playground", 1)]["p50"] / by[("floor", 1)]["p50"]
+    verdict = "within" if ratio <= 1.5 else "OVER"
+    print(f"\ntarget: p50 within 1.5x of the floor at concurrency 1: {ratio:.2f}x ({verdict})")
+
+
+# -- profile --------------------------------------------------------------------------------
+def profile(n: int = 300) -> None:
+    """cProfile of the playground's request path in-process (ASGI, no sockets)."""
+    import cProfile
+    import pstats
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            app = create_app(Settings(data_dir=Path(tmp), rate_limit_per_minute=0))
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                    token = (await c.post("/api/workspaces")).json()["token"]
+                    h = {"Authorization": f"Bearer {token}"}
+                    m = (
+                        await c.post("/api/models", json={"preset": "lenet5", "seed": 0}, headers=h)
+                    ).json()
+                    url = f"/api/models/{m['id']}/run"
+                    for _ in range(30):
+                        await c.post(url, json=RUN_BODY, headers=h)
+                    prof = cProfile.Profile()
+                    t0 = time.perf_counter()
+                    prof.enable()
+                    for _ in range(n):
+                        await c.post(url, json=RUN_BODY, headers=h)
+                    prof.disable()
+                    per = (time.perf_counter() - t0) / n * 1000
+        print(f"\nin-process (ASGI, profiled): {per:.2f} ms per request; top costs (cumulative):")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400, help="requests per level")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="for both servers")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
+    parser.add_argument("--profile", action="store_true", help="also cProfile the request path")
+    parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(args.serve_floor, args.device, args.threads)
+        return
+    print(
+        f"LeNet-5, capture all, f16; {args.requests} requests per level; device {args.device}; "
+        f"torch threads {args.threads or 'default'}; {os.cpu_count()} CPUs\n"
+    )
+    rows = bench(args.requests, args.device, args.threads)
+    report(rows)
+    if args.profile:
+        profile()
+
+
+if __name__ == "__main__":
+    main()

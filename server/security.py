@@ -1,0 +1,198 @@
+"""Classroom defences, as ASGI middleware: security headers on every response, per-client
+rate limits on the expensive routes, and CORS only for the origins the settings name.
+
+:func:`install` adds them in their order, outermost last: the headers wrap everything
+(the refusals of the other middleware included), CORS wraps the rate limit (a 429 is
+readable by an allowed page), the rate limit runs before any body is read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.middleware import send_error
+from server.settings import Settings
+
+# Scripts only from this origin (never inline, never eval). Styles allow 'unsafe-inline':
+# Plotly and Swagger UI insert <style> elements and style attributes at run time, and a
+# style cannot run code. Images may be data:/blob: URLs (Plotly's PNG export, Swagger's
+# icons). No framing, no <base> or form posts elsewhere.
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+    ]
+)
+HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+_NAMES = {name for name, _ in HEADERS}
+
+# The routes that spend CPU or memory (inference, builds, runs, uploads) or create state.
+EXPENSIVE: tuple[tuple[str, str], ...] = (
+    ("POST", "/api/workspaces"),
+    ("POST", "/api/validate"),
+    ("POST", "/api/models"),
+    ("PUT", "/api/models/{model_id}"),
+    ("POST", "/api/models/{model_id}/run"),
+    ("PUT", "/api/models/{model_id}/weights"),
+)
+MAX_CLIENTS = 10_000  # buckets kept in memory; the least recently seen leave first
+
+
+class SecurityHeaders:
+    """Set the security headers on every HTTP response (pages, static files, API, errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [h for h in message.get("headers", []) if h[0].lower() not in _NAMES]
+                message = {**message, "headers": [*kept, *HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RateLimiter:
+    """A token bucket per client: ``per_minute`` tokens, refilled evenly over a minute.
+
+    A client may burst up to ``per_minute`` requests, then gets one more every
+    ``60 / per_minute`` seconds. At most ``max_clients`` buckets are kept; the least
+    recently seen is dropped first (after a minute of silence its bucket is full anyway).
+    Runs on the event loop only, so it needs no lock.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        max_clients: int = MAX_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1 (0 means: install no limiter)")
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0  # tokens per second
+        self.max_clients = max_clients
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, client: str) -> float:
+        """Spend one of ``client``'s tokens: 0.0 when granted, else seconds until one is due."""
+        now = self.clock()
+        tokens, stamp = self._buckets.pop(client, (self.capacity, now))
+        tokens = min(self.capacity, tokens + max(0.0, now - stamp) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[client] = (tokens, now)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$")
+
+
+class RateLimit:
+    """Refuse an expensive request with 429 and ``Retry-After`` when its client is over."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.routes = [(method, _pattern(path)) for method, path in EXPENSIVE]
+
+    def expensive(self, method: str, path: str) -> bool:
+        return any(method == m and p.match(path) for m, p in self.routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.expensive(scope["method"], scope["path"]):
+            client = scope.get("client")
+            wait = self.limiter.take(client[0] if client else "unknown")
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                per_minute = int(self.limiter.capacity)
+                await send_error(
+                    send,
+                    429,
+                    "rate_limited",
+                    f"Too many requests: at most {per_minute} a minute for runs, builds, "
+                    f"validations and uploads. Try again in {seconds} s.",
+                    headers=[(b"retry-after", str(seconds).encode())],
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+RATE_LIMITED = {
+    "description": "Too many requests from this client; wait Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+}
+
+
+def _document_429(app: FastAPI) -> None:
+    """List the 429 answer in the OpenAPI of exactly the rate-limited operations."""
+    wanted = set(EXPENSIVE)
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if any((method, route.path) in wanted for method in route.methods):
+            route.responses.setdefault(429, RATE_LIMITED)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the rate limit (unless 0), CORS (only with origins) and the security headers.
+
+    Call it after the routers are included (it documents the 429 answers on their routes).
+    The limiter is kept on ``app.state.rate_limiter`` (None when off).
+    """
+    app.state.rate_limiter = None
+    if settings.rate_limit_per_minute:
+        limiter = RateLimiter(settings.rate_limit_per_minute)
+        app.state.rate_limiter = limiter
+        app.add_middleware(RateLimit, limiter=limiter)
+        _document_429(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Access-Code"],
+            expose_headers=["Retry-After", "Content-Disposition"],
+            allow_credentials=False,  # the token travels in a header, never in a cookie
+        )
+    app.add_middleware(SecurityHeaders)

@@ -1,0 +1,233 @@
+/**
+ * Plotly figures built in the browser from decoded tensors: a grid of per-channel heatmaps
+ * (one figure, one subplot per channel, one shared colour axis), a single heatmap, and bars.
+ * Colour scales are readable by colour-blind users: viridis for values of one sign,
+ * ColorBrewer RdBu (blue below zero, red above, white at zero) for signed values.
+ */
+
+const VIRIDIS = "Viridis";
+const RDBU = [
+  [0, "#2166ac"],
+  [0.1, "#4393c3"],
+  [0.25, "#92c5de"],
+  [0.4, "#d1e5f0"],
+  [0.5, "#f7f7f7"],
+  [0.6, "#fddbc7"],
+  [0.75, "#f4a582"],
+  [0.9, "#d6604d"],
+  [1, "#b2182b"],
+];
+export const BAR = "#3b6ea5";
+export const BAR_TOP = "#d95f02";
+
+const CONFIG = {
+  displaylogo: false,
+  responsive: true,
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+};
+
+let ready = null;
+
+/** Plotly is loaded by an async <script>; resolve once it has run. */
+export function plotlyReady() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!ready) {
+    ready = new Promise((resolve, reject) => {
+      let script = document.getElementById("plotly-script");
+      if (!script) {
+        script = document.createElement("script");
+        script.id = "plotly-script";
+        script.src = "/static/vendor/plotly/plotly-cartesian.min.js";
+        document.head.append(script);
+      }
+      script.addEventListener("load", () => {
+        performance.mark("pg:plotly-ready");
+        resolve(window.Plotly);
+      });
+      script.addEventListener("error", () => reject(new Error("Plotly could not be loaded.")));
+    });
+  }
+  return ready;
+}
+
+/** Escape text for Plotly, which reads a little HTML (<b>, <a>) in its strings. */
+export function plain(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** A colour axis for values in [lo, hi]: diverging around 0 when they change sign. */
+export function colorAxis(lo, hi, { colorbar = true } = {}) {
+  const axis = { showscale: colorbar, colorbar: { thickness: 10, len: 0.9, outlinewidth: 0 } };
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return { ...axis, colorscale: VIRIDIS };
+  if (lo < 0 && hi > 0) {
+    const m = Math.max(-lo, hi);
+    return { ...axis, colorscale: RDBU, cmin: -m, cmax: m, cmid: 0 };
+  }
+  return { ...axis, colorscale: VIRIDIS, cmin: lo, cmax: hi === lo ? lo + 1e-6 : hi };
+}
+
+function bareAxis(extra = {}) {
+  return {
+    showgrid: false,
+    zeroline: false,
+    showticklabels: false,
+    ticks: "",
+    fixedrange: false,
+    ...extra,
+  };
+}
+
+/** How many columns for n maps in a panel `width` pixels wide. */
+export function gridColumns(n, width) {
+  const fit = Math.max(1, Math.floor(width / 90));
+  if (n <= fit && n <= 8) return n;
+  return Math.min(fit, n <= 16 ? 8 : n <= 36 ? 8 : 10);
+}
+
+/**
+ * One figure, one heatmap subplot per map. maps: [{z, title, hover}], all the same size
+ * (rows × cols); range: [lo, hi] for the shared colour axis.
+ */
+export async function heatmapGrid(div, maps, { range, rowsPx = null, rowLabels = null } = {}) {
+  const Plotly = await plotlyReady();
+  const width = Math.max(div.clientWidth || 600, 240);
+  const n = maps.length;
+  const cols = rowLabels ? Math.min(n, width > 700 ? 3 : 2) : gridColumns(n, width - 60);
+  const gridRows = Math.ceil(n / cols);
+  const mapRows = maps[0].z.length;
+  const mapCols = maps[0].z[0].length;
+  const gap = 0.02;
+  const cellW = (1 - gap * (cols - 1)) / cols;
+  const plotW = (width - 70) * cellW; // pixels per map
+  let cellPx = rowsPx ?? Math.max(36, Math.min(plotW * (mapRows / mapCols), 220));
+  if (rowLabels) cellPx = Math.max(cellPx, mapRows * 13);
+  const titlePx = 16;
+  const height = gridRows * (cellPx + titlePx) + 16;
+  const layout = {
+    height,
+    margin: { l: rowLabels ? 70 : 4, r: 60, t: titlePx, b: 4 },
+    coloraxis: colorAxis(range[0], range[1]),
+    annotations: [],
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+  };
+  const rowFrac = 1 / gridRows;
+  // with words on both axes (attention), the hover names the pair: "movie → good"
+  const pairs =
+    rowLabels && rowLabels.length === mapRows && mapRows === mapCols
+      ? rowLabels.map((a) => rowLabels.map((b) => `${plain(a)} → ${plain(b)}`))
+      : null;
+  const traces = maps.map((m, i) => {
+    const r = Math.floor(i / cols);
+    const c = i % cols;
+    const k = i === 0 ? "" : String(i + 1);
+    const x0 = c * (cellW + gap);
+    const y1 = 1 - r * rowFrac;
+    const y0 = y1 - rowFrac * (cellPx / (cellPx + titlePx));
+    layout[`xaxis${k}`] = bareAxis({ domain: [x0, x0 + cellW], anchor: `y${k}` });
+    const yExtra = { domain: [y0, y1 - rowFrac * 0.02], anchor: `x${k}`, autorange: "reversed" };
+    if (rowLabels && c === 0) {
+      Object.assign(yExtra, { showticklabels: true, tickvals: rowLabels.map((_, j) => j) });
+      yExtra.ticktext = rowLabels.map(plain);
+    }
+    layout[`yaxis${k}`] = bareAxis(yExtra);
+    layout.annotations.push({
+      text: plain(m.title),
+      x: x0 + cellW / 2,
+      y: y1,
+      xref: "paper",
+      yref: "paper",
+      yanchor: "bottom",
+      showarrow: false,
+      font: { size: 11 },
+    });
+    const trace = {
+      type: "heatmap",
+      z: m.z,
+      xaxis: `x${k}`,
+      yaxis: `y${k}`,
+      coloraxis: "coloraxis",
+      hovertemplate: `${plain(m.title)}<br>row %{y}, col %{x}<br>%{z:.4g}<extra></extra>`,
+    };
+    if (pairs) {
+      trace.customdata = pairs;
+      trace.hovertemplate = `${plain(m.title)}<br>%{customdata}<br>%{z:.4g}<extra></extra>`;
+    }
+    return trace;
+  });
+  return Plotly.newPlot(div, traces, layout, CONFIG);
+}
+
+/** One heatmap with axis titles; rowLabels/colLabels replace the indices (e.g. words). */
+export async function heatmap(div, z, opts = {}) {
+  const Plotly = await plotlyReady();
+  const { range, xTitle = "", yTitle = "", rowLabels = null, colLabels = null } = opts;
+  const rows = z.length;
+  const auto = opts.square ? Math.max(160, Math.min(60 + rows * 8, 340)) : Math.max(140, Math.min(40 + rows * 18, 420));
+  const height = opts.height ?? auto;
+  const xaxis = { title: { text: plain(xTitle), standoff: 4 }, showgrid: false, zeroline: false };
+  const yaxis = {
+    title: { text: plain(yTitle), standoff: 4 },
+    autorange: "reversed",
+    showgrid: false,
+    zeroline: false,
+  };
+  if (rowLabels) Object.assign(yaxis, { tickvals: rowLabels.map((_, i) => i), ticktext: rowLabels.map(plain) });
+  if (colLabels) Object.assign(xaxis, { tickvals: colLabels.map((_, i) => i), ticktext: colLabels.map(plain) });
+  const trace = {
+    type: "heatmap",
+    z,
+    coloraxis: "coloraxis",
+    hovertemplate: `${plain(yTitle || "row")} %{y}, ${plain(xTitle || "col")} %{x}<br>%{z:.4g}<extra></extra>`,
+  };
+  if (opts.customdata) {
+    trace.customdata = opts.customdata; // plain strings we made: no user text
+    trace.hovertemplate = "%{customdata}<br>%{z:.4g}<extra></extra>";
+  }
+  if (opts.square) Object.assign(yaxis, { scaleanchor: "x", constrain: "domain" });
+  if (z.length === 1) Object.assign(yaxis, { showticklabels: false, ticks: "" }); // a strip
+  if (opts.hideTicks) {
+    Object.assign(xaxis, { showticklabels: false, ticks: "" });
+    Object.assign(yaxis, { showticklabels: false, ticks: "" });
+  }
+  const layout = {
+    height,
+    margin: { l: rowLabels ? 80 : 50, r: 10, t: 8, b: 40 },
+    coloraxis: colorAxis(range[0], range[1]),
+    xaxis,
+    yaxis,
+    paper_bgcolor: "rgba(0,0,0,0)",
+  };
+  return Plotly.newPlot(div, [trace], layout, CONFIG);
+}
+
+/** Bars of values; labels name them (class names), the largest is highlighted. */
+export async function bars(div, values, { labels = null, highlight = true, yTitle = "" } = {}) {
+  const Plotly = await plotlyReady();
+  const x = labels ? labels.map(plain) : values.map((_, i) => i);
+  let top = -1;
+  if (highlight) values.forEach((v, i) => (top = top < 0 || v > values[top] ? i : top));
+  const trace = {
+    type: "bar",
+    x,
+    y: values,
+    marker: { color: values.map((_, i) => (i === top ? BAR_TOP : BAR)) },
+    hovertemplate: "%{x}: %{y:.4g}<extra></extra>",
+  };
+  const layout = {
+    height: 200,
+    margin: { l: 50, r: 10, t: 8, b: labels ? 50 : 30 },
+    xaxis: { type: "category", tickangle: labels && labels.length > 12 ? -45 : 0 },
+    yaxis: { title: { text: plain(yTitle) }, zeroline: true },
+    bargap: 0.15,
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+  };
+  if (values.length > 60) layout.xaxis = { type: "linear" };
+  return Plotly.newPlot(div, [trace], layout, CONFIG);
+}
+
+/** Free a figure's listeners and WebGL/SVG before its node goes away. */
+export function purge(div) {
+  if (window.Plotly && div.classList.contains("js-plotly-plot")) window.Plotly.purge(div);
+}

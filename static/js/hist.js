@@ -1,0 +1,104 @@
+/**
+ * A histogram from the API's statistics ({counts, edges}) drawn as a small SVG: cheaper than
+ * a Plotly figure, and there is one next to every activation and parameter. Each bar has a
+ * <title> (its bin and count) for the tooltip; a line marks zero when the range spans it.
+ */
+
+import { el, fmtNum } from "./dom.js";
+
+const NS = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, text = null) {
+  const node = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+/** A figure element holding the histogram, or a note when there is nothing to bin. */
+export function histogram(hist, { width = 240, height = 64, label = "Histogram" } = {}) {
+  const counts = hist?.counts || [];
+  const edges = hist?.edges || [];
+  const lo = edges[0];
+  const hi = edges[edges.length - 1];
+  if (!counts.length || lo === null || hi === null || lo === undefined) {
+    return el("p", { class: "hist-empty", text: "No finite values to bin." });
+  }
+  const max = Math.max(...counts, 1);
+  const pad = 2;
+  const plotH = height - 14;
+  const root = svg("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    class: "hist",
+    role: "img",
+    "aria-label": `${label}: ${counts.length} bins from ${fmtNum(lo)} to ${fmtNum(hi)}`,
+    preserveAspectRatio: "none",
+  });
+  const span = hi - lo || 1;
+  const xOf = (v) => pad + ((v - lo) / span) * (width - 2 * pad);
+  counts.forEach((c, i) => {
+    const a = edges[i];
+    const b = edges[i + 1];
+    const x = xOf(a);
+    const w = Math.max(xOf(b) - x - 0.5, 0.5);
+    const h = c ? Math.max((c / max) * plotH, 1) : 0;
+    const rect = svg("rect", { x, y: plotH - h, width: w, height: h, class: "hist-bar" });
+    rect.append(svg("title", {}, `[${fmtNum(a)}, ${fmtNum(b)}): ${c}`));
+    root.append(rect);
+  });
+  if (lo < 0 && hi > 0) {
+    const x0 = xOf(0);
+    root.append(svg("line", { x1: x0, x2: x0, y1: 0, y2: plotH, class: "hist-zero" }));
+  }
+  root.append(svg("text", { x: pad, y: height - 2, class: "hist-tick" }, fmtNum(lo)));
+  root.append(
+    svg("text", { x: width - pad, y: height - 2, class: "hist-tick", "text-anchor": "end" }, fmtNum(hi)),
+  );
+  return el("figure", { class: "hist-figure" }, root);
+}
+
+/** Statistics like the API's, computed here (model inputs come without them). */
+export function computeStats(values, bins = 30) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let sum = 0;
+  let zeros = 0;
+  let n = 0;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    n += 1;
+    sum += v;
+    if (v === 0) zeros += 1;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!n) return { mean: null, std: null, min: null, max: null, zero_fraction: null, histogram: { counts: [], edges: [] } };
+  const mean = sum / n;
+  let sq = 0;
+  for (const v of values) if (Number.isFinite(v)) sq += (v - mean) ** 2;
+  const width = (hi - lo) / bins || 1;
+  const counts = new Array(bins).fill(0);
+  for (const v of values) if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor((v - lo) / width))] += 1;
+  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + i * width);
+  return { mean, std: Math.sqrt(sq / n), min: lo, max: hi, zero_fraction: zeros / n, histogram: { counts, edges } };
+}
+
+/** A one-line summary of a stats object: mean, std, min, max, zeros. */
+export function statsLine(stats) {
+  if (!stats) return el("span");
+  const parts = [
+    ["mean", stats.mean],
+    ["std", stats.std],
+    ["min", stats.min],
+    ["max", stats.max],
+  ];
+  const dl = el("dl", { class: "stats" });
+  for (const [k, v] of parts) dl.append(el("div", {}, el("dt", { text: k }), el("dd", { text: fmtNum(v) })));
+  if (stats.zero_fraction !== null && stats.zero_fraction !== undefined) {
+    const pct = `${(100 * stats.zero_fraction).toFixed(1)}%`;
+    dl.append(el("div", {}, el("dt", { text: "zeros" }), el("dd", { text: pct })));
+  }
+  if (stats.nan_count) dl.append(el("div", { class: "bad" }, el("dt", { text: "NaN" }), el("dd", { text: String(stats.nan_count) })));
+  if (stats.inf_count) dl.append(el("div", { class: "bad" }, el("dt", { text: "inf" }), el("dd", { text: String(stats.inf_count) })));
+  return dl;
+}

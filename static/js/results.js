@@ -1,0 +1,214 @@
+/**
+ * A run's results: the outputs (class scores as bars, one tag per word for a tagger), the
+ * inputs, and one card per layer with its activation, its extras (LSTM h_n/c_n, attention
+ * per head), statistics, histogram and downloads. Figures are drawn lazily, one at a time,
+ * as their cards come into view; the first one drawn sets the "pg:first-activation" mark.
+ */
+
+import { purge } from "./charts.js";
+import { downloadButtons } from "./download.js";
+import { el, fmtShape, replace } from "./dom.js";
+import { decodePayload, squeezed } from "./f16.js";
+import { computeStats, histogram, statsLine } from "./hist.js";
+import { planView } from "./tensor_view.js";
+
+export class Results {
+  /** ctx: {selectBlock(name)} */
+  constructor(root, ctx) {
+    this.root = root;
+    this.ctx = ctx;
+    this.gen = 0;
+    this.queue = [];
+    this.running = false;
+    this.firstDrawn = false;
+    this.observer = new IntersectionObserver((entries) => this.onVisible(entries), { rootMargin: "300px 0px" });
+  }
+
+  clear(message = "") {
+    this.gen += 1;
+    this.queue = [];
+    this.observer.disconnect();
+    for (const fig of this.root.querySelectorAll(".js-plotly-plot")) purge(fig);
+    replace(this.root, message ? el("p", { class: "muted", text: message }) : null);
+  }
+
+  show(run) {
+    this.clear();
+    this.run = run;
+    const tokens = Object.values(run.inputs).find((i) => i.tokens)?.tokens || null;
+    this.tokens = tokens;
+    const labels = run.labels || null;
+    const outs = el("section", { class: "results-section", "aria-label": "Outputs" }, el("h3", { text: "Output" }));
+    for (const [name, payload] of Object.entries(run.outputs)) {
+      const stats = run.activations[name]?.stats || null;
+      outs.append(this.outputCard(name, payload, stats, labels, tokens));
+    }
+    const acts = el("section", { class: "results-section", "aria-label": "Activations" }, el("h3", { text: "Inputs and activations, layer by layer" }));
+    for (const [name, inp] of Object.entries(run.inputs)) acts.append(this.inputCard(name, inp));
+    for (const [name, act] of Object.entries(run.activations)) acts.append(this.card(name, act, tokens));
+    replace(this.root, el("p", { class: "run-meta", text: `Ran in ${run.mode} mode · ${run.elapsed_ms.toFixed(1)} ms on the worker` }), outs, acts);
+    for (const fig of this.root.querySelectorAll(".fig")) this.observer.observe(fig);
+    performance.mark("pg:results-shown");
+  }
+
+  /** Scroll to a layer's card (or an output's) and flash it. */
+  scrollTo(name) {
+    const card = this.root.querySelector(`#act-${CSS.escape(name)}`);
+    if (!card) return false;
+    card.scrollIntoView({ block: "start" });
+    this.pin(card);
+    card.classList.remove("flash");
+    void card.offsetWidth; // restart the animation
+    card.classList.add("flash");
+    card.focus({ preventScroll: true });
+    return true;
+  }
+
+  /**
+   * Keep `card` at the top while the figures above it are drawn (they grow the page),
+   * until the user scrolls, types or clicks.
+   */
+  pin(card) {
+    this.pinned = card;
+    const scroller = card.closest(".panel") || window;
+    const release = () => {
+      this.pinned = null;
+      for (const ev of ["wheel", "keydown", "pointerdown", "touchstart"]) scroller.removeEventListener(ev, release);
+    };
+    for (const ev of ["wheel", "keydown", "pointerdown", "touchstart"]) scroller.addEventListener(ev, release, { passive: true });
+    setTimeout(release, 4000);
+  }
+
+  figure(payload, opts) {
+    const fig = el("div", { class: "fig", role: "img", "aria-label": `${opts.title}: ${fmtShape(payload.shape)}` });
+    fig.plan = () => planView(decodePayload(payload), opts);
+    return fig;
+  }
+
+  body(title, payload, given, opts = {}) {
+    const stats = given || computeStats(decodePayload(payload).values);
+    const fig = this.figure(payload, { ...opts, stats, title });
+    const side = el("div", { class: "act-side" }, histogram(stats?.histogram, { label: `Histogram of ${title}` }), statsLine(stats), downloadButtons(title, lazyTensor(payload), stats));
+    return el("div", { class: "act-body" }, el("div", { class: "fig-col" }, fig), side);
+  }
+
+  outputCard(name, payload, stats, labels, tokens) {
+    const card = el("article", { class: "out-card", id: `out-${name}` }, el("h4", {}, el("span", { class: "mono", text: name }), el("span", { class: "shape", text: fmtShape(payload.shape) })));
+    const t = decodePayload(payload);
+    const { dims } = squeezed(t.shape);
+    if (labels && tokens && dims.length === 2 && dims[0] === tokens.length && dims[1] === labels.length) {
+      card.append(tagList(t, tokens, labels));
+    } else if (labels && dims.length === 1 && dims[0] === labels.length) {
+      card.append(prediction(t, labels));
+    }
+    card.append(this.body(name, payload, stats, { labels, tokens, mapName: "ch" }));
+    return card;
+  }
+
+  inputCard(name, inp) {
+    const card = el("article", { class: "act-card input-card", id: `act-${name}`, tabindex: "-1" }, el("header", { class: "act-head" }, el("h4", { class: "mono", text: name }), el("span", { class: "badge", text: "input" }), el("span", { class: "shape", text: fmtShape(inp.tensor.shape) })));
+    if (inp.tokens) {
+      const words = el("ol", { class: "token-list" });
+      const ids = decodePayload(inp.tensor).values;
+      inp.tokens.forEach((w, i) => words.append(el("li", {}, el("span", { class: "tok-word", text: w }), el("span", { class: "tok-id", text: String(Math.round(ids[i])) }))));
+      card.append(words);
+      return card;
+    }
+    card.append(this.body(name, inp.tensor, null, { mapName: "ch" }));
+    return card;
+  }
+
+  card(name, act, tokens) {
+    const head = el(
+      "header",
+      { class: "act-head" },
+      el("h4", { class: "mono", text: name }),
+      el("span", { class: "badge", text: act.type }),
+      el("span", { class: "shape", text: fmtShape(act.tensor.true_shape || act.tensor.shape) }),
+      el("button", { type: "button", class: "btn btn-small btn-quiet", text: "in stack", "aria-label": `Select ${name} in the stack`, onclick: () => this.ctx.selectBlock(name) }),
+    );
+    const card = el("article", { class: "act-card", id: `act-${name}`, tabindex: "-1", dataset: { layer: name } }, head, this.body(name, act.tensor, act.stats, { tokens }));
+    for (const [key, extra] of Object.entries(act.extras || {})) {
+      const attention = key.startsWith("attn");
+      const title = `${name} · ${key}`;
+      card.append(
+        el("section", { class: "extra", dataset: { extra: key } }, el("h5", {}, el("span", { class: "mono", text: key }), el("span", { class: "shape", text: fmtShape(extra.tensor.shape) }), attention ? el("span", { class: "muted", text: "one map per head: rows attend to columns" }) : null), this.body(title, extra.tensor, extra.stats, { tokens, mapName: attention ? "head" : "ch" })),
+      );
+    }
+    return card;
+  }
+
+  onVisible(entries) {
+    const seen = entries.filter((e) => e.isIntersecting);
+    // what is on screen first, then what is just above or below it
+    const offscreen = (e) => (e.boundingClientRect.bottom < 0 || e.boundingClientRect.top > innerHeight ? 1 : 0);
+    seen.sort((a, b) => offscreen(a) - offscreen(b));
+    for (const entry of seen) {
+      this.observer.unobserve(entry.target);
+      this.queue.push({ fig: entry.target, gen: this.gen });
+    }
+    this.pump();
+  }
+
+  async pump() {
+    if (this.running) return;
+    this.running = true;
+    while (this.queue.length) {
+      const { fig, gen } = this.queue.shift();
+      if (gen !== this.gen || !fig.isConnected) continue;
+      try {
+        if (!this.firstDrawn) performance.mark("pg:first-draw-start");
+        const plan = fig.plan();
+        await plan.draw(fig);
+        for (const note of plan.notes) fig.parentElement.append(el("p", { class: "note", text: note }));
+        fig.dataset.drawn = plan.kind;
+        if (this.pinned?.isConnected) this.pinned.scrollIntoView({ block: "start" });
+        if (!this.firstDrawn && fig.closest(".act-card:not(.input-card)")) {
+          this.firstDrawn = true;
+          performance.mark("pg:first-activation");
+        }
+      } catch (err) {
+        replace(fig, el("p", { class: "error-text", text: `This view could not be drawn: ${err.message}` }));
+      }
+      await new Promise((r) => setTimeout(r, 0)); // let the page breathe between figures
+    }
+    this.running = false;
+  }
+}
+
+/** A tensor decoded on first use (downloads only). */
+function lazyTensor(payload) {
+  let t = null;
+  const get = () => (t ??= decodePayload(payload));
+  return {
+    get shape() {
+      return get().shape;
+    },
+    get dtype() {
+      return get().dtype;
+    },
+    get values() {
+      return get().values;
+    },
+  };
+}
+
+function argmax(values, from, n) {
+  let best = 0;
+  for (let i = 1; i < n; i += 1) if (values[from + i] > values[from + best]) best = i;
+  return best;
+}
+
+function prediction(t, labels) {
+  const i = argmax(t.values, 0, labels.length);
+  return el("p", { class: "prediction" }, "Prediction: ", el("strong", { class: "pred-label", text: labels[i] }), ` (score ${t.values[i].toPrecision(4)}, the largest of ${labels.length})`);
+}
+
+function tagList(t, tokens, labels) {
+  const list = el("ol", { class: "tags", "aria-label": "One tag per word" });
+  tokens.forEach((word, r) => {
+    const k = argmax(t.values, r * labels.length, labels.length);
+    list.append(el("li", { class: "tag-pair" }, el("span", { class: "tag-word", text: word }), el("span", { class: "tag-label", text: labels[k] })));
+  });
+  return list;
+}

@@ -1,0 +1,202 @@
+"""Browser fixtures: the real server in a subprocess, Debian's Chromium through Playwright.
+
+The server runs ``python -m server`` on 127.0.0.1 with a free port and a temporary data
+directory; it is always stopped, even when a test fails. Every page records console errors
+and uncaught exceptions, and a test fails if any appear.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1366, "height": 768}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m server`` and wait until /healthz answers; returns (process, base URL)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PLAYGROUND_HOST": "127.0.0.1",
+        "PLAYGROUND_PORT": str(port),
+        "PLAYGROUND_DATA_DIR": str(data_dir),
+        "PLAYGROUND_LOG_LEVEL": "warning",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            stop_server(proc)
+            raise RuntimeError(f"the server exited with {proc.returncode}:\n{err}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as res:
+                if res.status == 200:
+                    return proc, base
+        except OSError:
+            time.sleep(0.1)
+    stop_server(proc)
+    raise RuntimeError("the server did not answer /healthz within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    proc, base = start_server(tmp_path_factory.mktemp("data"))
+    try:
+        yield base
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Problems:
+    """Console errors and page errors seen by a page."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.allowed: list[str] = []
+
+    def allow(self, text: str) -> None:
+        """Expect console errors containing ``text`` (Chromium logs every 4xx a test provokes)."""
+        self.allowed.append(text)
+
+    def console(self, msg: ConsoleMessage) -> None:
+        if any(a in msg.text for a in self.allowed):
+            return
+        if msg.type in ("error", "warning") and not _ignorable(msg.text):
+            self.items.append(f"console.{msg.type}: {msg.text}")
+        if msg.type == "log":
+            self.items.append(f"console.log left behind: {msg.text}")
+
+    def error(self, exc: Exception) -> None:
+        self.items.append(f"pageerror: {exc}")
+
+    def watch(self, page: Page) -> None:
+        page.on("console", self.console)
+        page.on("pageerror", self.error)
+
+
+def _ignorable(text: str) -> bool:
+    # Chromium's own notes about its flags are not the page's problems.
+    return "GPU stall due to ReadPixels" in text
+
+
+@pytest.fixture()
+def problems() -> Problems:
+    return Problems()
+
+
+@pytest.fixture()
+def new_page(browser: Browser, problems: Problems):
+    """Make pages in fresh contexts (empty storage and cache), watched for errors."""
+    contexts = []
+
+    def make(**kwargs) -> Page:
+        ctx = browser.new_context(viewport=VIEWPORT, **kwargs)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(20_000)
+        problems.watch(page)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    assert problems.items == [], "the page reported problems:\n" + "\n".join(problems.items)
+
+
+@pytest.fixture()
+def page(new_page) -> Page:
+    return new_page()
+
+
+def save_shot(page: Page, name: str, *, docs: bool = False, full_page: bool = False) -> Path:
+    """Save a screenshot under tests/artifacts/ (and docs/screenshots/ for the README)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    if docs:
+        target = ROOT / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / f"{name}.png")
+    return path
+
+
+@pytest.fixture()
+def shot():
+    """save_shot(page, name, docs=False): a screenshot for people to look at."""
+    return save_shot
+
+
+def heatmap_count(page: Page, selector: str) -> int:
+    """How many heatmap traces Plotly holds in the figure at ``selector``."""
+    return page.evaluate(
+        "(s) => (document.querySelector(s).data || []).filter(t => t.type === 'heatmap').length",
+        selector,
+    )
+
+
+@pytest.fixture()
+def heatmaps():
+    return heatmap_count

@@ -1,0 +1,105 @@
+"""Running inputs: a sentence through the LSTM tagger (one tag per word, checked against
+plain torch), a digit drawn with the mouse, a tensor typed in, and train/eval mode."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from playwright.sync_api import Page, expect
+
+from models.build import build
+from models.inputs import tokenize
+from models.presets import PRESETS, TAGS
+
+pytestmark = pytest.mark.browser
+
+
+def torch_tags(sentence: str) -> list[str]:
+    """The oracle: the preset tagger built with seed 0, run on the sentence's indices."""
+    preset = PRESETS["lstm_tagger"]
+    model = build(preset.spec, seed=preset.seed).model.eval()
+    ids, _ = tokenize(sentence, preset.spec["inputs"]["sentence"]["vocab"])
+    with torch.no_grad():
+        scores = model(torch.tensor(ids))
+    return [TAGS[int(i)] for i in scores.argmax(dim=1)]
+
+
+def run(page: Page) -> None:
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+
+
+def test_tagger_tags_every_word_of_a_typed_sentence(page, server, shot, problems):
+    page.goto(f"{server}/")
+    page.click("a[data-preset=lstm_tagger]")
+    sentence = "Everybody read that book"
+    page.fill("input.sentence", sentence)
+    run(page)
+    pairs = page.locator("#results .tags .tag-pair")
+    expect(pairs).to_have_count(4)
+    words = pairs.locator(".tag-word").all_inner_texts()
+    tags = pairs.locator(".tag-label").all_inner_texts()
+    assert words == sentence.split()
+    assert tags == torch_tags(sentence)
+    # the LSTM's hidden and cell states are drawn as extras of its card
+    page.click("#stack .block[data-layer=lstm] .block-type")
+    expect(page.locator("#act-lstm .extra[data-extra=h_n] .fig")).to_have_attribute(
+        "data-drawn", "bars"
+    )
+    expect(page.locator("#act-lstm .extra[data-extra=c_n] .fig")).to_have_attribute(
+        "data-drawn", "bars"
+    )
+    page.locator("#results").evaluate("r => r.closest('.panel').scrollTo(0, 0)")
+    shot(page, "lstm_tagger", docs=True)
+
+    page.fill("input.sentence", "The dog read the apple")
+    expect(pairs).to_have_count(5)  # the page re-runs when the input changes
+    assert pairs.locator(".tag-label").all_inner_texts() == torch_tags("The dog read the apple")
+
+    problems.allow("status of 422")  # the API refuses the unknown word, and says why
+    page.fill("input.sentence", "The cat")
+    expect(page.locator("#run-error")).to_contain_text("'cat'")
+
+
+def test_drawn_digit_and_typed_tensor(page, server, shot):
+    page.goto(f"{server}/playground#preset=lenet5")
+    page.select_option("#run-controls .kind-select", "draw")
+    pad = page.locator("canvas.draw-pad")
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    for t in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.15 + 0.07 * t))
+    page.mouse.up()
+    run(page)
+    page.click("#stack .block[data-layer=conv1] .block-type")
+    page.locator("#act-x").scroll_into_view_if_needed()
+    expect(page.locator("#act-x .fig")).to_have_attribute("data-drawn", "heatmap")
+    image = page.evaluate("document.querySelector('#act-x .fig').data[0].z")
+    column = [row[16] for row in image]
+    assert max(column) > 0.9 and min(column) == 0.0, "a white stroke down the black middle"
+    assert max(image[0]) == 0.0, "the top row stays black"
+    shot(page, "drawn_digit")
+
+    page.goto(f"{server}/playground#preset=linear_3_2")
+    page.select_option("#run-controls .kind-select", "tensor")
+    page.fill("#run-controls textarea.tensor-json", "[[1, 2, 3]]")
+    run(page)
+    out = page.evaluate("document.querySelector('#out-linear .fig').data[0].y")
+    weights = build(PRESETS["linear_3_2"].spec, seed=0).model.linear
+    expected = weights(torch.tensor([[1.0, 2.0, 3.0]]))[0].tolist()
+    assert out == pytest.approx(expected, abs=2e-3)
+
+
+def test_train_mode_turns_dropout_on(page, server):
+    page.goto(f"{server}/playground#preset=mlp")
+    run(page)
+    page.click("#stack .block[data-layer=dropout] .block-type")
+    expect(page.locator("#act-dropout .fig")).to_have_attribute("data-drawn", "bars")
+    eval_zeros = page.locator("#act-dropout .stats").inner_text()
+    page.check("input[name=run-mode][value=train]")
+    expect(page.locator("#results .run-meta")).to_contain_text("train mode")
+    page.click("#stack .block[data-layer=dropout] .block-type")
+    expect(page.locator("#act-dropout .fig")).to_have_attribute("data-drawn", "bars")
+    train_zeros = page.locator("#act-dropout .stats").inner_text()
+    assert eval_zeros != train_zeros
