@@ -10,7 +10,12 @@ export function installAccessPrompt() {
   onAccessCode(
     (message) =>
       new Promise((resolve) => {
-        const input = el("input", { type: "password", id: "access-code", autocomplete: "off", required: true });
+        const input = el("input", {
+          type: "password",
+          id: "access-code",
+          autocomplete: "off",
+          required: true,
+        });
         const form = el(
           "form",
           { method: "dialog", class: "access-form" },
@@ -18,9 +23,17 @@ export function installAccessPrompt() {
           el("p", { text: message }),
           el("label", { for: "access-code", class: "field-label", text: "Access code" }),
           input,
-          el("div", { class: "dialog-buttons" }, el("button", { type: "submit", class: "btn btn-primary", text: "Continue" })),
+          el(
+            "div",
+            { class: "dialog-buttons" },
+            el("button", { type: "submit", class: "btn btn-primary", text: "Continue" }),
+          ),
         );
-        const dialog = el("dialog", { class: "access-dialog", "aria-labelledby": "access-title" }, form);
+        const dialog = el(
+          "dialog",
+          { class: "access-dialog", "aria-labelledby": "access-title" },
+          form,
+        );
         form.querySelector("h2").id = "access-title";
         dialog.addEventListener("cancel", (e) => e.preventDefault()); // a workspace is needed
         form.addEventListener("submit", () => {

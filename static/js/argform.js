@@ -46,7 +46,12 @@ function show(value) {
 }
 
 function numberInput(arg, id) {
-  const input = el("input", { id, type: "number", step: arg.kind === "int" ? "1" : "any", class: "arg-input" });
+  const input = el("input", {
+    id,
+    type: "number",
+    step: arg.kind === "int" ? "1" : "any",
+    class: "arg-input",
+  });
   if (arg.ge !== undefined) input.min = String(arg.ge);
   if (arg.le !== undefined && arg.le < INT_MAX) input.max = String(arg.le);
   return input;
@@ -83,10 +88,22 @@ function argField(arg, args, onChange) {
   const numeric = arg.kind === "int" || arg.kind === "float";
   const input = numeric
     ? numberInput(arg, id)
-    : el("input", { id, type: "text", class: "arg-input", spellcheck: "false", autocomplete: "off" });
+    : el("input", {
+        id,
+        type: "text",
+        class: "arg-input",
+        spellcheck: "false",
+        autocomplete: "off",
+      });
   if (arg.also) {
     const listId = uid("also");
-    wrap.append(el("datalist", { id: listId }, arg.also.map((a) => el("option", { value: a }))));
+    wrap.append(
+      el(
+        "datalist",
+        { id: listId },
+        arg.also.map((a) => el("option", { value: a })),
+      ),
+    );
     input.setAttribute("list", listId);
   }
   const hint = arg.optional ? "None" : show(arg.default);
@@ -121,7 +138,12 @@ function argField(arg, args, onChange) {
     sync();
     wrap.append(
       resolved,
-      el("label", { for: autoId, class: "auto-label", title: `read ${arg.name} from the layer before` }, box, "auto"),
+      el(
+        "label",
+        { for: autoId, class: "auto-label", title: `read ${arg.name} from the layer before` },
+        box,
+        "auto",
+      ),
     );
   }
   wrap.append(problem);
@@ -138,7 +160,12 @@ export function argForm(entry, layer, onChange) {
     (arg.required || arg.name in args ? main : more).append(field);
   }
   const folded = more.childElementCount
-    ? el("details", { class: "more-args" }, el("summary", { text: `more options (${more.childElementCount})` }), more)
+    ? el(
+        "details",
+        { class: "more-args" },
+        el("summary", { text: `more options (${more.childElementCount})` }),
+        more,
+      )
     : null;
   return [main, folded];
 }

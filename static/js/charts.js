@@ -50,6 +50,42 @@ export function plotlyReady() {
   return ready;
 }
 
+/**
+ * Draw a tiny grid off screen once Plotly has loaded, while the page waits for the server:
+ * Plotly's first figure pays for its own set-up (about as long as ten more), and this one
+ * pays it before anyone is looking. Skipped when a real figure is already being drawn.
+ */
+export async function warmUp() {
+  const Plotly = await plotlyReady();
+  if (document.querySelector(".js-plotly-plot")) return;
+  const div = document.createElement("div");
+  div.className = "plotly-warmup";
+  div.setAttribute("aria-hidden", "true");
+  document.body.append(div);
+  await heatmapGrid(
+    div,
+    [
+      {
+        z: [
+          [0, 1],
+          [1, 0],
+        ],
+        title: "",
+      },
+      {
+        z: [
+          [1, 0],
+          [0, 1],
+        ],
+        title: "",
+      },
+    ],
+    { range: [-1, 1] },
+  );
+  Plotly.purge(div);
+  div.remove();
+}
+
 /** Escape text for Plotly, which reads a little HTML (<b>, <a>) in its strings. */
 export function plain(text) {
   return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -163,7 +199,9 @@ export async function heatmap(div, z, opts = {}) {
   const Plotly = await plotlyReady();
   const { range, xTitle = "", yTitle = "", rowLabels = null, colLabels = null } = opts;
   const rows = z.length;
-  const auto = opts.square ? Math.max(160, Math.min(60 + rows * 8, 340)) : Math.max(140, Math.min(40 + rows * 18, 420));
+  const auto = opts.square
+    ? Math.max(160, Math.min(60 + rows * 8, 340))
+    : Math.max(140, Math.min(40 + rows * 18, 420));
   const height = opts.height ?? auto;
   const xaxis = { title: { text: plain(xTitle), standoff: 4 }, showgrid: false, zeroline: false };
   const yaxis = {
@@ -172,8 +210,10 @@ export async function heatmap(div, z, opts = {}) {
     showgrid: false,
     zeroline: false,
   };
-  if (rowLabels) Object.assign(yaxis, { tickvals: rowLabels.map((_, i) => i), ticktext: rowLabels.map(plain) });
-  if (colLabels) Object.assign(xaxis, { tickvals: colLabels.map((_, i) => i), ticktext: colLabels.map(plain) });
+  if (rowLabels)
+    Object.assign(yaxis, { tickvals: rowLabels.map((_, i) => i), ticktext: rowLabels.map(plain) });
+  if (colLabels)
+    Object.assign(xaxis, { tickvals: colLabels.map((_, i) => i), ticktext: colLabels.map(plain) });
   const trace = {
     type: "heatmap",
     z,

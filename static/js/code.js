@@ -43,7 +43,9 @@ export class CodeView {
       id: "copy-code",
       text: "Copy code",
       onclick: async () => {
-        said.textContent = (await copyText(res.code)) ? "Copied." : "Copy failed: select the text instead.";
+        said.textContent = (await copyText(res.code))
+          ? "Copied."
+          : "Copy failed: select the text instead.";
       },
     });
     const download = el("button", {
@@ -61,7 +63,17 @@ export class CodeView {
     });
     replace(
       this.root,
-      el("div", { class: "code-bar" }, el("span", { class: "muted", text: `class ${res.class_name}(nn.Module): paste it into a notebook or a .py file.` }), copy, download, said),
+      el(
+        "div",
+        { class: "code-bar" },
+        el("span", {
+          class: "muted",
+          text: `class ${res.class_name}(nn.Module): paste it into a notebook or a .py file.`,
+        }),
+        copy,
+        download,
+        said,
+      ),
       el("pre", { class: "code", id: "code-text", tabindex: "0" }, el("code", { text: res.code })),
     );
   }

@@ -20,7 +20,10 @@ export function toCSV(tensor) {
   const shape = tensor.shape.length ? tensor.shape : [1];
   const last = shape[shape.length - 1];
   const lead = shape.slice(0, -1);
-  const header = [...lead.map((_, i) => `i${i}`), ...Array.from({ length: last }, (_, j) => `v${j}`)];
+  const header = [
+    ...lead.map((_, i) => `i${i}`),
+    ...Array.from({ length: last }, (_, j) => `v${j}`),
+  ];
   const lines = [header.join(",")];
   const rows = tensor.values.length / last;
   for (let r = 0; r < rows; r += 1) {
@@ -54,7 +57,19 @@ export function downloadButtons(name, tensor, stats) {
   return el(
     "span",
     { class: "downloads" },
-    el("button", { type: "button", class: "btn btn-small", onclick: json, "aria-label": `Download ${name} as JSON`, text: "JSON" }),
-    el("button", { type: "button", class: "btn btn-small", onclick: csv, "aria-label": `Download ${name} as CSV`, text: "CSV" }),
+    el("button", {
+      type: "button",
+      class: "btn btn-small",
+      onclick: json,
+      "aria-label": `Download ${name} as JSON`,
+      text: "JSON",
+    }),
+    el("button", {
+      type: "button",
+      class: "btn btn-small",
+      onclick: csv,
+      "aria-label": `Download ${name} as CSV`,
+      text: "CSV",
+    }),
   );
 }

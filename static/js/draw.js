@@ -10,7 +10,13 @@ const SIZE = 224;
 export class DrawPad {
   constructor(onChange, label = "Drawing pad") {
     this.onChange = onChange;
-    this.canvas = el("canvas", { width: String(SIZE), height: String(SIZE), class: "draw-pad", role: "img", "aria-label": `${label}: draw a digit with the mouse or a finger` });
+    this.canvas = el("canvas", {
+      width: String(SIZE),
+      height: String(SIZE),
+      class: "draw-pad",
+      role: "img",
+      "aria-label": `${label}: draw a digit with the mouse or a finger`,
+    });
     this.ctx = this.canvas.getContext("2d");
     this.drawing = false;
     this.clear(false);

@@ -118,3 +118,20 @@ export function nested(values, shape) {
   };
   return walk(0, 0);
 }
+
+/** A tensor decoded on first use (downloads only). */
+export function lazyTensor(payload) {
+  let t = null;
+  const get = () => (t ??= decodePayload(payload));
+  return {
+    get shape() {
+      return get().shape;
+    },
+    get dtype() {
+      return get().dtype;
+    },
+    get values() {
+      return get().values;
+    },
+  };
+}

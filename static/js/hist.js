@@ -52,7 +52,11 @@ export function histogram(hist, { width = 240, height = 64, label = "Histogram" 
   }
   root.append(svg("text", { x: pad, y: height - 2, class: "hist-tick" }, fmtNum(lo)));
   root.append(
-    svg("text", { x: width - pad, y: height - 2, class: "hist-tick", "text-anchor": "end" }, fmtNum(hi)),
+    svg(
+      "text",
+      { x: width - pad, y: height - 2, class: "hist-tick", "text-anchor": "end" },
+      fmtNum(hi),
+    ),
   );
   return el("figure", { class: "hist-figure" }, root);
 }
@@ -72,15 +76,31 @@ export function computeStats(values, bins = 30) {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  if (!n) return { mean: null, std: null, min: null, max: null, zero_fraction: null, histogram: { counts: [], edges: [] } };
+  if (!n)
+    return {
+      mean: null,
+      std: null,
+      min: null,
+      max: null,
+      zero_fraction: null,
+      histogram: { counts: [], edges: [] },
+    };
   const mean = sum / n;
   let sq = 0;
   for (const v of values) if (Number.isFinite(v)) sq += (v - mean) ** 2;
   const width = (hi - lo) / bins || 1;
   const counts = new Array(bins).fill(0);
-  for (const v of values) if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor((v - lo) / width))] += 1;
+  for (const v of values)
+    if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor((v - lo) / width))] += 1;
   const edges = Array.from({ length: bins + 1 }, (_, i) => lo + i * width);
-  return { mean, std: Math.sqrt(sq / n), min: lo, max: hi, zero_fraction: zeros / n, histogram: { counts, edges } };
+  return {
+    mean,
+    std: Math.sqrt(sq / n),
+    min: lo,
+    max: hi,
+    zero_fraction: zeros / n,
+    histogram: { counts, edges },
+  };
 }
 
 /** A one-line summary of a stats object: mean, std, min, max, zeros. */
@@ -93,12 +113,29 @@ export function statsLine(stats) {
     ["max", stats.max],
   ];
   const dl = el("dl", { class: "stats" });
-  for (const [k, v] of parts) dl.append(el("div", {}, el("dt", { text: k }), el("dd", { text: fmtNum(v) })));
+  for (const [k, v] of parts)
+    dl.append(el("div", {}, el("dt", { text: k }), el("dd", { text: fmtNum(v) })));
   if (stats.zero_fraction !== null && stats.zero_fraction !== undefined) {
     const pct = `${(100 * stats.zero_fraction).toFixed(1)}%`;
     dl.append(el("div", {}, el("dt", { text: "zeros" }), el("dd", { text: pct })));
   }
-  if (stats.nan_count) dl.append(el("div", { class: "bad" }, el("dt", { text: "NaN" }), el("dd", { text: String(stats.nan_count) })));
-  if (stats.inf_count) dl.append(el("div", { class: "bad" }, el("dt", { text: "inf" }), el("dd", { text: String(stats.inf_count) })));
+  if (stats.nan_count)
+    dl.append(
+      el(
+        "div",
+        { class: "bad" },
+        el("dt", { text: "NaN" }),
+        el("dd", { text: String(stats.nan_count) }),
+      ),
+    );
+  if (stats.inf_count)
+    dl.append(
+      el(
+        "div",
+        { class: "bad" },
+        el("dt", { text: "inf" }),
+        el("dd", { text: String(stats.inf_count) }),
+      ),
+    );
   return dl;
 }

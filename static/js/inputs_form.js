@@ -24,10 +24,24 @@ export class InputsForm {
 
   render() {
     const rows = Object.entries(this.spec.inputs).map(([name, inp]) => this.row(name, inp));
-    const add = el("button", { type: "button", class: "btn btn-small", text: "+ input", onclick: () => this.add() });
-    const labels = el("input", { type: "text", class: "labels-input", spellcheck: "false", value: (this.spec.labels || []).join(", "), placeholder: "e.g. cat, dog (optional)" });
+    const add = el("button", {
+      type: "button",
+      class: "btn btn-small",
+      text: "+ input",
+      onclick: () => this.add(),
+    });
+    const labels = el("input", {
+      type: "text",
+      class: "labels-input",
+      spellcheck: "false",
+      value: (this.spec.labels || []).join(", "),
+      placeholder: "e.g. cat, dog (optional)",
+    });
     labels.addEventListener("input", () => {
-      const words = labels.value.split(",").map((s) => s.trim()).filter(Boolean);
+      const words = labels.value
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (words.length) this.spec.labels = words;
       else delete this.spec.labels;
       this.ctx.edited(false);
@@ -41,9 +55,21 @@ export class InputsForm {
   }
 
   row(name, inp) {
-    const nameBox = el("input", { type: "text", class: "input-name", value: name, spellcheck: "false", "aria-label": "Input name" });
+    const nameBox = el("input", {
+      type: "text",
+      class: "input-name",
+      value: name,
+      spellcheck: "false",
+      "aria-label": "Input name",
+    });
     nameBox.addEventListener("change", () => this.rename(name, nameBox.value.trim()));
-    const shape = el("input", { type: "text", class: "input-shape", value: inp.shape.join(", "), spellcheck: "false", inputmode: "numeric" });
+    const shape = el("input", {
+      type: "text",
+      class: "input-shape",
+      value: inp.shape.join(", "),
+      spellcheck: "false",
+      inputmode: "numeric",
+    });
     const problem = el("span", { class: "arg-problem", role: "alert" });
     shape.addEventListener("input", () => {
       const dims = parseShape(shape.value);
@@ -53,7 +79,12 @@ export class InputsForm {
       inp.shape = dims;
       this.ctx.edited(false);
     });
-    const dtype = el("select", { class: "input-dtype" }, el("option", { value: "float32", text: "float32" }), el("option", { value: "int64", text: "int64" }));
+    const dtype = el(
+      "select",
+      { class: "input-dtype" },
+      el("option", { value: "float32", text: "float32" }),
+      el("option", { value: "int64", text: "int64" }),
+    );
     dtype.value = inp.dtype || "float32";
     dtype.addEventListener("change", () => {
       inp.dtype = dtype.value;
@@ -61,9 +92,22 @@ export class InputsForm {
     });
     dtype.setAttribute("aria-label", `dtype of ${name}`);
     shape.setAttribute("aria-label", `Shape of ${name}`);
-    const parts = [nameBox, el("span", { class: "field-label", "aria-hidden": "true", text: "shape" }), shape, dtype];
+    const parts = [
+      nameBox,
+      el("span", { class: "field-label", "aria-hidden": "true", text: "shape" }),
+      shape,
+      dtype,
+    ];
     if (Object.keys(this.spec.inputs).length > 1) {
-      parts.push(el("button", { type: "button", class: "btn btn-icon btn-small", "aria-label": `Remove input ${name}`, text: "✕", onclick: () => this.remove(name) }));
+      parts.push(
+        el("button", {
+          type: "button",
+          class: "btn btn-icon btn-small",
+          "aria-label": `Remove input ${name}`,
+          text: "✕",
+          onclick: () => this.remove(name),
+        }),
+      );
     }
     const row = el("div", { class: "input-row" }, parts, problem);
     if ((inp.dtype || "float32") === "int64") row.append(this.vocab(inp));
@@ -73,7 +117,13 @@ export class InputsForm {
   vocab(inp) {
     const id = uid("vocab");
     const words = inp.vocab || [];
-    const area = el("textarea", { id, rows: "2", class: "vocab", spellcheck: "false", value: words.join(" ") });
+    const area = el("textarea", {
+      id,
+      rows: "2",
+      class: "vocab",
+      spellcheck: "false",
+      value: words.join(" "),
+    });
     area.addEventListener("input", () => {
       const list = area.value.split(/\s+/).filter(Boolean);
       if (list.length) inp.vocab = list;
@@ -83,8 +133,16 @@ export class InputsForm {
     return el(
       "details",
       { class: "vocab-box" },
-      el("summary", { text: words.length ? `vocabulary: ${words.length} words (${words.slice(0, 6).join(" ")}${words.length > 6 ? " …" : ""})` : "vocabulary: none (indices only)" }),
-      el("label", { for: id, class: "field-label", text: "Words, in index order, separated by spaces" }),
+      el("summary", {
+        text: words.length
+          ? `vocabulary: ${words.length} words (${words.slice(0, 6).join(" ")}${words.length > 6 ? " …" : ""})`
+          : "vocabulary: none (indices only)",
+      }),
+      el("label", {
+        for: id,
+        class: "field-label",
+        text: "Words, in index order, separated by spaces",
+      }),
       area,
     );
   }

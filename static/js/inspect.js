@@ -35,8 +35,24 @@ export class Inspector {
     replace(
       this.root,
       this.summaryBox,
-      el("section", { class: "inspect-section" }, el("h3", { text: "print(model)" }), el("pre", { class: "module-tree", id: "module-tree", tabindex: "0", text: summary.module_tree })),
-      el("section", { class: "inspect-section" }, el("h3", { text: "Parameters" }), this.tableBox, this.paramBox),
+      el(
+        "section",
+        { class: "inspect-section" },
+        el("h3", { text: "print(model)" }),
+        el("pre", {
+          class: "module-tree",
+          id: "module-tree",
+          tabindex: "0",
+          text: summary.module_tree,
+        }),
+      ),
+      el(
+        "section",
+        { class: "inspect-section" },
+        el("h3", { text: "Parameters" }),
+        this.tableBox,
+        this.paramBox,
+      ),
     );
     this.drawSummary(summary);
     this.drawTable(table);
@@ -56,10 +72,44 @@ export class Inspector {
       ].map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v }))),
     );
     const rows = s.layers.map((l) =>
-      el("tr", {}, el("th", { scope: "row", class: "mono", text: l.name }), el("td", { text: l.type }), el("td", { class: "mono", text: fmtShape(l.output_shape) }), el("td", { class: "num", text: fmtInt(l.params) }), el("td", { class: "num", text: fmtInt(l.trainable) }), el("td", { class: "num", text: fmtBytes(l.activation_bytes) }), el("td", { class: "num", text: fmtSI(l.flops) })),
+      el(
+        "tr",
+        {},
+        el("th", { scope: "row", class: "mono", text: l.name }),
+        el("td", { text: l.type }),
+        el("td", { class: "mono", text: fmtShape(l.output_shape) }),
+        el("td", { class: "num", text: fmtInt(l.params) }),
+        el("td", { class: "num", text: fmtInt(l.trainable) }),
+        el("td", { class: "num", text: fmtBytes(l.activation_bytes) }),
+        el("td", { class: "num", text: fmtSI(l.flops) }),
+      ),
     );
-    const head = el("tr", {}, ["layer", "type", "output shape", "params", "trainable", "activation", "FLOPs"].map((h) => el("th", { scope: "col", text: h })));
-    replace(this.summaryBox, el("section", { class: "inspect-section" }, el("h3", { text: "Summary" }), totals, el("div", { class: "table-wrap" }, el("table", { class: "data-table", id: "summary-table" }, el("thead", {}, head), el("tbody", {}, rows)))));
+    const head = el(
+      "tr",
+      {},
+      ["layer", "type", "output shape", "params", "trainable", "activation", "FLOPs"].map((h) =>
+        el("th", { scope: "col", text: h }),
+      ),
+    );
+    replace(
+      this.summaryBox,
+      el(
+        "section",
+        { class: "inspect-section" },
+        el("h3", { text: "Summary" }),
+        totals,
+        el(
+          "div",
+          { class: "table-wrap" },
+          el(
+            "table",
+            { class: "data-table", id: "summary-table" },
+            el("thead", {}, head),
+            el("tbody", {}, rows),
+          ),
+        ),
+      ),
+    );
   }
 
   drawTable(table) {
@@ -80,7 +130,11 @@ export class Inspector {
       const [summary, table] = await Promise.all([api.summary(id), api.parameters(id)]);
       this.drawSummary(summary);
       this.drawTable(table);
-      this.root.querySelector(`[data-layer-toggle="${CSS.escape(name)}"], [data-param-toggle="${CSS.escape(name)}"]`)?.focus();
+      this.root
+        .querySelector(
+          `[data-layer-toggle="${CSS.escape(name)}"], [data-param-toggle="${CSS.escape(name)}"]`,
+        )
+        ?.focus();
     } catch (err) {
       this.ctx.report(err);
     }
@@ -88,7 +142,8 @@ export class Inspector {
 
   async open(name, scroll = true) {
     this.ctx.store.update({ param: name });
-    for (const tr of this.tableBox.querySelectorAll("tr[data-param]")) tr.classList.toggle("selected", tr.dataset.param === name);
+    for (const tr of this.tableBox.querySelectorAll("tr[data-param]"))
+      tr.classList.toggle("selected", tr.dataset.param === name);
     try {
       await showParameter(this.paramBox, this.ctx.session.id, name);
       if (scroll) this.paramBox.scrollIntoView({ block: "nearest" });

@@ -29,7 +29,8 @@ export class ModelSession extends EventTarget {
 
   /** Build or update the model from the builder's spec; resolves to the model info. */
   apply({ fresh = false } = {}) {
-    if (this.busy) return this.busy.then(() => (this.dirty() || fresh ? this.apply({ fresh }) : this.info));
+    if (this.busy)
+      return this.busy.then(() => (this.dirty() || fresh ? this.apply({ fresh }) : this.info));
     this.busy = this.doApply(fresh).finally(() => {
       this.busy = null;
     });
@@ -84,7 +85,8 @@ export class ModelSession extends EventTarget {
     try {
       info = await api.createModel(spec, seed);
     } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 413 || !/models/.test(err.message)) throw err;
+      if (!(err instanceof ApiError) || err.status !== 413 || !/models/.test(err.message))
+        throw err;
       await this.makeRoom();
       info = await api.createModel(spec, seed);
     }
@@ -95,7 +97,9 @@ export class ModelSession extends EventTarget {
   /** The workspace is full: drop its least recently updated model (not ours). */
   async makeRoom() {
     const { models } = await api.listModels();
-    const others = models.filter((m) => m.id !== this.info?.id).sort((a, b) => a.updated - b.updated);
+    const others = models
+      .filter((m) => m.id !== this.info?.id)
+      .sort((a, b) => a.updated - b.updated);
     if (others.length) await api.deleteModel(others[0].id);
   }
 }

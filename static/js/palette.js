@@ -38,7 +38,17 @@ export function initPalette(root, search, catalog, onAdd) {
           ),
         );
       }
-      const details = el("details", { class: "palette-group", open: true }, el("summary", {}, el("span", { text: title }), el("span", { class: "count", text: String(entries.length) })), list);
+      const details = el(
+        "details",
+        { class: "palette-group", open: true },
+        el(
+          "summary",
+          {},
+          el("span", { text: title }),
+          el("span", { class: "count", text: String(entries.length) }),
+        ),
+        list,
+      );
       groups.push(details);
     }
     if (!groups.length) groups.push(el("p", { class: "muted", text: "No layer matches." }));

@@ -37,7 +37,8 @@ function mosaic(values, [o, i, kh, kw]) {
     }
   }
   const notes = [];
-  if (showO < o || showI < i) notes.push(`Showing ${showO} of ${o} output and ${showI} of ${i} input channels.`);
+  if (showO < o || showI < i)
+    notes.push(`Showing ${showO} of ${o} output and ${showI} of ${i} input channels.`);
   return { z, hover, notes };
 }
 
@@ -70,31 +71,66 @@ export async function showParameter(root, modelId, name) {
   const notes = [];
   const range = [res.stats.min, res.stats.max];
   let kind = "";
-  const head = el("h4", { class: "param-head" }, el("span", { class: "mono", text: name }), el("span", { class: "shape", text: fmtShape(shape) }), el("span", { class: "muted", text: res.requires_grad ? "requires_grad=True" : "requires_grad=False (frozen)" }));
-  const side = el("div", { class: "act-side" }, histogram(res.stats.histogram, { label: `Histogram of ${name}` }), statsLine(res.stats), downloadButtons(name, t, res.stats));
+  const head = el(
+    "h4",
+    { class: "param-head" },
+    el("span", { class: "mono", text: name }),
+    el("span", { class: "shape", text: fmtShape(shape) }),
+    el("span", {
+      class: "muted",
+      text: res.requires_grad ? "requires_grad=True" : "requires_grad=False (frozen)",
+    }),
+  );
+  const side = el(
+    "div",
+    { class: "act-side" },
+    histogram(res.stats.histogram, { label: `Histogram of ${name}` }),
+    statsLine(res.stats),
+    downloadButtons(name, t, res.stats),
+  );
   const col = el("div", { class: "fig-col" }, fig);
   replace(root, head, el("div", { class: "act-body" }, col, side));
   const width = Math.max(fig.clientWidth - 140, 120); // the plot area, less margins and colour bar
   if (shape.length === 4 || shape.length === 3) {
     const dims = shape.length === 4 ? shape : [shape[0], shape[1], 1, shape[2]];
     const m = mosaic(t.values, dims);
-    notes.push(...m.notes, "Each small square is one kernel: columns are output channels, rows input channels.");
+    notes.push(
+      ...m.notes,
+      "Each small square is one kernel: columns are output channels, rows input channels.",
+    );
     kind = "kernels";
     const rows = m.z.length;
     const cols = m.z[0].length;
     const height = Math.round(Math.min(Math.max(width * (rows / cols) + 70, 160), 520));
-    await heatmap(fig, m.z, { range, customdata: m.hover, square: true, hideTicks: true, height, xTitle: "output channel →", yTitle: "input channel →" });
+    await heatmap(fig, m.z, {
+      range,
+      customdata: m.hover,
+      square: true,
+      hideTicks: true,
+      height,
+      xTitle: "output channel →",
+      yTitle: "input channel →",
+    });
   } else if (shape.length === 2) {
     const s = shrink(t.values, shape[0], shape[1]);
     if (s.note) notes.push(s.note);
     kind = "matrix";
-    await heatmap(fig, s.z, { range, xTitle: `input feature (${shape[1]})`, yTitle: `output (${shape[0]})`, height: Math.min(Math.max(180, 40 + s.z.length * 6), 460) });
+    await heatmap(fig, s.z, {
+      range,
+      xTitle: `input feature (${shape[1]})`,
+      yTitle: `output (${shape[0]})`,
+      height: Math.min(Math.max(180, 40 + s.z.length * 6), 460),
+    });
   } else if (shape.length === 1 && shape[0] <= 256) {
     kind = "bars";
     await bars(fig, Array.from(t.values), { highlight: false });
   } else {
     kind = "strip";
-    await heatmap(fig, [Array.from(t.values.subarray(0, 4096))], { range, height: 110, xTitle: "index" });
+    await heatmap(fig, [Array.from(t.values.subarray(0, 4096))], {
+      range,
+      height: 110,
+      xTitle: "index",
+    });
   }
   fig.dataset.drawn = kind;
   for (const note of notes) col.append(el("p", { class: "note", text: note }));

@@ -8,8 +8,9 @@
 import { purge } from "./charts.js";
 import { downloadButtons } from "./download.js";
 import { el, fmtShape, replace } from "./dom.js";
-import { decodePayload, squeezed } from "./f16.js";
+import { decodePayload, lazyTensor } from "./f16.js";
 import { computeStats, histogram, statsLine } from "./hist.js";
+import { outputReading } from "./outputs.js";
 import { planView } from "./tensor_view.js";
 
 export class Results {
@@ -21,7 +22,9 @@ export class Results {
     this.queue = [];
     this.running = false;
     this.firstDrawn = false;
-    this.observer = new IntersectionObserver((entries) => this.onVisible(entries), { rootMargin: "300px 0px" });
+    this.observer = new IntersectionObserver((entries) => this.onVisible(entries), {
+      rootMargin: "300px 0px",
+    });
   }
 
   clear(message = "") {
@@ -38,15 +41,32 @@ export class Results {
     const tokens = Object.values(run.inputs).find((i) => i.tokens)?.tokens || null;
     this.tokens = tokens;
     const labels = run.labels || null;
-    const outs = el("section", { class: "results-section", "aria-label": "Outputs" }, el("h3", { text: "Output" }));
+    const outs = el(
+      "section",
+      { class: "results-section", "aria-label": "Outputs" },
+      el("h3", { text: "Output" }),
+    );
     for (const [name, payload] of Object.entries(run.outputs)) {
       const stats = run.activations[name]?.stats || null;
       outs.append(this.outputCard(name, payload, stats, labels, tokens));
     }
-    const acts = el("section", { class: "results-section", "aria-label": "Activations" }, el("h3", { text: "Inputs and activations, layer by layer" }));
+    const acts = el(
+      "section",
+      { class: "results-section", "aria-label": "Activations" },
+      el("h3", { text: "Inputs and activations, layer by layer" }),
+    );
     for (const [name, inp] of Object.entries(run.inputs)) acts.append(this.inputCard(name, inp));
-    for (const [name, act] of Object.entries(run.activations)) acts.append(this.card(name, act, tokens));
-    replace(this.root, el("p", { class: "run-meta", text: `Ran in ${run.mode} mode · ${run.elapsed_ms.toFixed(1)} ms on the worker` }), outs, acts);
+    for (const [name, act] of Object.entries(run.activations))
+      acts.append(this.card(name, act, tokens));
+    replace(
+      this.root,
+      el("p", {
+        class: "run-meta",
+        text: `Ran in ${run.mode} mode · ${run.elapsed_ms.toFixed(1)} ms on the worker`,
+      }),
+      outs,
+      acts,
+    );
     for (const fig of this.root.querySelectorAll(".fig")) this.observer.observe(fig);
     performance.mark("pg:results-shown");
   }
@@ -73,14 +93,20 @@ export class Results {
     const scroller = card.closest(".panel") || window;
     const release = () => {
       this.pinned = null;
-      for (const ev of ["wheel", "keydown", "pointerdown", "touchstart"]) scroller.removeEventListener(ev, release);
+      for (const ev of ["wheel", "keydown", "pointerdown", "touchstart"])
+        scroller.removeEventListener(ev, release);
     };
-    for (const ev of ["wheel", "keydown", "pointerdown", "touchstart"]) scroller.addEventListener(ev, release, { passive: true });
+    for (const ev of ["wheel", "keydown", "pointerdown", "touchstart"])
+      scroller.addEventListener(ev, release, { passive: true });
     setTimeout(release, 4000);
   }
 
   figure(payload, opts) {
-    const fig = el("div", { class: "fig", role: "img", "aria-label": `${opts.title}: ${fmtShape(payload.shape)}` });
+    const fig = el("div", {
+      class: "fig",
+      role: "img",
+      "aria-label": `${opts.title}: ${fmtShape(payload.shape)}`,
+    });
     fig.plan = () => planView(decodePayload(payload), opts);
     return fig;
   }
@@ -88,29 +114,58 @@ export class Results {
   body(title, payload, given, opts = {}) {
     const stats = given || computeStats(decodePayload(payload).values);
     const fig = this.figure(payload, { ...opts, stats, title });
-    const side = el("div", { class: "act-side" }, histogram(stats?.histogram, { label: `Histogram of ${title}` }), statsLine(stats), downloadButtons(title, lazyTensor(payload), stats));
+    const side = el(
+      "div",
+      { class: "act-side" },
+      histogram(stats?.histogram, { label: `Histogram of ${title}` }),
+      statsLine(stats),
+      downloadButtons(title, lazyTensor(payload), stats),
+    );
     return el("div", { class: "act-body" }, el("div", { class: "fig-col" }, fig), side);
   }
 
   outputCard(name, payload, stats, labels, tokens) {
-    const card = el("article", { class: "out-card", id: `out-${name}` }, el("h4", {}, el("span", { class: "mono", text: name }), el("span", { class: "shape", text: fmtShape(payload.shape) })));
-    const t = decodePayload(payload);
-    const { dims } = squeezed(t.shape);
-    if (labels && tokens && dims.length === 2 && dims[0] === tokens.length && dims[1] === labels.length) {
-      card.append(tagList(t, tokens, labels));
-    } else if (labels && dims.length === 1 && dims[0] === labels.length) {
-      card.append(prediction(t, labels));
-    }
+    const card = el(
+      "article",
+      { class: "out-card", id: `out-${name}` },
+      el(
+        "h4",
+        {},
+        el("span", { class: "mono", text: name }),
+        el("span", { class: "shape", text: fmtShape(payload.shape) }),
+      ),
+    );
+    const reading = outputReading(decodePayload(payload), labels, tokens);
+    if (reading) card.append(reading);
     card.append(this.body(name, payload, stats, { labels, tokens, mapName: "ch" }));
     return card;
   }
 
   inputCard(name, inp) {
-    const card = el("article", { class: "act-card input-card", id: `act-${name}`, tabindex: "-1" }, el("header", { class: "act-head" }, el("h4", { class: "mono", text: name }), el("span", { class: "badge", text: "input" }), el("span", { class: "shape", text: fmtShape(inp.tensor.shape) })));
+    const card = el(
+      "article",
+      { class: "act-card input-card", id: `act-${name}`, tabindex: "-1" },
+      el(
+        "header",
+        { class: "act-head" },
+        el("h4", { class: "mono", text: name }),
+        el("span", { class: "badge", text: "input" }),
+        el("span", { class: "shape", text: fmtShape(inp.tensor.shape) }),
+      ),
+    );
     if (inp.tokens) {
       const words = el("ol", { class: "token-list" });
       const ids = decodePayload(inp.tensor).values;
-      inp.tokens.forEach((w, i) => words.append(el("li", {}, el("span", { class: "tok-word", text: w }), el("span", { class: "tok-id", text: String(Math.round(ids[i])) }))));
+      inp.tokens.forEach((w, i) =>
+        words.append(
+          el(
+            "li",
+            {},
+            el("span", { class: "tok-word", text: w }),
+            el("span", { class: "tok-id", text: String(Math.round(ids[i])) }),
+          ),
+        ),
+      );
       card.append(words);
       return card;
     }
@@ -125,14 +180,41 @@ export class Results {
       el("h4", { class: "mono", text: name }),
       el("span", { class: "badge", text: act.type }),
       el("span", { class: "shape", text: fmtShape(act.tensor.true_shape || act.tensor.shape) }),
-      el("button", { type: "button", class: "btn btn-small btn-quiet", text: "in stack", "aria-label": `Select ${name} in the stack`, onclick: () => this.ctx.selectBlock(name) }),
+      el("button", {
+        type: "button",
+        class: "btn btn-small btn-quiet",
+        text: "in stack",
+        "aria-label": `Select ${name} in the stack`,
+        onclick: () => this.ctx.selectBlock(name),
+      }),
     );
-    const card = el("article", { class: "act-card", id: `act-${name}`, tabindex: "-1", dataset: { layer: name } }, head, this.body(name, act.tensor, act.stats, { tokens }));
+    const card = el(
+      "article",
+      { class: "act-card", id: `act-${name}`, tabindex: "-1", dataset: { layer: name } },
+      head,
+      this.body(name, act.tensor, act.stats, { tokens }),
+    );
     for (const [key, extra] of Object.entries(act.extras || {})) {
       const attention = key.startsWith("attn");
       const title = `${name} · ${key}`;
       card.append(
-        el("section", { class: "extra", dataset: { extra: key } }, el("h5", {}, el("span", { class: "mono", text: key }), el("span", { class: "shape", text: fmtShape(extra.tensor.shape) }), attention ? el("span", { class: "muted", text: "one map per head: rows attend to columns" }) : null), this.body(title, extra.tensor, extra.stats, { tokens, mapName: attention ? "head" : "ch" })),
+        el(
+          "section",
+          { class: "extra", dataset: { extra: key } },
+          el(
+            "h5",
+            {},
+            el("span", { class: "mono", text: key }),
+            el("span", { class: "shape", text: fmtShape(extra.tensor.shape) }),
+            attention
+              ? el("span", { class: "muted", text: "one map per head: rows attend to columns" })
+              : null,
+          ),
+          this.body(title, extra.tensor, extra.stats, {
+            tokens,
+            mapName: attention ? "head" : "ch",
+          }),
+        ),
       );
     }
     return card;
@@ -141,7 +223,8 @@ export class Results {
   onVisible(entries) {
     const seen = entries.filter((e) => e.isIntersecting);
     // what is on screen first, then what is just above or below it
-    const offscreen = (e) => (e.boundingClientRect.bottom < 0 || e.boundingClientRect.top > innerHeight ? 1 : 0);
+    const offscreen = (e) =>
+      e.boundingClientRect.bottom < 0 || e.boundingClientRect.top > innerHeight ? 1 : 0;
     seen.sort((a, b) => offscreen(a) - offscreen(b));
     for (const entry of seen) {
       this.observer.unobserve(entry.target);
@@ -160,7 +243,8 @@ export class Results {
         if (!this.firstDrawn) performance.mark("pg:first-draw-start");
         const plan = fig.plan();
         await plan.draw(fig);
-        for (const note of plan.notes) fig.parentElement.append(el("p", { class: "note", text: note }));
+        for (const note of plan.notes)
+          fig.parentElement.append(el("p", { class: "note", text: note }));
         fig.dataset.drawn = plan.kind;
         if (this.pinned?.isConnected) this.pinned.scrollIntoView({ block: "start" });
         if (!this.firstDrawn && fig.closest(".act-card:not(.input-card)")) {
@@ -168,47 +252,13 @@ export class Results {
           performance.mark("pg:first-activation");
         }
       } catch (err) {
-        replace(fig, el("p", { class: "error-text", text: `This view could not be drawn: ${err.message}` }));
+        replace(
+          fig,
+          el("p", { class: "error-text", text: `This view could not be drawn: ${err.message}` }),
+        );
       }
       await new Promise((r) => setTimeout(r, 0)); // let the page breathe between figures
     }
     this.running = false;
   }
-}
-
-/** A tensor decoded on first use (downloads only). */
-function lazyTensor(payload) {
-  let t = null;
-  const get = () => (t ??= decodePayload(payload));
-  return {
-    get shape() {
-      return get().shape;
-    },
-    get dtype() {
-      return get().dtype;
-    },
-    get values() {
-      return get().values;
-    },
-  };
-}
-
-function argmax(values, from, n) {
-  let best = 0;
-  for (let i = 1; i < n; i += 1) if (values[from + i] > values[from + best]) best = i;
-  return best;
-}
-
-function prediction(t, labels) {
-  const i = argmax(t.values, 0, labels.length);
-  return el("p", { class: "prediction" }, "Prediction: ", el("strong", { class: "pred-label", text: labels[i] }), ` (score ${t.values[i].toPrecision(4)}, the largest of ${labels.length})`);
-}
-
-function tagList(t, tokens, labels) {
-  const list = el("ol", { class: "tags", "aria-label": "One tag per word" });
-  tokens.forEach((word, r) => {
-    const k = argmax(t.values, r * labels.length, labels.length);
-    list.append(el("li", { class: "tag-pair" }, el("span", { class: "tag-word", text: word }), el("span", { class: "tag-label", text: labels[k] })));
-  });
-  return list;
 }

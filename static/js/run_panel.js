@@ -23,14 +23,16 @@ export function kindsFor(inp) {
   if (int && inp.vocab) kinds.push("tokens");
   kinds.push("random", "constant");
   const s = inp.shape;
-  if (!int && (s.length === 3 || s.length === 4) && [1, 3].includes(s[s.length - 3])) kinds.push("draw", "upload");
+  if (!int && (s.length === 3 || s.length === 4) && [1, 3].includes(s[s.length - 3]))
+    kinds.push("draw", "upload");
   kinds.push("tensor");
   return kinds;
 }
 
 /** The maker used when the state has none: a sentence for token inputs, else random. */
 export function defaultMaker(inp) {
-  if (inp.dtype === "int64" && inp.vocab) return { kind: "tokens", text: inp.vocab.slice(0, 5).join(" ") };
+  if (inp.dtype === "int64" && inp.vocab)
+    return { kind: "tokens", text: inp.vocab.slice(0, 5).join(" ") };
   return { kind: "random", distribution: "normal", seed: 0 };
 }
 
@@ -64,7 +66,8 @@ export class RunPanel {
   /** {name: maker} for POST /run. */
   makers() {
     const out = {};
-    for (const name of Object.keys(this.state.spec.inputs)) out[name] = apiMaker(this.makerFor(name));
+    for (const name of Object.keys(this.state.spec.inputs))
+      out[name] = apiMaker(this.makerFor(name));
     return out;
   }
 
@@ -75,23 +78,52 @@ export class RunPanel {
   }
 
   render() {
-    const inputs = Object.entries(this.state.spec.inputs).map(([name, inp]) => this.inputBox(name, inp));
+    const inputs = Object.entries(this.state.spec.inputs).map(([name, inp]) =>
+      this.inputBox(name, inp),
+    );
     const mode = el("fieldset", { class: "mode" }, el("legend", { text: "Mode" }));
     for (const m of ["eval", "train"]) {
-      const radio = el("input", { type: "radio", name: "run-mode", value: m, checked: this.state.mode === m });
+      const radio = el("input", {
+        type: "radio",
+        name: "run-mode",
+        value: m,
+        checked: this.state.mode === m,
+      });
       radio.addEventListener("change", () => {
         this.ctx.store.update({ mode: m });
         this.ctx.changed();
       });
-      mode.append(el("label", { class: "radio" }, radio, m === "eval" ? "eval (dropout off)" : "train (dropout on)"));
+      mode.append(
+        el(
+          "label",
+          { class: "radio" },
+          radio,
+          m === "eval" ? "eval (dropout off)" : "train (dropout on)",
+        ),
+      );
     }
-    const seed = el("input", { type: "number", min: "0", step: "1", class: "num-short", value: String(this.state.runSeed) });
+    const seed = el("input", {
+      type: "number",
+      min: "0",
+      step: "1",
+      class: "num-short",
+      value: String(this.state.runSeed),
+    });
     seed.addEventListener("input", () => {
       if (!/^\d+$/.test(seed.value)) return;
       this.ctx.store.update({ runSeed: Number(seed.value) });
       this.ctx.changed();
     });
-    replace(this.root, el("div", { class: "makers" }, inputs), el("div", { class: "run-options" }, mode, field("Run seed (dropout)", seed, { inline: true })));
+    replace(
+      this.root,
+      el("div", { class: "makers" }, inputs),
+      el(
+        "div",
+        { class: "run-options" },
+        mode,
+        field("Run seed (dropout)", seed, { inline: true }),
+      ),
+    );
   }
 
   inputBox(name, inp) {
@@ -101,42 +133,106 @@ export class RunPanel {
     const select = el("select", { id, class: "kind-select" });
     for (const k of kindsFor(inp)) select.append(el("option", { value: k, text: KIND_LABELS[k] }));
     select.value = kind;
-    select.addEventListener("change", () => this.setMaker(name, this.blank(select.value, inp), true));
-    const head = el("div", { class: "maker-head" }, el("label", { for: id, class: "maker-name", text: `Input ${name} (${inp.shape.join("×")}${inp.dtype === "int64" ? ", int64" : ""})` }), select);
-    return el("div", { class: "maker", dataset: { input: name } }, head, this.body(name, inp, maker, kind));
+    select.addEventListener("change", () =>
+      this.setMaker(name, this.blank(select.value, inp), true),
+    );
+    const head = el(
+      "div",
+      { class: "maker-head" },
+      el("label", {
+        for: id,
+        class: "maker-name",
+        text: `Input ${name} (${inp.shape.join("×")}${inp.dtype === "int64" ? ", int64" : ""})`,
+      }),
+      select,
+    );
+    return el(
+      "div",
+      { class: "maker", dataset: { input: name } },
+      head,
+      this.body(name, inp, maker, kind),
+    );
   }
 
   blank(kind, inp) {
     if (kind === "random") return { kind, distribution: "normal", seed: 0 };
     if (kind === "constant") return { kind, value: inp.dtype === "int64" ? 0 : 1 };
     if (kind === "tokens") return defaultMaker(inp);
-    if (kind === "tensor") return { kind, data: inp.shape.length === 2 ? [Array(Math.min(inp.shape[1], 8)).fill(0)] : [0] };
+    if (kind === "tensor")
+      return {
+        kind,
+        data: inp.shape.length === 2 ? [Array(Math.min(inp.shape[1], 8)).fill(0)] : [0],
+      };
     return { kind: "image", png_base64: "", _via: kind };
   }
 
   body(name, inp, maker, kind) {
     const set = (patch) => this.setMaker(name, { ...maker, ...patch });
     if (kind === "random") {
-      const dist = el("select", {}, el("option", { value: "normal", text: "normal (mean 0, std 1)" }), el("option", { value: "uniform", text: "uniform [0, 1)" }));
+      const dist = el(
+        "select",
+        {},
+        el("option", { value: "normal", text: "normal (mean 0, std 1)" }),
+        el("option", { value: "uniform", text: "uniform [0, 1)" }),
+      );
       dist.value = maker.distribution || "normal";
       dist.addEventListener("change", () => set({ distribution: dist.value }));
-      const seed = el("input", { type: "number", min: "0", step: "1", class: "num-short", value: String(maker.seed ?? 0), dataset: { role: "input-seed" } });
-      seed.addEventListener("input", () => /^\d+$/.test(seed.value) && set({ seed: Number(seed.value) }));
-      return el("div", { class: "maker-body" }, field("Distribution", dist, { inline: true }), field("Seed", seed, { inline: true }));
+      const seed = el("input", {
+        type: "number",
+        min: "0",
+        step: "1",
+        class: "num-short",
+        value: String(maker.seed ?? 0),
+        dataset: { role: "input-seed" },
+      });
+      seed.addEventListener(
+        "input",
+        () => /^\d+$/.test(seed.value) && set({ seed: Number(seed.value) }),
+      );
+      return el(
+        "div",
+        { class: "maker-body" },
+        field("Distribution", dist, { inline: true }),
+        field("Seed", seed, { inline: true }),
+      );
     }
     if (kind === "constant") {
-      const value = el("input", { type: "number", step: "any", class: "num-short", value: String(maker.value ?? 0) });
-      value.addEventListener("input", () => value.value !== "" && set({ value: Number(value.value) }));
+      const value = el("input", {
+        type: "number",
+        step: "any",
+        class: "num-short",
+        value: String(maker.value ?? 0),
+      });
+      value.addEventListener(
+        "input",
+        () => value.value !== "" && set({ value: Number(value.value) }),
+      );
       return el("div", { class: "maker-body" }, field("Every element =", value, { inline: true }));
     }
     if (kind === "tokens") {
-      const text = el("input", { type: "text", class: "sentence", value: maker.text || "", spellcheck: "false" });
+      const text = el("input", {
+        type: "text",
+        class: "sentence",
+        value: maker.text || "",
+        spellcheck: "false",
+      });
       text.addEventListener("input", () => set({ text: text.value }));
       const vocab = (inp.vocab || []).join(" ");
-      return el("div", { class: "maker-body" }, field("Sentence", text, { hint: `Words it knows: ${vocab.length > 300 ? `${vocab.slice(0, 300)} …` : vocab}` }));
+      return el(
+        "div",
+        { class: "maker-body" },
+        field("Sentence", text, {
+          hint: `Words it knows: ${vocab.length > 300 ? `${vocab.slice(0, 300)} …` : vocab}`,
+        }),
+      );
     }
     if (kind === "tensor") {
-      const area = el("textarea", { rows: "3", class: "tensor-json", spellcheck: "false", value: JSON.stringify(maker.data) });
+      const area = el("textarea", {
+        rows: "3",
+        class: "tensor-json",
+        spellcheck: "false",
+        value: JSON.stringify(maker.data),
+      });
       const problem = el("span", { class: "arg-problem", role: "alert" });
       area.addEventListener("input", () => {
         try {
@@ -149,7 +245,12 @@ export class RunPanel {
           problem.textContent = "Not JSON yet: nested lists of numbers, like [[1, 2, 3]].";
         }
       });
-      return el("div", { class: "maker-body" }, field(`Values (nested lists, rank ${inp.shape.length})`, area), problem);
+      return el(
+        "div",
+        { class: "maker-body" },
+        field(`Values (nested lists, rank ${inp.shape.length})`, area),
+        problem,
+      );
     }
     return this.imageBody(name, inp, maker, kind, set);
   }
@@ -157,10 +258,28 @@ export class RunPanel {
   imageBody(name, inp, maker, kind, set) {
     const [h, w] = inp.shape.slice(-2);
     if (kind === "draw") {
-      const pad = new DrawPad(() => set({ png_base64: pad.toPNG(w, h), _via: "draw" }), `Input ${name}`);
+      const pad = new DrawPad(
+        () => set({ png_base64: pad.toPNG(w, h), _via: "draw" }),
+        `Input ${name}`,
+      );
       if (maker.png_base64) pad.load(maker.png_base64);
-      const clear = el("button", { type: "button", class: "btn btn-small", text: "Clear", onclick: () => pad.clear() });
-      return el("div", { class: "maker-body draw-body" }, pad.canvas, el("div", { class: "draw-side" }, el("p", { class: "muted", text: `Drawn white on black and sent as a ${w}×${h} PNG.` }), clear));
+      const clear = el("button", {
+        type: "button",
+        class: "btn btn-small",
+        text: "Clear",
+        onclick: () => pad.clear(),
+      });
+      return el(
+        "div",
+        { class: "maker-body draw-body" },
+        pad.canvas,
+        el(
+          "div",
+          { class: "draw-side" },
+          el("p", { class: "muted", text: `Drawn white on black and sent as a ${w}×${h} PNG.` }),
+          clear,
+        ),
+      );
     }
     const file = el("input", { type: "file", accept: "image/png,image/jpeg" });
     const problem = el("span", { class: "arg-problem", role: "alert" });
@@ -173,7 +292,9 @@ export class RunPanel {
         problem.textContent = err.message;
       }
     });
-    const note = maker.png_base64 ? `An image is loaded (scaled to ${w}×${h}).` : `PNG or JPEG; scaled to ${w}×${h}.`;
+    const note = maker.png_base64
+      ? `An image is loaded (scaled to ${w}×${h}).`
+      : `PNG or JPEG; scaled to ${w}×${h}.`;
     return el("div", { class: "maker-body" }, field("Image file", file, { hint: note }), problem);
   }
 }

@@ -20,7 +20,13 @@ export class SharePanel {
     this.root = root;
     this.ctx = ctx;
     this.hide = new Set(ctx.store.hide);
-    this.output = el("input", { type: "text", id: "share-link", readonly: true, class: "share-link", "aria-label": "Share link" });
+    this.output = el("input", {
+      type: "text",
+      id: "share-link",
+      readonly: true,
+      class: "share-link",
+      "aria-label": "Share link",
+    });
   }
 
   async link() {
@@ -33,13 +39,21 @@ export class SharePanel {
 
   render() {
     const { store, session } = this.ctx;
-    const autorun = el("input", { type: "checkbox", id: "share-autorun", checked: store.state.autorun });
+    const autorun = el("input", {
+      type: "checkbox",
+      id: "share-autorun",
+      checked: store.state.autorun,
+    });
     autorun.addEventListener("change", () => {
       store.update({ autorun: autorun.checked });
       this.update();
     });
     const hides = HIDEABLE.map(([key, label]) => {
-      const box = el("input", { type: "checkbox", checked: this.hide.has(key), dataset: { hide: key } });
+      const box = el("input", {
+        type: "checkbox",
+        checked: this.hide.has(key),
+        dataset: { hide: key },
+      });
       box.addEventListener("change", () => {
         if (box.checked) this.hide.add(key);
         else this.hide.delete(key);
@@ -55,14 +69,23 @@ export class SharePanel {
       text: "Copy link",
       onclick: async () => {
         await this.update();
-        said.textContent = (await copyText(this.output.value)) ? "Copied." : "Select the link and copy it.";
+        said.textContent = (await copyText(this.output.value))
+          ? "Copied."
+          : "Select the link and copy it.";
       },
     });
     const parts = [
       el("h3", { text: "Share this setup" }),
-      el("p", { text: "The link carries the model's spec, its weights seed, the inputs, the mode and the open view, so it opens the same model with the same weights. Nothing else is needed: whoever opens it gets a workspace of their own." }),
+      el("p", {
+        text: "The link carries the model's spec, its weights seed, the inputs, the mode and the open view, so it opens the same model with the same weights. Nothing else is needed: whoever opens it gets a workspace of their own.",
+      }),
       el("label", { class: "check" }, autorun, "Run the model when the link opens"),
-      el("fieldset", { class: "hide-set" }, el("legend", { text: "For a focused lesson, hide:" }), hides),
+      el(
+        "fieldset",
+        { class: "hide-set" },
+        el("legend", { text: "For a focused lesson, hide:" }),
+        hides,
+      ),
       el("div", { class: "share-row" }, this.output, copy, said),
     ];
     if (session.info && !session.asSeeded) {
@@ -70,8 +93,15 @@ export class SharePanel {
         el(
           "div",
           { class: "warn", role: "note" },
-          el("p", { text: `Some layers kept their weights from an earlier version of this model, so they differ from a fresh build with seed ${store.state.seed}, which is what the link makes. Rebuild to see what the link will show.` }),
-          el("button", { type: "button", class: "btn", text: "Rebuild all weights from the seed", onclick: () => this.ctx.rebuild() }),
+          el("p", {
+            text: `Some layers kept their weights from an earlier version of this model, so they differ from a fresh build with seed ${store.state.seed}, which is what the link makes. Rebuild to see what the link will show.`,
+          }),
+          el("button", {
+            type: "button",
+            class: "btn",
+            text: "Rebuild all weights from the seed",
+            onclick: () => this.ctx.rebuild(),
+          }),
         ),
       );
     }

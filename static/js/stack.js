@@ -3,32 +3,12 @@
  * ↑/↓ buttons, or Alt+↑/↓ on a focused block), wire inputs, edit args. Structural changes
  * re-render the stack; typing in a field only edits the spec, so focus stays put.
  * Validation feedback (shape, params, memory, errors) is painted onto the blocks by name.
+ * Each block is built by block.js.
  */
 
-import { argForm } from "./argform.js";
-import { el, fmtBytes, fmtFlops, fmtInt, fmtShape, icon, replace } from "./dom.js";
+import { freshName, layerBlock, paintBlock } from "./block.js";
+import { el, fmtBytes, fmtFlops, fmtInt, replace } from "./dom.js";
 import { wiringControls } from "./wiring.js";
-
-/** A fresh, unique layer name from a type: Conv2d -> conv1, conv2, … */
-export function freshName(spec, type) {
-  const base = type.toLowerCase().replace(/[0-9]d$/, "").replace(/[^a-z0-9_]/g, "") || "layer";
-  const taken = new Set([...Object.keys(spec.inputs), ...spec.layers.map((l) => l.name)]);
-  let n = 1;
-  while (taken.has(`${base}${n}`)) n += 1;
-  return `${base}${n}`;
-}
-
-/** A new layer of `entry`'s type: required args from the catalog's example, or auto. */
-export function newLayer(spec, entry) {
-  const args = {};
-  for (const arg of entry.args) {
-    if (!arg.required) continue;
-    if (arg.auto) args[arg.name] = "auto";
-    else if (entry.example?.args && arg.name in entry.example.args) args[arg.name] = entry.example.args[arg.name];
-    else if (arg.default !== undefined) args[arg.name] = arg.default;
-  }
-  return { name: freshName(spec, entry.type), type: entry.type, args };
-}
 
 export class Stack {
   /** ctx: {store, entries: Map, edited(), jump(name), selected(name)} */
@@ -50,7 +30,9 @@ export class Stack {
     const blocks = this.spec.layers.map((layer, i) => this.block(layer, i));
     replace(this.root, blocks);
     if (!blocks.length) {
-      this.root.append(el("li", { class: "stack-empty", text: "No layers yet: pick one from the palette." }));
+      this.root.append(
+        el("li", { class: "stack-empty", text: "No layers yet: pick one from the palette." }),
+      );
     }
   }
 
@@ -59,75 +41,7 @@ export class Stack {
   }
 
   block(layer, i) {
-    const entry = this.ctx.entries.get(layer.type);
-    const n = this.spec.layers.length;
-    const li = el("li", {
-      class: "block",
-      tabindex: "0",
-      dataset: { index: String(i), layer: layer.name },
-      "aria-label": `${layer.name}, ${layer.type}, layer ${i + 1} of ${n}`,
-    });
-    const handle = el("span", { class: "drag-handle", title: "Drag to reorder", "aria-hidden": "true", text: "⠿" });
-    handle.addEventListener("pointerdown", () => (li.draggable = true));
-    li.addEventListener("dragstart", (e) => {
-      this.dragFrom = i;
-      e.dataTransfer.effectAllowed = "move";
-      e.dataTransfer.setData("text/plain", layer.name);
-      li.classList.add("dragging");
-    });
-    li.addEventListener("dragend", () => {
-      li.draggable = false;
-      li.classList.remove("dragging");
-      this.clearDropMarks();
-    });
-    const name = el("input", { type: "text", class: "block-name", value: layer.name, spellcheck: "false", autocomplete: "off", "aria-label": `Name of layer ${i + 1}` });
-    const fit = () => (name.style.width = `${Math.max(7, name.value.length + 2)}ch`);
-    fit();
-    name.addEventListener("input", () => {
-      fit();
-      layer.name = name.value.trim();
-      li.dataset.layer = layer.name;
-      this.ctx.edited(false);
-    });
-    name.addEventListener("change", () => this.refreshWiring());
-    const action = (label, glyph, fn, disabled = false) =>
-      el("button", { type: "button", class: "btn btn-icon btn-small", "aria-label": `${label} ${layer.name}`, title: label, disabled, onclick: fn }, icon(glyph));
-    const head = el(
-      "div",
-      { class: "block-head" },
-      handle,
-      name,
-      el("button", { type: "button", class: "block-type", title: entry?.doc || "", text: layer.type, "aria-label": `Show ${layer.name}'s activation`, onclick: () => this.ctx.jump(layer.name) }),
-      el(
-        "span",
-        { class: "block-actions" },
-        action("Move up", "up", () => this.move(i, i - 1), i === 0),
-        action("Move down", "down", () => this.move(i, i + 1), i === n - 1),
-        action("Duplicate", "copy", () => this.duplicate(i)),
-        action("Remove", "close", () => this.remove(i)),
-      ),
-    );
-    li.append(head);
-    const body = el("div", { class: "block-body" });
-    if (!entry) {
-      body.append(el("p", { class: "block-error-text", text: `Unknown layer type ${layer.type}.` }));
-    } else {
-      const [main, more] = argForm(entry, layer, (arg, value) => {
-        layer.args = layer.args || {};
-        if (value === undefined) delete layer.args[arg];
-        else layer.args[arg] = value;
-        this.ctx.edited(false);
-      });
-      if (main.childElementCount) body.append(main);
-      body.append(el("div", { class: "block-more" }, el("div", { class: "wiring" }, this.wiring(layer, i, entry)), more));
-    }
-    li.append(
-      body,
-      el("div", { class: "block-feedback", "aria-live": "off" }),
-      el("div", { class: "block-error", role: "alert", hidden: true }),
-    );
-    if (this.selected === layer.name) li.classList.add("selected");
-    return li;
+    return layerBlock(this, layer, i);
   }
 
   wiring(layer, i, entry) {
@@ -143,7 +57,8 @@ export class Stack {
     this.spec.layers.forEach((layer, i) => {
       const slot = this.blockAt(i)?.querySelector(".wiring");
       const entry = this.ctx.entries.get(layer.type);
-      if (slot && entry && !slot.contains(document.activeElement)) replace(slot, this.wiring(layer, i, entry));
+      if (slot && entry && !slot.contains(document.activeElement))
+        replace(slot, this.wiring(layer, i, entry));
     });
   }
 
@@ -185,7 +100,8 @@ export class Stack {
   select(name, { scroll = true } = {}) {
     this.selected = name;
     this.ctx.selected?.(name);
-    for (const b of this.root.querySelectorAll(".block")) b.classList.toggle("selected", b.dataset.layer === name);
+    for (const b of this.root.querySelectorAll(".block"))
+      b.classList.toggle("selected", b.dataset.layer === name);
     const block = this.root.querySelector(`.block[data-layer="${CSS.escape(name)}"]`);
     if (block && scroll) block.scrollIntoView({ block: "nearest" });
     return block;
@@ -221,7 +137,8 @@ export class Stack {
   }
 
   clearDropMarks() {
-    for (const b of this.root.querySelectorAll(".drop-before, .drop-after")) b.classList.remove("drop-before", "drop-after");
+    for (const b of this.root.querySelectorAll(".drop-before, .drop-after"))
+      b.classList.remove("drop-before", "drop-after");
   }
 
   onDragOver(e) {
@@ -244,40 +161,34 @@ export class Stack {
     this.move(from, to);
   }
 
-  /** Paint /api/validate's answer on the blocks: shapes and costs, or the error in place. */
-  feedback(result) {
+  /**
+   * Paint /api/validate's answer: on the blocks (shapes and costs, or the error in place),
+   * in errorBox (an error no block owns) and in totalsBox (the model's totals).
+   */
+  feedback(result, errorBox = null, totalsBox = null) {
     const infos = new Map((result?.layers || []).map((l) => [l.name, l]));
     const err = result && !result.valid ? result.error : null;
     let afterError = false;
     this.spec.layers.forEach((layer, i) => {
       const li = this.blockAt(i);
-      if (!li) return;
-      const info = infos.get(layer.name);
-      const fb = li.querySelector(".block-feedback");
-      const box = li.querySelector(".block-error");
-      const mine = err && err.layer === layer.name;
-      li.classList.toggle("has-error", Boolean(mine));
-      for (const a of li.querySelectorAll(".arg.arg-bad")) a.classList.remove("arg-bad");
-      box.hidden = !mine;
-      box.textContent = mine ? err.message : "";
-      if (mine && err.detail?.arg) li.querySelector(`.arg[data-arg="${CSS.escape(err.detail.arg)}"]`)?.classList.add("arg-bad");
-      if (info) {
-        replace(
-          fb,
-          el("span", { class: "out-shape", title: "output shape", text: `→ ${fmtShape(info.output_shape)}` }),
-          el("span", { title: "parameters", text: `${fmtInt(info.params)} params` }),
-          el("span", { title: "activation memory", text: fmtBytes(info.activation_bytes) }),
-          el("span", { title: "floating-point operations", text: fmtFlops(info.flops) }),
-        );
-        for (const name of info.auto || []) {
-          const slot = li.querySelector(`[data-auto-for="${CSS.escape(name)}"]`);
-          if (slot) slot.textContent = `= ${JSON.stringify(info.args[name])}`;
-        }
-      } else {
-        const why = afterError ? "not checked: fix the error above first" : "";
-        replace(fb, why ? el("span", { class: "muted", text: why }) : null);
-      }
-      if (mine) afterError = true;
+      if (li && paintBlock(li, layer, infos.get(layer.name), err, afterError)) afterError = true;
     });
+    const onBlock = Boolean(err?.layer && this.spec.layers.some((l) => l.name === err.layer));
+    if (errorBox) {
+      errorBox.hidden = !err || onBlock;
+      errorBox.textContent = err && !onBlock ? err.message : "";
+    }
+    if (!totalsBox) return;
+    if (!err) {
+      replace(
+        totalsBox,
+        el("span", { text: `Total: ${fmtInt(result.total_params)} parameters` }),
+        el("span", { text: `${fmtBytes(result.total_activation_bytes)} of activations` }),
+        el("span", { text: `${fmtFlops(result.total_flops)} per forward` }),
+      );
+    } else {
+      const what = err.layer ? `Fix ${err.layer}` : "Fix the spec";
+      replace(totalsBox, el("span", { class: "bad", text: `${what} to see the totals.` }));
+    }
   }
 }

@@ -32,12 +32,17 @@ export function planView(tensor, opts = {}) {
   const { dims } = squeezed(tensor.shape);
   const values = tensor.values;
   const notes = [];
-  if (tensor.trueShape) notes.push(`Downsampled for display: ${fmtShape(tensor.trueShape)} shown as ${fmtShape(tensor.shape)}.`);
+  if (tensor.trueShape)
+    notes.push(
+      `Downsampled for display: ${fmtShape(tensor.trueShape)} shown as ${fmtShape(tensor.shape)}.`,
+    );
   const range = rangeOf(values, stats);
   let shown = dims;
   if (dims.length > 3) {
     shown = dims.slice(-3);
-    notes.push(`Rank ${dims.length}: showing the first ${fmtShape(shown)} slice of ${fmtShape(dims)}.`);
+    notes.push(
+      `Rank ${dims.length}: showing the first ${fmtShape(shown)} slice of ${fmtShape(dims)}.`,
+    );
   }
   const wordsFor = (n) => (tokens && tokens.length === n ? tokens : null);
 
@@ -48,9 +53,26 @@ export function planView(tensor, opts = {}) {
     const n = shown[0];
     if (n <= MAX_BARS) {
       const names = labels && labels.length === n ? labels : wordsFor(n);
-      return { kind: "bars", notes, draw: (div) => bars(div, Array.from(values.subarray(0, n)), { labels: names, highlight: Boolean(labels && labels.length === n) }) };
+      return {
+        kind: "bars",
+        notes,
+        draw: (div) =>
+          bars(div, Array.from(values.subarray(0, n)), {
+            labels: names,
+            highlight: Boolean(labels && labels.length === n),
+          }),
+      };
     }
-    return { kind: "strip", notes, draw: (div) => heatmap(div, [Array.from(values.subarray(0, n))], { range, xTitle: `index (${n})`, height: 110 }) };
+    return {
+      kind: "strip",
+      notes,
+      draw: (div) =>
+        heatmap(div, [Array.from(values.subarray(0, n))], {
+          range,
+          xTitle: `index (${n})`,
+          height: 110,
+        }),
+    };
   }
   if (shown.length === 2) {
     const [rows, cols] = shown;
@@ -58,7 +80,8 @@ export function planView(tensor, opts = {}) {
     const classes = labels && labels.length === cols && cols > 1 ? labels : null;
     const { axes } = squeezed(tensor.shape);
     const rank = tensor.shape.length;
-    const spatial = rank >= 3 && axes[axes.length - 1] === rank - 1 && axes[axes.length - 2] === rank - 2;
+    const spatial =
+      rank >= 3 && axes[axes.length - 1] === rank - 1 && axes[axes.length - 2] === rank - 2;
     return {
       kind: "heatmap",
       notes,
@@ -75,14 +98,16 @@ export function planView(tensor, opts = {}) {
   }
   const [c, h, w] = shown;
   const count = Math.min(c, MAX_MAPS);
-  if (c > count) notes.push(`Showing the first ${count} of ${c} ${mapName === "head" ? "heads" : "channels"}.`);
+  if (c > count)
+    notes.push(`Showing the first ${count} of ${c} ${mapName === "head" ? "heads" : "channels"}.`);
   const words = wordsFor(h);
   return {
     kind: "grid",
     notes,
     draw: (div) => {
       const maps = [];
-      for (let i = 0; i < count; i += 1) maps.push({ z: matrix(values, i * h * w, h, w), title: `${mapName} ${i}` });
+      for (let i = 0; i < count; i += 1)
+        maps.push({ z: matrix(values, i * h * w, h, w), title: `${mapName} ${i}` });
       return heatmapGrid(div, maps, { range, rowLabels: words });
     },
   };

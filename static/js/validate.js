@@ -34,8 +34,13 @@ export class Validator {
     try {
       result = await api.validate(spec);
     } catch (err) {
-      const error = err instanceof ApiError ? err : { code: "network", message: String(err.message || err) };
-      result = { valid: false, error: { code: error.code, message: error.message, layer: error.layer || null }, layers: [] };
+      const error =
+        err instanceof ApiError ? err : { code: "network", message: String(err.message || err) };
+      result = {
+        valid: false,
+        error: { code: error.code, message: error.message, layer: error.layer || null },
+        layers: [],
+      };
     }
     if (mine !== this.seq) return this.last;
     this.last = result;

@@ -15,7 +15,8 @@ function sourceSelect(id, names, value, blank) {
   const select = el("select", { id, class: "wire-select" });
   select.append(el("option", { value: "", text: blank }));
   for (const n of names) select.append(el("option", { value: n, text: n }));
-  if (value && !names.includes(value)) select.append(el("option", { value, text: `${value} (missing)` }));
+  if (value && !names.includes(value))
+    select.append(el("option", { value, text: `${value} (missing)` }));
   select.value = value || "";
   return select;
 }
@@ -65,13 +66,20 @@ export function wiringControls(spec, index, entry, onChange) {
     return el(
       "details",
       { class: "wire", open },
-      el("summary", { text: layer.inputs ? `reads ${layer.inputs.join(", ")}` : "reads the layer before" }),
+      el("summary", {
+        text: layer.inputs ? `reads ${layer.inputs.join(", ")}` : "reads the layer before",
+      }),
       box,
     );
   }
   const slots = Math.max(current.length, spec_in.min);
   for (let i = 0; i < slots; i += 1) addSlot(i, current[i]);
-  const wrap = el("div", { class: "wire wire-multi" }, el("span", { class: "wire-title", text: "inputs" }), box);
+  const wrap = el(
+    "div",
+    { class: "wire wire-multi" },
+    el("span", { class: "wire-title", text: "inputs" }),
+    box,
+  );
   if (spec_in.max > slots) {
     wrap.append(
       el("button", {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from playwright.sync_api import expect
 
 from models.build import build
 from models.presets import PRESETS
@@ -55,6 +56,7 @@ def test_activations_match_plain_torch(page, server):
     page.goto(f"{server}/playground#preset=lenet5&tab=run")
     page.wait_for_selector("#model-status[data-kind=ok]")
     page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
     page.click("#stack .block[data-layer=conv1] .block-type")  # maps are drawn as they show
     page.wait_for_selector("#act-conv1 .fig[data-drawn]")
     expected = lenet_activations(seed=0)

@@ -1,0 +1,287 @@
+/**
+ * The playground's controller: it holds the store (the one state object), the model
+ * session and the views (palette, inputs, stack, run, results, inspect, code, share) and
+ * wires them to each other and to the API. Views get small context objects, not the App.
+ */
+
+import { api, ApiError } from "./api.js";
+import { CodeView } from "./code.js";
+import { debounce, fmtInt } from "./dom.js";
+import { Inspector } from "./inspect.js";
+import { InputsForm } from "./inputs_form.js";
+import { newLayer } from "./block.js";
+import { initPalette } from "./palette.js";
+import { Results } from "./results.js";
+import { RunPanel } from "./run_panel.js";
+import { SharePanel } from "./share.js";
+import { Stack } from "./stack.js";
+import { Tabs } from "./tabs.js";
+import { Validator } from "./validate.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class App {
+  constructor(store, catalog, hash, session) {
+    this.store = store;
+    this.catalog = catalog;
+    this.entries = new Map(catalog.layers.map((e) => [e.type, e]));
+    this.focus = hash.focus || store.state.focus; // the lesson's layer: shown after the first run
+    this.lastRun = null;
+    this.inputsJSON = null;
+    this.session = session;
+    this.validator = new Validator((r) => this.onValidated(r));
+    const edited = () => this.edited();
+    const selected = (name) => store.update({ focus: name });
+    this.stack = new Stack($("stack"), {
+      store,
+      entries: this.entries,
+      edited,
+      jump: (n) => this.jump(n),
+      selected,
+    });
+    this.inputsForm = new InputsForm($("model-inputs"), {
+      store,
+      edited,
+      renamed: (a, b) => this.renamedInput(a, b),
+    });
+    this.runPanel = new RunPanel($("run-controls"), { store, changed: () => this.inputsChanged() });
+    this.results = new Results($("results"), { selectBlock: (n) => this.selectBlock(n) });
+    const visible = (id) => () => !$(id).hidden;
+    const report = (err) => this.report(err);
+    this.inspector = new Inspector($("inspect"), {
+      store,
+      session: this.session,
+      visible: visible("view-inspect"),
+      report,
+    });
+    this.codeView = new CodeView($("code"), {
+      session: this.session,
+      visible: visible("view-code"),
+    });
+    this.share = new SharePanel($("share"), {
+      store,
+      session: this.session,
+      rebuild: () => this.apply({ fresh: true }),
+    });
+    this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
+    this.rerun = debounce(() => this.run(), 350);
+  }
+
+  /** early: the build started before the catalog came (a promise), or null. */
+  start(notice, early) {
+    const { state, hide } = this.store;
+    $("palette-panel").hidden = hide.has("palette");
+    $("toggle-palette").hidden = hide.has("palette");
+    $("builder-panel").hidden = hide.has("builder");
+    document.body.classList.toggle("no-palette", hide.has("palette") || !state.palette);
+    document.body.classList.toggle("no-builder", hide.has("builder"));
+    initPalette($("palette"), $("palette-search"), this.catalog, (entry) =>
+      this.stack.insert(newLayer(state.spec, entry)),
+    );
+    this.bindHeader();
+    this.renderBuilder();
+    this.tabs.addEventListener("show", (e) => this.onTab(e.detail));
+    this.tabs.show(state.tab);
+    this.session.addEventListener("applied", (e) => this.onApplied(e.detail));
+    this.results.clear(
+      "Press Run to send the input through the model and see every layer's activation.",
+    );
+    if (notice) this.say(notice, "error");
+    if (this.focus) this.stack.select(this.focus);
+    if (early) {
+      // the build answers with the same inference /api/validate would: no need to ask twice
+      if (!this.session.info) this.say("Building…", "busy");
+      early.then(
+        (info) =>
+          this.shown !== info &&
+          this.session.info === info &&
+          this.onApplied({ info, change: null }),
+        (err) => {
+          this.report(err);
+          this.validator.schedule(state.spec, { immediate: true });
+        },
+      );
+    } else {
+      this.validator.schedule(state.spec, { immediate: true });
+    }
+    if (state.autorun) this.run();
+    this.store.save();
+  }
+
+  bindHeader() {
+    const { state } = this.store;
+    const name = $("model-name");
+    name.value = state.spec.name || "";
+    const fit = () => (name.style.width = `${Math.max(8, name.value.length + 2)}ch`);
+    fit();
+    name.addEventListener("input", () => {
+      fit();
+      state.spec.name = name.value.trim();
+      this.edited(false);
+    });
+    const seed = $("weights-seed");
+    seed.value = String(state.seed);
+    seed.addEventListener("input", () => {
+      if (!/^\d+$/.test(seed.value)) return;
+      this.store.update({ seed: Number(seed.value) });
+      this.markDirty();
+    });
+    $("apply-btn").addEventListener("click", () => this.apply().catch((err) => this.report(err)));
+    $("run-btn").addEventListener("click", () => this.run(true));
+    const toggle = $("toggle-palette");
+    toggle.setAttribute("aria-expanded", String(state.palette));
+    toggle.addEventListener("click", () => {
+      const open = !this.store.state.palette;
+      this.store.update({ palette: open });
+      toggle.setAttribute("aria-expanded", String(open));
+      document.body.classList.toggle("no-palette", !open);
+    });
+    document.addEventListener("keydown", (e) => {
+      if ((e.ctrlKey || e.metaKey) && e.key === "Enter") {
+        e.preventDefault();
+        this.run(true);
+      }
+    });
+  }
+
+  renderBuilder() {
+    this.inputsForm.render();
+    this.stack.render();
+    this.syncRunPanel();
+  }
+
+  syncRunPanel() {
+    const json = JSON.stringify(this.store.state.spec.inputs);
+    if (json === this.inputsJSON) return;
+    this.inputsJSON = json;
+    this.runPanel.render();
+  }
+
+  edited() {
+    this.validator.schedule(this.store.state.spec);
+    this.store.save();
+    this.syncRunPanel(); // only re-renders when the inputs changed
+    this.markDirty();
+  }
+
+  renamedInput(old, name) {
+    const inputs = { ...this.store.state.inputs };
+    if (old in inputs) {
+      inputs[name] = inputs[old];
+      delete inputs[old];
+    }
+    this.store.update({ inputs });
+  }
+
+  markDirty() {
+    if (this.session.info && this.session.dirty())
+      this.say("Changed: Apply (or Run) to rebuild the model.", "dirty");
+    document.title = `${this.store.state.spec.name || "Model"} · PyTorch Model Playground`;
+  }
+
+  onValidated(result) {
+    this.stack.feedback(result, $("spec-error"), $("totals"));
+  }
+
+  async apply(opts = {}) {
+    this.say("Building…", "busy");
+    try {
+      return await this.session.apply(opts);
+    } catch (err) {
+      this.report(err);
+      throw err;
+    }
+  }
+
+  onApplied({ info, change }) {
+    this.shown = info;
+    if (this.session.applied === JSON.stringify(this.store.state.spec))
+      this.onValidated({ valid: true, ...info.summary });
+    let text = `${info.name}: ${fmtInt(info.summary.total_params)} parameters, built (v${info.version}, seed ${info.seed}).`;
+    if (change && change.reinitialized.length)
+      text += ` Re-initialized: ${change.reinitialized.join(", ")}.`;
+    else if (change) text += " Every layer kept its weights.";
+    this.say(text, "ok");
+    this.inspector.refresh().catch((err) => this.report(err));
+    this.codeView.refresh().catch((err) => this.report(err));
+    if (!$("view-share").hidden) this.share.render();
+  }
+
+  async run(userAsked = false) {
+    this.rerun.cancel();
+    const { state } = this.store;
+    $("run-error").hidden = true;
+    if (userAsked && this.tabs.current !== "run" && !this.store.hide.has("run"))
+      this.tabs.show("run");
+    try {
+      if (this.session.dirty()) await this.apply();
+      const body = {
+        inputs: this.runPanel.makers(),
+        mode: state.mode,
+        seed: state.runSeed,
+        capture: "all",
+        encoding: "f16",
+      };
+      this.say("Running…", "busy");
+      const started = performance.now();
+      const res = await api.run(this.session.id, body);
+      performance.mark("pg:run-answered");
+      this.lastRun = res;
+      if (!state.autorun) this.store.update({ autorun: true }); // the link shows what was run
+      this.results.show(res);
+      this.say(
+        `Ran in ${state.mode} mode: ${res.elapsed_ms.toFixed(1)} ms on the worker, ${Math.round(performance.now() - started)} ms round trip.`,
+        "ok",
+      );
+      if (this.focus && this.results.scrollTo(this.focus)) this.focus = null;
+    } catch (err) {
+      this.report(err, true);
+    }
+  }
+
+  inputsChanged() {
+    if (this.lastRun) this.rerun();
+  }
+
+  jump(name) {
+    this.stack.select(name, { scroll: false });
+    if (this.store.hide.has("run")) return;
+    this.tabs.show("run");
+    if (!this.results.scrollTo(name))
+      this.say(`Run the model to see ${name}'s activation.`, "info");
+  }
+
+  selectBlock(name) {
+    this.stack.select(name)?.focus();
+  }
+
+  onTab(tab) {
+    this.store.update({ tab });
+    if (tab === "inspect") this.inspector.refresh().catch((err) => this.report(err));
+    if (tab === "code") this.codeView.refresh().catch((err) => this.report(err));
+    if (tab === "share") this.share.render();
+  }
+
+  say(text, kind = "info") {
+    const s = $("model-status");
+    s.textContent = text;
+    s.dataset.kind = kind;
+  }
+
+  report(err, inRun = false) {
+    const message = err instanceof ApiError || err instanceof Error ? err.message : String(err);
+    this.say(message, "error");
+    if (err instanceof ApiError && err.layer) {
+      this.stack.feedback({
+        valid: false,
+        error: { code: err.code, message, layer: err.layer, detail: err.detail },
+        layers: this.validator.last?.layers || [],
+      });
+    }
+    if (inRun) {
+      const box = $("run-error");
+      box.textContent = message;
+      box.hidden = false;
+    }
+  }
+}
