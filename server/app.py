@@ -62,5 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router.router)
     pages.mount(app, ROOT)
     docs.mount(app)
-    security.install(app, settings)  # after the routers: it documents their 429s
+    security.install(app, settings)  # rate limit, CORS, security headers (outermost)
     return app

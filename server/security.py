@@ -13,10 +13,10 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.middleware import send_error
@@ -166,18 +166,23 @@ RATE_LIMITED = {
 
 def _document_429(app: FastAPI) -> None:
     """List the 429 answer in the OpenAPI of exactly the rate-limited operations."""
-    wanted = set(EXPENSIVE)
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        if any((method, route.path) in wanted for method in route.methods):
-            route.responses.setdefault(429, RATE_LIMITED)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI caches it; adding the answers again changes nothing
+        for method, path in EXPENSIVE:
+            operation = schema["paths"].get(path, {}).get(method.lower())
+            if operation is not None:
+                operation["responses"].setdefault("429", RATE_LIMITED)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the rate limit (unless 0), CORS (only with origins) and the security headers.
 
-    Call it after the routers are included (it documents the 429 answers on their routes).
+    The 429 answers are added to the OpenAPI of the limited operations.
     The limiter is kept on ``app.state.rate_limiter`` (None when off).
     """
     app.state.rate_limiter = None

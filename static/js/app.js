@@ -186,6 +186,10 @@ export class App {
   async apply(opts = {}) {
     this.say("Building…", "busy");
     try {
+      const v = this.validator;
+      if (v.last && !v.last.valid && v.lastJSON === JSON.stringify(this.store.state.spec)) {
+        throw new ApiError(422, { error: v.last.error }); // known bad: no need to ask the server
+      }
       return await this.session.apply(opts);
     } catch (err) {
       this.report(err);

@@ -74,7 +74,16 @@ export class CodeView {
         download,
         said,
       ),
-      el("pre", { class: "code", id: "code-text", tabindex: "0" }, el("code", { text: res.code })),
+      el(
+        "pre",
+        {
+          class: "code",
+          id: "code-text",
+          tabindex: "0",
+          "aria-label": `${res.class_name} in Python`,
+        },
+        el("code", { text: res.code }),
+      ),
     );
   }
 }

@@ -80,13 +80,34 @@ export class DrawPad {
   }
 
   /** Show a saved PNG (scaled up, pixelated) on the pad. */
-  async load(pngBase64) {
-    const bytes = Uint8Array.from(atob(pngBase64), (ch) => ch.charCodeAt(0));
-    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
-    this.ctx.imageSmoothingEnabled = false;
-    this.ctx.drawImage(bitmap, 0, 0, SIZE, SIZE);
-    bitmap.close();
+  load(pngBase64) {
+    return showPNG(this.canvas, pngBase64);
   }
+}
+
+/** A canvas the size of the pad, for showing an image (not for drawing). */
+export function previewCanvas(label) {
+  const canvas = el("canvas", {
+    width: String(SIZE),
+    height: String(SIZE),
+    class: "draw-pad preview",
+    role: "img",
+    "aria-label": label,
+  });
+  const c = canvas.getContext("2d");
+  c.fillStyle = "#000";
+  c.fillRect(0, 0, SIZE, SIZE);
+  return canvas;
+}
+
+/** Draw a PNG (base64) on a canvas, scaled up with hard pixel edges. */
+export async function showPNG(canvas, pngBase64) {
+  const bytes = Uint8Array.from(atob(pngBase64), (ch) => ch.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+  const c = canvas.getContext("2d");
+  c.imageSmoothingEnabled = false;
+  c.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
 }
 
 /**

@@ -41,6 +41,7 @@ export class Inspector {
         el("h3", { text: "print(model)" }),
         el("pre", {
           class: "module-tree",
+          "aria-label": "print(model)",
           id: "module-tree",
           tabindex: "0",
           text: summary.module_tree,

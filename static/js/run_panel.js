@@ -4,7 +4,7 @@
  * the train/eval mode and the run seed. Makers live in the page state, so a link keeps them.
  */
 
-import { DrawPad, fileToPNG } from "./draw.js";
+import { DrawPad, fileToPNG, previewCanvas, showPNG } from "./draw.js";
 import { el, field, replace, uid } from "./dom.js";
 
 const KIND_LABELS = {
@@ -167,7 +167,8 @@ export class RunPanel {
   }
 
   body(name, inp, maker, kind) {
-    const set = (patch) => this.setMaker(name, { ...maker, ...patch });
+    // merge with the maker as it is now (fields edited since this body was drawn included)
+    const set = (patch) => this.setMaker(name, { ...this.makerFor(name), ...patch });
     if (kind === "random") {
       const dist = el(
         "select",
@@ -283,18 +284,23 @@ export class RunPanel {
     }
     const file = el("input", { type: "file", accept: "image/png,image/jpeg" });
     const problem = el("span", { class: "arg-problem", role: "alert" });
+    const preview = previewCanvas(`The image sent as input ${name}`);
+    const hint = (loaded) =>
+      loaded ? `An image is loaded (scaled to ${w}×${h}).` : `PNG or JPEG; scaled to ${w}×${h}.`;
+    const box = field("Image file", file, { hint: hint(Boolean(maker.png_base64)) });
+    if (maker.png_base64) showPNG(preview, maker.png_base64);
     file.addEventListener("change", async () => {
       if (!file.files[0]) return;
       try {
-        set({ png_base64: await fileToPNG(file.files[0], w, h), _via: "upload" });
+        const png = await fileToPNG(file.files[0], w, h);
+        set({ png_base64: png, _via: "upload" });
+        showPNG(preview, png);
+        box.querySelector(".field-hint").textContent = hint(true);
         problem.textContent = "";
       } catch (err) {
         problem.textContent = err.message;
       }
     });
-    const note = maker.png_base64
-      ? `An image is loaded (scaled to ${w}×${h}).`
-      : `PNG or JPEG; scaled to ${w}×${h}.`;
-    return el("div", { class: "maker-body" }, field("Image file", file, { hint: note }), problem);
+    return el("div", { class: "maker-body draw-body" }, preview, el("div", {}, box, problem));
   }
 }

@@ -44,6 +44,7 @@ export class Validator {
     }
     if (mine !== this.seq) return this.last;
     this.last = result;
+    this.lastJSON = JSON.stringify(spec); // the spec this answer is about
     this.onResult(result);
     return result;
   }

@@ -52,6 +52,8 @@ def test_changing_channels_updates_shapes_and_errors_until_auto(page, server, sh
     expect(page.locator("#totals")).to_contain_text("Fix fc1")
     block(page, "fc1").evaluate("b => b.scrollIntoView({block: 'center'})")
     shot(page, "builder_error", docs=True)
+    page.click("#run-btn")  # refused in the page: the spec is known to be wrong
+    expect(page.locator("#run-error")).to_contain_text("fc1 expects 576 input features")
 
     block(page, "fc1").locator(".arg[data-arg=in_features] .auto-check").check()
     expect(error).to_be_hidden()

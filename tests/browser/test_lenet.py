@@ -40,7 +40,7 @@ def test_start_page_opens_lenet_and_draws_its_maps(page, server, shot, heatmaps)
     assert heatmaps(page, "#act-conv1 .fig") == 6
     z = page.evaluate("document.querySelector('#act-conv1 .fig').data[0].z")
     assert (len(z), len(z[0])) == (28, 28)
-    shot(page, "lenet_conv1")
+    shot(page, "lenet_conv1", docs=True)
 
     page.click("#stack .block[data-layer=pool2] .block-type")  # jump to pool2's activation
     page.wait_for_selector("#act-pool2 .fig[data-drawn=grid]")

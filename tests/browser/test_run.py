@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from models.build import build
@@ -79,7 +80,7 @@ def test_drawn_digit_and_typed_tensor(page, server, shot):
     column = [row[16] for row in image]
     assert max(column) > 0.9 and min(column) == 0.0, "a white stroke down the black middle"
     assert max(image[0]) == 0.0, "the top row stays black"
-    shot(page, "drawn_digit")
+    shot(page, "drawn_digit", docs=True)
 
     page.goto(f"{server}/playground#preset=linear_3_2")
     page.select_option("#run-controls .kind-select", "tensor")
@@ -89,6 +90,24 @@ def test_drawn_digit_and_typed_tensor(page, server, shot):
     weights = build(PRESETS["linear_3_2"].spec, seed=0).model.linear
     expected = weights(torch.tensor([[1.0, 2.0, 3.0]]))[0].tolist()
     assert out == pytest.approx(expected, abs=2e-3)
+
+
+def test_uploaded_png_becomes_the_input(page, server, tmp_path):
+    img = Image.new("L", (64, 64), 0)
+    img.paste(255, (16, 16, 48, 48))  # a white square on black, scaled to 32×32
+    path = tmp_path / "square.png"
+    img.save(path)
+    page.goto(f"{server}/playground#preset=lenet5")
+    page.select_option("#run-controls .kind-select", "upload")
+    page.set_input_files("#run-controls input[type=file]", str(path))
+    expect(page.locator("#run-controls .field-hint")).to_contain_text("An image is loaded")
+    run(page)
+    page.click("#stack .block[data-layer=conv1] .block-type")
+    page.locator("#act-x").scroll_into_view_if_needed()
+    expect(page.locator("#act-x .fig")).to_have_attribute("data-drawn", "heatmap")
+    z = page.evaluate("document.querySelector('#act-x .fig').data[0].z")
+    assert (len(z), len(z[0])) == (32, 32)
+    assert z[16][16] == 1.0 and z[0][0] == 0.0 and z[31][31] == 0.0
 
 
 def test_train_mode_turns_dropout_on(page, server):

@@ -112,12 +112,20 @@ def asgi_get(app, raw_path: str) -> tuple[int, bytes]:
             "server": ("testserver", 80),
         }
         sent: list[dict] = []
+        done = asyncio.Event()
+        requests = iter([{"type": "http.request", "body": b"", "more_body": False}])
 
         async def receive() -> dict:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            request = next(requests, None)
+            if request is None:  # then the client stays until the answer is complete
+                await done.wait()
+                return {"type": "http.disconnect"}
+            return request
 
         async def send(message: dict) -> None:
             sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
 
         await app(scope, receive, send)
         return sent

@@ -291,7 +291,7 @@ def test_acknowledged_saves_survive_sigkill(tmp_path):
             client = threading.Thread(target=saver.drive, args=(server.url,), daemon=True)
             acks = saver.acks
             client.start()
-            wait_for(lambda a=acks: saver.acks >= a + 3 or not client.is_alive(), 60)
+            wait_for(lambda a=acks, t=client: saver.acks >= a + 3 or not t.is_alive(), 60)
             time.sleep(rng.uniform(0.0, 0.6))  # a random moment: mid-request most likely
             server.kill()
             kills += 1

@@ -353,12 +353,9 @@ def test_concurrent_freezes_are_all_kept(make_app):
     assert version == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a job queued with an old record reloads that record when the live copy was "
-    "evicted meanwhile (server/worker.py _get), so an earlier change is lost",
-)
 def test_concurrent_freezes_survive_eviction_in_between(make_app):
+    """A job queued with an old record builds the newest stored version when the live copy
+    was evicted meanwhile."""
     app = make_app(model_cache_bytes=1)
 
     async def scenario(h, mid):
@@ -383,12 +380,8 @@ def test_concurrent_freezes_survive_eviction_in_between(make_app):
     assert frozen == {"conv1", "fc1"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a PUT (or PATCH, weights PUT, train run) whose job finishes after a DELETE "
-    "of the same model writes the record back (routers call store.put_model unconditionally)",
-)
 def test_a_deleted_model_stays_deleted(make_app):
+    """A PUT whose job ends after a DELETE of the same model does not bring it back."""
     app = make_app()
 
     async def scenario(h, mid):
@@ -401,12 +394,14 @@ def test_a_deleted_model_stays_deleted(make_app):
             assert (await c.delete(f"/api/models/{mid}", headers=h)).status_code == 204
 
         put = [lambda c: c.put(f"/api/models/{mid}", json={"spec": spec}, headers=h)]
-        await _queued(app, put, before_release=delete)
+        (put_result,) = await _queued(app, put, before_release=delete)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as c:
             listed = (await c.get("/api/models", headers=h)).json()["models"]
-            return listed, (await c.get(f"/api/models/{mid}", headers=h)).status_code
+            return put_result, listed, (await c.get(f"/api/models/{mid}", headers=h)).status_code
 
-    listed, status = _run_async(app, scenario)
+    put_result, listed, status = _run_async(app, scenario)
     assert listed == [] and status == 404
+    assert put_result.status_code == 404, put_result.text  # the model went while it ran
+    assert put_result.json()["error"]["code"]

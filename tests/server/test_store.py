@@ -1,7 +1,17 @@
-"""SqlStore: records round-trip, survive a restart, stay in their workspace, go when deleted."""
+"""SqlStore: records round-trip, survive a restart, stay in their workspace, go when deleted.
+
+Every test that is not about SQLite itself runs on SQLite and, when ``psycopg`` and
+PostgreSQL's ``initdb``/``pg_ctl`` are installed, on a throwaway PostgreSQL server on
+127.0.0.1 too (skipped otherwise).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -10,25 +20,74 @@ from dataclasses import replace
 import pytest
 import torch
 from safetensors.torch import load as st_load
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, update
 
 from models.errors import SpecError
 from models.presets import PRESETS
 from models.weights import to_safetensors
-from server.db import models, workspaces
+from server.db import metadata, models, workspaces
 from server.store import ModelRecord, SqlStore, Workspace, hash_token
 
 SPEC = PRESETS["linear_3_2"].spec
 
 
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1 (as the postgres user when run as root)."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
+    root = tempfile.mkdtemp(prefix="playground-pg-")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = f"{root}/data"
+    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=60)
+
+    try:
+        run(initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+        run(pg_ctl, "-D", data, "-o", opts, "-l", f"{root}/log", "-w", "start")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if os.path.exists(f"{data}/postmaster.pid"):
+            run(pg_ctl, "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def url(tmp_path) -> str:
+def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'playground.db'}"  # the directory does not exist yet
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, sqlite_url) -> str:
+    if request.param == "sqlite":
+        return sqlite_url
+    pg = request.getfixturevalue("postgres")
+    engine = create_engine(pg)
+    metadata.drop_all(engine)  # a fresh database for each test
+    engine.dispose()
+    return pg
 
 
 @pytest.fixture
 def store(url) -> Iterator[SqlStore]:
     s = SqlStore(url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url) -> Iterator[SqlStore]:
+    s = SqlStore(sqlite_url)
     yield s
     s.close()
 
@@ -42,9 +101,9 @@ def record(store: SqlStore, ws: Workspace, **kw) -> ModelRecord:
     return ModelRecord(id=store.new_model_id(), workspace_id=ws.id, spec=SPEC, seed=7, **kw)
 
 
-def test_sqlite_runs_in_wal_mode_with_full_sync(store, tmp_path):
+def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_store, tmp_path):
     assert (tmp_path / "data" / "playground.db").exists()
-    with store.engine.connect() as conn:
+    with sqlite_store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -60,14 +119,18 @@ def test_a_workspace_is_opened_by_its_token_only(store):
     assert store.count_workspaces() == 2
 
 
-def test_tokens_are_stored_hashed(store, tmp_path):
+def test_tokens_are_stored_hashed(store):
     ws, token = store.create_workspace()
     with store.engine.connect() as conn:
         stored = conn.execute(select(workspaces.c.token_hash)).scalar_one()
     assert stored == hash_token(token) == ws.token_hash
-    store.close()
-    files = (tmp_path / "data").iterdir()
-    assert not any(token.encode() in f.read_bytes() for f in files)
+
+
+def test_no_token_reaches_the_disk(sqlite_store, tmp_path):
+    _, token = sqlite_store.create_workspace()
+    sqlite_store.close()
+    files = list((tmp_path / "data").iterdir())
+    assert files and not any(token.encode() in f.read_bytes() for f in files)
 
 
 def test_a_record_round_trips_with_every_field(store):

@@ -224,6 +224,21 @@ def test_out_of_memory_is_a_503_and_the_worker_keeps_serving(store, ws, exc):
     assert same(before, after)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_real_cuda_out_of_memory_is_a_503():
+    w = EmbeddedWorker(torch.device("cuda"), Limits(), 2**30)
+
+    async def scenario():
+        with pytest.raises(SpecError) as err:
+            await w.call(lambda: torch.empty(2**50, dtype=torch.uint8, device="cuda"))  # 1 PiB
+        after = await w.call(lambda: torch.ones(4, device="cuda").sum().item())
+        await w.close()
+        return err.value, after
+
+    err, after = asyncio.run(scenario())
+    assert (err.status, err.code) == (503, "out_of_memory") and after == 4.0
+
+
 # -- through the API: the error handler sends the headers ------------------------------------
 def test_the_api_answers_503_busy_with_retry_after(make_api):
     api = make_api(job_queue_size=1)

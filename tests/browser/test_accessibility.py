@@ -1,0 +1,96 @@
+"""Accessibility and page hygiene: every control has a name, the keyboard reaches the
+controls with a visible focus ring, the pages carry no inline script (the CSP forbids it),
+user text is never parsed as HTML, and the layout fits a 1366×768 laptop."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+
+UNNAMED = """() => [...document.querySelectorAll('input, select, textarea, button, [tabindex="0"]')]
+  .filter((e) => e.offsetParent !== null || e.getClientRects().length)
+  .filter((e) => {
+    const named = e.getAttribute('aria-label') || e.getAttribute('aria-labelledby')
+      || (e.labels && e.labels.length) || e.getAttribute('title');
+    const text = ['BUTTON'].includes(e.tagName) && e.textContent.trim();
+    return !(named || text);
+  })
+  .map((e) => e.outerHTML.slice(0, 120))"""
+
+
+def open_everything(page: Page, server: str) -> None:
+    page.goto(f"{server}/playground#preset=lstm_tagger&tab=run")
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    for details in page.locator("details").all():
+        details.evaluate("d => d.open = true")
+
+
+def test_every_control_has_a_name(page, server):
+    open_everything(page, server)
+    assert page.evaluate(UNNAMED) == []
+    for tab in ["inspect", "code", "share"]:
+        page.click(f"#tab-{tab}")
+        page.wait_for_timeout(300)
+        assert page.evaluate(UNNAMED) == [], tab
+    page.goto(f"{server}/")
+    assert page.evaluate(UNNAMED) == []
+
+
+def test_keyboard_reaches_the_builder_with_a_visible_focus(page, server):
+    page.goto(f"{server}/playground#preset=lenet5")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.focus("#stack .block[data-layer=conv1]")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid", "a visible focus ring"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.layer") == "relu1"
+    page.keyboard.press("Enter")  # Enter on a block jumps to its activation (here: asks for a run)
+    expect(page.locator("#model-status")).to_contain_text("Run the model to see relu1")
+    page.focus("#tab-run")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-inspect")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#view-inspect")).to_be_visible()
+
+
+def test_user_text_is_text_not_html(page, server):
+    page.goto(f"{server}/playground#preset=linear_3_2")
+    page.fill("#model-inputs .labels-input", "<img src=x onerror=alert(1)>, <b>bold</b>")
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    expect(page.locator("#results .pred-label")).to_have_text(re.compile("^<"))
+    assert page.locator("#results img, #results b").count() == 0
+    ticks = [t.text_content() for t in page.locator("#out-linear .xtick text").all()]
+    assert "<b>bold</b>" in ticks, "Plotly shows the label as typed"
+
+
+def test_pages_have_no_inline_script_and_no_console_log():
+    for html in (ROOT / "templates").glob("*.html"):
+        text = html.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), html.name
+        assert not re.search(r"\son[a-z]+=", text), f"inline handler in {html.name}"
+    for js in (ROOT / "static" / "js").glob("*.js"):
+        text = js.read_text()
+        assert "console.log" not in text, js.name
+        assert "innerHTML" not in text.replace("never innerHTML", ""), js.name
+
+
+def test_layout_fits_a_laptop_and_a_projector(page, server, shot):
+    page.goto(f"{server}/playground#preset=lenet5&tab=run&focus=conv1")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.click("#run-btn")
+    expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-drawn", "grid")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366, "no sideways scrolling at 1366×768"
+    page.click("#big-type")
+    expect(page.locator("html")).to_have_class("big-type")
+    page.click("#stack .block[data-layer=conv1] .block-type")
+    expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-drawn", "grid")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    shot(page, "projector_large_type")
