@@ -14,8 +14,9 @@ same way (``uvicorn.run`` with its defaults):
 
 httpx.AsyncClient then sends a fixed number of requests at concurrency 1, 8 and 32 to each
 (the same body shape the UI sends: ``{"capture": "all", "inputs": {"x": {"kind": "random",
-"seed": 0}}}``), levels interleaved, after a warm-up; it prints requests/s, p50 and p99
-latency and errors, and the playground/floor ratios. Traffic stays on 127.0.0.1.
+"seed": 0}}}``), after a warm-up, in 8 rounds per level that alternate between the two
+servers (so both see the same background load); it prints requests/s, p50 and p99 latency
+and errors, and the playground/floor ratios. Traffic stays on 127.0.0.1.
 
     python bench/bench_http.py [--requests 400] [--profile]
 
@@ -142,46 +143,47 @@ def stop(proc: subprocess.Popen) -> None:
 
 # -- load -----------------------------------------------------------------------------------
 async def drive(url: str, body: dict, headers: dict, n: int, concurrency: int) -> dict:
-    """Send ``n`` POSTs with ``concurrency`` in flight; latency per request, errors."""
-    latencies: list[float] = []
-    errors = 0
-    sizes: list[int] = []
-    worker_ms: list[float] = []
+    """Send ``n`` POSTs with ``concurrency`` in flight: the latencies, errors, sizes, wall."""
+    out: dict = {"latencies": [], "errors": 0, "sizes": [], "worker_ms": [], "wall": 0.0}
     left = n
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as client:
 
         async def one_client() -> None:
-            nonlocal left, errors
+            nonlocal left
             while left > 0:
                 left -= 1
                 t0 = time.perf_counter()
                 try:
                     r = await client.post(url, json=body)
-                    ok = r.status_code == 200
-                    if ok:
-                        data = r.json()
+                    data = r.json() if r.status_code == 200 else None
                 except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if not ok:
-                    errors += 1
+                    data = None
+                out["latencies"].append((time.perf_counter() - t0) * 1000)
+                if data is None:
+                    out["errors"] += 1
                     continue
-                sizes.append(len(r.content))
+                out["sizes"].append(len(r.content))
                 if "elapsed_ms" in data:
-                    worker_ms.append(data["elapsed_ms"])
+                    out["worker_ms"].append(data["elapsed_ms"])
 
         start = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        wall = time.perf_counter() - start
-    latencies.sort()
+        out["wall"] = time.perf_counter() - start
+    return out
+
+
+def summarize(runs: list[dict]) -> dict:
+    latencies = sorted(x for run in runs for x in run["latencies"])
+    sizes = [x for run in runs for x in run["sizes"]]
+    worker = [x for run in runs for x in run["worker_ms"]]
     return {
-        "rps": n / wall,
+        "rps": len(latencies) / sum(run["wall"] for run in runs),
         "p50": statistics.median(latencies),
         "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "errors": errors,
+        "errors": sum(run["errors"] for run in runs),
         "bytes": statistics.mean(sizes) if sizes else 0,
-        "worker_ms": statistics.median(worker_ms) if worker_ms else None,
+        "worker_ms": statistics.median(worker) if worker else None,
     }
 
 
@@ -202,7 +204,7 @@ def check_same_activations(play: str, headers: dict, floor: str) -> None:
     assert a["outputs"]["fc3"]["data"] == b["outputs"]["fc3"]["data"]
 
 
-def bench(n: int, device: str, threads: int) -> list[dict]:
+def bench(n: int, device: str, threads: int, rounds: int = 8) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_http_"))
     play_port, floor_port = free_port(), free_port()
     env = {
@@ -218,12 +220,8 @@ def bench(n: int, device: str, threads: int) -> list[dict]:
     procs = []
     try:
         procs.append(start([sys.executable, "-m", "server"], env, play_port, tmp / "play.log"))
-        floor_cmd = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--serve-floor",
-            str(floor_port),
-        ]
+        floor_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-floor"]
+        floor_cmd += [str(floor_port), "--device", device, "--threads", str(threads)]
         procs.append(start(floor_cmd, dict(os.environ), floor_port, tmp / "floor.log"))
         play_url, headers = setup_playground(f"http://127.0.0.1:{play_port}")
         floor_url = f"http://127.0.0.1:{floor_port}/run"
@@ -236,10 +234,14 @@ def bench(n: int, device: str, threads: int) -> list[dict]:
             asyncio.run(drive(url, body, hdrs, 50, 4))
         rows = []
         for c in LEVELS:
-            for name, (url, body, hdrs) in targets.items():
-                rows.append(
-                    {"server": name, "concurrency": c, **asyncio.run(drive(url, body, hdrs, n, c))}
-                )
+            # rounds alternate between the servers, so that both see the same background load
+            runs: dict[str, list[dict]] = {name: [] for name in targets}
+            for i in range(rounds):
+                order = list(targets) if i % 2 == 0 else list(reversed(targets))
+                for name in order:
+                    url, body, hdrs = targets[name]
+                    runs[name].append(asyncio.run(drive(url, body, hdrs, n // rounds, c)))
+            rows += [{"server": k, "concurrency": c, **summarize(v)} for k, v in runs.items()]
         return rows
     finally:
         for proc in procs:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 
 from models.build import Built
 from models.effects import activations as act
@@ -67,7 +68,7 @@ async def _run(
 
     if model_id is None:
         return await state.worker.call(work, None)
-    record = state.store.get_model(ws.id, model_id)
+    record = await run_in_threadpool(state.store.get_model, ws.id, model_id)  # a DB read
     if record is None:
         raise SpecError(
             "model_not_found",

@@ -5,6 +5,7 @@
  */
 
 import { api, ApiError } from "./api.js";
+import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
@@ -89,7 +90,9 @@ export class App {
     if (notice) this.say(notice, "error");
     if (this.focus) this.stack.select(this.focus);
     if (early) {
-      // the build answers with the same inference /api/validate would: no need to ask twice
+      // the build answers with the same inference /api/validate would; a link that runs on
+      // open waits for it, anything else asks /api/validate too (it answers sooner)
+      if (!state.autorun) this.validator.schedule(state.spec, { immediate: true });
       if (!this.session.info) this.say("Building…", "busy");
       early.then(
         (info) =>
@@ -228,7 +231,9 @@ export class App {
       };
       this.say("Running…", "busy");
       const started = performance.now();
-      const res = await api.run(this.session.id, body);
+      const pending = api.run(this.session.id, body);
+      plotlyReady().catch(() => {}); // its start-up overlaps the run (no-op once loaded)
+      const res = await pending;
       performance.mark("pg:run-answered");
       this.lastRun = res;
       if (!state.autorun) this.store.update({ autorun: true }); // the link shows what was run
@@ -240,6 +245,7 @@ export class App {
       if (this.focus && this.results.scrollTo(this.focus)) this.focus = null;
     } catch (err) {
       this.report(err, true);
+      plotlyReady().catch(() => {}); // the page preloaded it: use it, failed run or not
     }
   }
 

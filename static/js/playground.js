@@ -1,7 +1,8 @@
 /**
  * The playground page's entry: read the hash into the state, start building the model at
  * once (a link that runs on open needs no catalog to do so), load the catalog, then hand
- * everything to the App. Plotly loads meanwhile (an async script) and warms up.
+ * everything to the App. Plotly (preloaded by the page) is started once the first requests
+ * are on their way, so that its start-up overlaps the server's work.
  */
 
 import { installAccessPrompt } from "./access.js";
@@ -27,9 +28,6 @@ async function main() {
   performance.mark("pg:boot");
   initBigType();
   installAccessPrompt();
-  plotlyReady()
-    .then(warmUp)
-    .catch(() => {});
   api.warmUp().catch(() => {});
   const hash = await readHash();
   const catalog = api.catalog();
@@ -49,6 +47,13 @@ async function main() {
   early?.catch(() => {}); // reported by App.start
   const app = new App(store, await catalog, hash, session);
   app.start(notice, early);
+  // A link that runs on open starts Plotly once its run is sent (App.run); otherwise now,
+  // with a warm-up figure, so the first real one is quick.
+  if (!state.autorun) {
+    plotlyReady()
+      .then(warmUp)
+      .catch(() => {});
+  }
   window.addEventListener("hashchange", () => {
     if (location.hash !== store.written) location.reload(); // another link pasted in this tab
   });

@@ -62,7 +62,8 @@ def _check(out: dict, html: Path, device: str) -> None:
         np.testing.assert_allclose(out["conv1"], conv1, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(out["scores"], scores, rtol=1e-4, atol=1e-5)
     page = html.read_text()
-    assert "Plotly.newPlot" in page and "cdn.plot.ly" not in page
+    assert "Plotly.newPlot" in page
+    assert re.search(r"<script[^>]*\ssrc=", page) is None  # no script fetched from anywhere
     assert len(page) > 1_000_000  # plotly.js is inline: the page works offline
 
 
@@ -150,5 +151,7 @@ def test_readme_carries_the_example_verbatim():
         pytest.skip("README.md has no <!-- example:start --> marker yet (the lead adds it)")
     block = text.split("<!-- example:start -->", 1)[1].split("<!-- example:end -->", 1)[0]
     code = re.search(r"```python\n(.*?)```", block, re.DOTALL)
+    if code is None and not block.strip():
+        pytest.skip("README.md's example markers are still empty (the lead pastes the script)")
     assert code is not None, "no ```python block between the example markers"
     assert code.group(1) == SCRIPT.read_text()
