@@ -20,8 +20,9 @@ and errors, and the playground/floor ratios. Traffic stays on 127.0.0.1.
 
     python bench/bench_http.py [--requests 400] [--profile]
 
-Not part of the test suite. ``--profile`` adds a cProfile of the playground's request path
-(in-process, through the ASGI app) with the top costs.
+Not part of the test suite. ``--profile`` adds where a request's time goes: the playground
+in-process (through the ASGI app), one request at a time, with a sampling profile of every
+thread.
 """
 
 from __future__ import annotations
@@ -188,9 +189,10 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def setup_playground(base: str) -> tuple[str, dict]:
-    token = httpx.post(f"{base}/api/workspaces").raise_for_status().json()["token"]
+    token = httpx.post(f"{base}/api/workspaces", timeout=60).raise_for_status().json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
-    r = httpx.post(f"{base}/api/models", json={"preset": "lenet5", "seed": 0}, headers=headers)
+    body = {"preset": "lenet5", "seed": 0}
+    r = httpx.post(f"{base}/api/models", json=body, headers=headers, timeout=60)
     return f"{base}/api/models/{r.raise_for_status().json()['id']}/run", headers
 
 
@@ -276,40 +278,101 @@ def report(rows: list[dict]) -> None:
 
 
 # -- profile --------------------------------------------------------------------------------
-def profile(n: int = 300) -> None:
-    """cProfile of the playground's request path in-process (ASGI, no sockets)."""
-    import cProfile
-    import pstats
+IDLE = {"wait", "select", "poll", "_worker", "get", "acquire", "run_forever", "_run_once"}
+
+
+def _sampler(stop: threading.Event, counts: dict, busy: dict, interval: float = 0.0005) -> None:
+    """A tiny py-spy: every ``interval`` s, note each thread's stack (function inclusive)."""
+    names = {}
+    me = threading.get_ident()
+    while not stop.is_set():
+        for t in threading.enumerate():
+            names[t.ident] = t.name
+        for ident, frame in sys._current_frames().items():
+            if ident == me or frame.f_code.co_name in IDLE:
+                continue  # idle: waiting for work or for I/O
+            thread = names.get(ident, str(ident)).split("_")[0].rstrip("-0123456789")
+            busy[thread] = busy.get(thread, 0) + 1
+            seen = set()
+            while frame is not None:
+                code = frame.f_code
+                where = f"{Path(code.co_filename).name}:{code.co_name}"
+                if where not in seen:
+                    seen.add(where)
+                    counts[(thread, where)] = counts.get((thread, where), 0) + 1
+                frame = frame.f_back
+        time.sleep(interval)
+
+
+def profile(n: int = 300, threads: int = 0) -> None:
+    """Where a request's time goes, in-process (ASGI, no sockets), one request at a time:
+    timings of the store lookup and the worker job, and a sampling profile of every thread."""
+    import torch
 
     from server.app import create_app
     from server.settings import Settings
 
-    async def main() -> None:
+    store_ms: list[float] = []
+
+    async def main() -> tuple[list[float], list[float]]:
         with tempfile.TemporaryDirectory() as tmp:
-            app = create_app(Settings(data_dir=Path(tmp), rate_limit_per_minute=0))
+            settings = Settings(data_dir=Path(tmp), rate_limit_per_minute=0, torch_threads=threads)
+            app = create_app(settings)
+            store = app.state.playground.store
+            real_get = store.get_model
+
+            def timed_get(*args, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return real_get(*args, **kwargs)
+                finally:
+                    store_ms.append((time.perf_counter() - t0) * 1000)
+
+            store.get_model = timed_get
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                     token = (await c.post("/api/workspaces")).json()["token"]
                     h = {"Authorization": f"Bearer {token}"}
-                    m = (
-                        await c.post("/api/models", json={"preset": "lenet5", "seed": 0}, headers=h)
-                    ).json()
+                    body = {"preset": "lenet5", "seed": 0}
+                    m = (await c.post("/api/models", json=body, headers=h)).json()
                     url = f"/api/models/{m['id']}/run"
                     for _ in range(30):
                         await c.post(url, json=RUN_BODY, headers=h)
-                    prof = cProfile.Profile()
-                    t0 = time.perf_counter()
-                    prof.enable()
+                    store_ms.clear()
+                    total, worker = [], []
                     for _ in range(n):
-                        await c.post(url, json=RUN_BODY, headers=h)
-                    prof.disable()
-                    per = (time.perf_counter() - t0) / n * 1000
-        print(f"\nin-process (ASGI, profiled): {per:.2f} ms per request; top costs (cumulative):")
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
-        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+                        t0 = time.perf_counter()
+                        r = await c.post(url, json=RUN_BODY, headers=h)
+                        total.append((time.perf_counter() - t0) * 1000)
+                        worker.append(r.json()["elapsed_ms"])
+                    return total, worker
 
-    asyncio.run(main())
+    counts: dict = {}
+    busy: dict = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sampler, args=(stop, counts, busy), name="sampler")
+    sampler.start()
+    try:
+        total, worker = asyncio.run(main())
+    finally:
+        stop.set()
+        sampler.join()
+    med = statistics.median
+    print(
+        f"\nin-process (ASGI, no sockets), {n} requests one at a time, torch threads "
+        f"{torch.get_num_threads()}:"
+    )
+    print(
+        f"  request {med(total):.2f} ms median; worker job (elapsed_ms) {med(worker):.2f} ms; "
+        f"store.get_model {med(store_ms):.2f} ms; the rest {med(total) - med(worker):.2f} ms"
+    )
+    print("\nsampled busy time per thread (share of samples), and the functions inside it:")
+    for thread, b in sorted(busy.items(), key=lambda kv: -kv[1]):
+        print(f"  [{thread}] {b} samples")
+        rows = sorted(((c, w) for (t, w), c in counts.items() if t == thread), reverse=True)
+        for c, where in rows[:40]:
+            print(f"      {100 * c / b:5.1f}%  {where}")
 
 
 def main() -> None:
@@ -330,7 +393,7 @@ def main() -> None:
     rows = bench(args.requests, args.device, args.threads)
     report(rows)
     if args.profile:
-        profile()
+        profile(threads=args.threads)
 
 
 if __name__ == "__main__":

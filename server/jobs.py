@@ -50,6 +50,7 @@ def update_model(
     old_spec = live.built.inference.spec
     old_layers = {layer.name: layer for layer in old_spec.layers}
     built = build(inference.spec, seed=live.record.seed, device=worker.device, inference=inference)
+    built.model.eval()  # resting mode, as the worker keeps every live model
     kept, fresh = [], []
     old_model = live.model
     for layer in inference.spec.layers:

@@ -147,8 +147,8 @@ class EmbeddedWorker(Worker):
             retry = self._retry_after(self._jobs)
         raise Busy(
             "busy",
-            f"The {self.device.type} is busy: {waiting} jobs are already waiting, the most "
-            f"this playground queues (PLAYGROUND_JOB_QUEUE_SIZE). Try again in {retry} s.",
+            f"The {self.device.type} is busy: its queue is full ({waiting} waiting, the most "
+            f"PLAYGROUND_JOB_QUEUE_SIZE allows). Try again in {retry} s.",
             retry,
         )
 
@@ -212,6 +212,7 @@ class EmbeddedWorker(Worker):
         frozen = set(record.frozen)
         for name, param in built.model.named_parameters():
             param.requires_grad_(name not in frozen)
+        built.model.eval()  # resting mode; every probe sets the mode it runs in
         nbytes = sum(t.numel() * t.element_size() for t in built.model.state_dict().values())
         return Live(record, built, nbytes)
 

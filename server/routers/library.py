@@ -56,8 +56,8 @@ async def validate(body: ValidateRequest, state: StateDep) -> dict:
     try:
         inference = await state.worker.call(jobs.resolve, body.spec, state.limits)
     except SpecError as exc:
-        if exc.status == 413 and exc.layer is None:
-            raise
+        if exc.status >= 500 or (exc.status == 413 and exc.layer is None):
+            raise  # busy, out of memory, over a limit: not a verdict on the spec
         partial = [vars(info) for info in getattr(exc, "partial", [])]
         return {"valid": False, "error": exc.to_dict(), "layers": partial}
     out = inference.to_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from models.codegen import to_python
 from models.errors import LimitError
@@ -69,7 +70,7 @@ async def create_model(body: ModelCreate, ws: WorkspaceDep, state: StateDep) -> 
         params=inference.total_params,
     )
     live = await state.worker.with_model(record, lambda live: live)
-    state.store.put_model(record)
+    await run_in_threadpool(state.store.put_model, record)
     return public(live, preset=preset.name if preset else None)
 
 
@@ -103,7 +104,7 @@ async def replace_model(body: ModelUpdate, record: ModelDep, state: StateDep) ->
     live, kept, fresh = await state.worker.with_model(
         record, lambda live: jobs.update_model(live, body.spec, state.worker, state.limits)
     )
-    state.store.put_model(live.record)
+    await run_in_threadpool(state.store.put_model, live.record)
     return public(live, kept=kept, reinitialized=fresh)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from models.introspect import parameter_table, parameter_values
 from models.tensors import Encoding, encode, tensor_stats
@@ -52,7 +53,7 @@ async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep
     saved, changed, totals = await state.worker.with_model(
         record, lambda live: jobs.patch_grad(live, name, body.requires_grad, state.worker)
     )
-    state.store.put_model(saved)
+    await run_in_threadpool(state.store.put_model, saved)
     return {"changed": changed, "totals": totals}
 
 
@@ -94,5 +95,5 @@ async def upload_weights(request: Request, record: ModelDep, state: StateDep) ->
             live, data, state.worker, max_header_bytes=state.settings.max_safetensors_header_bytes
         ),
     )
-    state.store.put_model(saved)
+    await run_in_threadpool(state.store.put_model, saved)
     return {"tensors": count, "version": saved.version}

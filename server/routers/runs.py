@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from server import jobs
 from server.deps import ModelDep, StateDep
@@ -24,5 +25,5 @@ async def run(body: RunRequest, record: ModelDep, state: StateDep) -> dict:
         record, lambda live: jobs.run_model(live, body, state.settings, state.limits, state.worker)
     )
     if saved is not None:
-        state.store.put_model(saved)
+        await run_in_threadpool(state.store.put_model, saved)
     return result

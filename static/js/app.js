@@ -5,7 +5,7 @@
  */
 
 import { api, ApiError } from "./api.js";
-import { plotlyReady } from "./charts.js";
+import { plotlyReady, warmUp } from "./charts.js";
 import { CodeView } from "./code.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
@@ -232,7 +232,9 @@ export class App {
       this.say("Running…", "busy");
       const started = performance.now();
       const pending = api.run(this.session.id, body);
-      plotlyReady().catch(() => {}); // its start-up overlaps the run (no-op once loaded)
+      plotlyReady() // its start-up overlaps the run (a no-op once loaded)
+        .then(warmUp)
+        .catch(() => {});
       const res = await pending;
       performance.mark("pg:run-answered");
       this.lastRun = res;

@@ -28,7 +28,10 @@ const CONFIG = {
 
 let ready = null;
 
-/** Plotly is loaded by an async <script>; resolve once it has run. */
+/**
+ * Plotly, once its script has run. The page preloads the file; the first call adds the
+ * <script> (it then runs from the preload), later calls share the same promise.
+ */
 export function plotlyReady() {
   if (window.Plotly) {
     // it ran before this module did: note when we first saw it (for bench/bench_ui.py)
@@ -58,11 +61,11 @@ export function plotlyReady() {
 /**
  * Draw a tiny grid off screen once Plotly has loaded, while the page waits for the server:
  * Plotly's first figure pays for its own set-up (about as long as ten more), and this one
- * pays it before anyone is looking. Skipped when a real figure is already being drawn.
+ * pays it before anyone is looking. Skipped when a real figure is drawn or waiting.
  */
 export async function warmUp() {
   const Plotly = await plotlyReady();
-  if (document.querySelector(".js-plotly-plot")) return;
+  if (document.querySelector(".js-plotly-plot, .fig:not([data-drawn])")) return; // one waits
   const div = document.createElement("div");
   div.className = "plotly-warmup";
   div.setAttribute("aria-hidden", "true");
