@@ -6,8 +6,9 @@ LeNet-5 that runs on open and selects conv1, in a fresh browser context each tim
 HTTP cache, no localStorage: a first visit, which creates a workspace) with the cache also
 disabled over CDP. The time is the page's own ``performance.mark("pg:first-activation")``,
 set when the first layer's maps have been drawn by Plotly, measured from navigation start.
-The path covers: the HTML, CSS and ES modules, Plotly (parsed in parallel), a workspace,
-the catalog, building the model, the run, decoding f16 and drawing.
+The path covers: the HTML, CSS and ES modules, a workspace, building the model, the run
+(Plotly, preloaded, starts up meanwhile), decoding f16 and drawing. The printed phases
+are the page's own marks and resource timings, so a slow phase can be found.
 
 Baseline in the same run: the same link with the full Plotly bundle from the ``plotly``
 package (4.8 MB) served in place of the cartesian partial bundle (1.5 MB).

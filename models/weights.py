@@ -63,7 +63,7 @@ def read_header(data: bytes, *, max_header_bytes: int = 1 << 20) -> dict[str, An
         )
     try:
         header = json.loads(data[8 : 8 + size])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise _bad(
             "The safetensors header is not valid JSON: this is not a safetensors file "
             "(pickled .pt/.pth files are not accepted)."
@@ -92,18 +92,26 @@ def check_against(model: nn.Module, header: dict[str, Any]) -> None:
         )
     for name, tensor in state.items():
         info = header[name]
-        if not isinstance(info, dict) or info.get("dtype") not in DTYPES:
+        dtype = info.get("dtype") if isinstance(info, dict) else None
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise _bad(
-                f"{name} has an unsupported dtype {info.get('dtype')!r} "
-                f"(use one of {', '.join(DTYPES)})."
+                f"{name} has an unsupported dtype {dtype!r} (use one of {', '.join(DTYPES)})."
             )
         shape = info.get("shape")
-        if list(shape or []) != list(tensor.shape):
+        if not _is_shape(shape):
+            raise _bad(f"{name} has no valid shape in the header (a list of sizes ≥ 0).")
+        if list(shape) != list(tensor.shape):
             raise _bad(
-                f"{name} has shape {fmt_shape(shape or [])} in the file but "
+                f"{name} has shape {fmt_shape(shape)} in the file but "
                 f"{fmt_shape(tensor.shape)} in the model.",
                 detail={"name": name, "expected": list(tensor.shape), "actual": shape},
             )
+
+
+def _is_shape(shape: Any) -> bool:
+    return isinstance(shape, list) and all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+    )
 
 
 def load_safetensors(model: nn.Module, data: bytes, *, max_header_bytes: int = 1 << 20) -> int:
@@ -114,13 +122,16 @@ def load_safetensors(model: nn.Module, data: bytes, *, max_header_bytes: int = 1
         tensors = st_load(data)
     except Exception as exc:  # safetensors raises its own error types for corrupt data
         raise _bad(f"The safetensors file is corrupt: {exc}") from None
-    for name, value in tensors.items():
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            raise _bad(f"{name} contains NaN or infinite values; nothing was changed.")
     state = model.state_dict()
+    cast = {name: value.to(state[name].dtype) for name, value in tensors.items()}
+    for name, value in cast.items():  # after the cast: float64 1e300 becomes inf in float32
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise _bad(
+                f"{name} contains NaN or infinite values (as {value.dtype}); nothing was changed."
+            )
     with torch.no_grad():  # all checked: now copy every tensor in
-        for name, value in tensors.items():
-            state[name].copy_(value.to(state[name].dtype))
+        for name, value in cast.items():
+            state[name].copy_(value)
     return len(tensors)
 
 

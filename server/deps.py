@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from models.errors import SpecError
 from server.state import AppState
@@ -27,7 +28,7 @@ class Unauthorized(SpecError):
         self.headers = {"WWW-Authenticate": "Bearer"}
 
 
-def get_workspace(
+async def get_workspace(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Workspace:
@@ -36,6 +37,8 @@ def get_workspace(
             "This route needs 'Authorization: Bearer <token>'; create a workspace with "
             "POST /api/workspaces to get a token."
         )
+    # async: tokens are cached in memory, so this is usually no I/O at all (a miss reads the
+    # database once per token per few minutes); it saves a threadpool hop per request.
     ws = state.store.workspace_for_token(credentials.credentials)
     if ws is None:
         raise Unauthorized("The bearer token does not open any workspace; create a new one.")
@@ -45,8 +48,9 @@ def get_workspace(
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
-def get_model(model_id: str, ws: WorkspaceDep, state: StateDep) -> ModelRecord:
-    record = state.store.get_model(ws.id, model_id)
+async def get_model(model_id: str, ws: WorkspaceDep, state: StateDep) -> ModelRecord:
+    # always from the store: a model deleted while a job on it was in flight must stay gone
+    record = await run_in_threadpool(state.store.get_model, ws.id, model_id)
     if record is None:
         raise SpecError(
             "model_not_found",

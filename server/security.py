@@ -1,9 +1,9 @@
 """Classroom defences, as ASGI middleware: security headers on every response, per-client
 rate limits on the expensive routes, and CORS only for the origins the settings name.
 
-:func:`install` adds them in their order, outermost last: the headers wrap everything
-(the refusals of the other middleware included), CORS wraps the rate limit (a 429 is
-readable by an allowed page), the rate limit runs before any body is read.
+:func:`install` puts them in their order: the headers wrap everything (the refusals of the
+other middleware and the 500 of a bug included), CORS wraps the rate limit (a 429 is
+readable by an allowed page), and the rate limit runs before any body is read.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ HEADERS: list[tuple[bytes, bytes]] = [
 ]
 _NAMES = {name for name, _ in HEADERS}
 
-# The routes that spend CPU or memory (inference, builds, runs, uploads) or create state.
+# The routes that spend CPU or memory (inference, builds, runs, experiments, weights files)
+# or create state. A {name} matches one path segment, a {name:path} the rest of the path.
 EXPENSIVE: tuple[tuple[str, str], ...] = (
     ("POST", "/api/workspaces"),
     ("POST", "/api/validate"),
@@ -56,6 +57,8 @@ EXPENSIVE: tuple[tuple[str, str], ...] = (
     ("PUT", "/api/models/{model_id}"),
     ("POST", "/api/models/{model_id}/run"),
     ("PUT", "/api/models/{model_id}/weights"),
+    ("GET", "/api/models/{model_id}/weights"),  # serializes the whole state_dict
+    ("POST", "/api/effects/{experiment:path}"),  # the effects lab runs torch too
 )
 MAX_CLIENTS = 10_000  # buckets kept in memory; the least recently seen leave first
 
@@ -124,7 +127,17 @@ class RateLimiter:
 
 
 def _pattern(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$")
+    """A path template as a regex: ``{name}`` is one segment, ``{name:path}`` the rest."""
+    regex = re.sub(r"\\{[^}:]+:path\\}", ".+", re.escape(template))
+    return re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", regex) + "$")
+
+
+LIMITED = [(method, _pattern(path)) for method, path in EXPENSIVE]
+
+
+def is_expensive(method: str, path: str) -> bool:
+    """Whether ``method path`` (a request's, or an OpenAPI path template) is rate-limited."""
+    return any(method == m and p.match(path) for m, p in LIMITED)
 
 
 class RateLimit:
@@ -133,13 +146,9 @@ class RateLimit:
     def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
-        self.routes = [(method, _pattern(path)) for method, path in EXPENSIVE]
-
-    def expensive(self, method: str, path: str) -> bool:
-        return any(method == m and p.match(path) for m, p in self.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.expensive(scope["method"], scope["path"]):
+        if scope["type"] == "http" and is_expensive(scope["method"], scope["path"]):
             client = scope.get("client")
             wait = self.limiter.take(client[0] if client else "unknown")
             if wait > 0:
@@ -150,7 +159,7 @@ class RateLimit:
                     429,
                     "rate_limited",
                     f"Too many requests: at most {per_minute} a minute for runs, builds, "
-                    f"validations and uploads. Try again in {seconds} s.",
+                    f"validations, experiments and weights files. Try again in {seconds} s.",
                     headers=[(b"retry-after", str(seconds).encode())],
                 )
                 return
@@ -170,10 +179,10 @@ def _document_429(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         schema = build()  # FastAPI caches it; adding the answers again changes nothing
-        for method, path in EXPENSIVE:
-            operation = schema["paths"].get(path, {}).get(method.lower())
-            if operation is not None:
-                operation["responses"].setdefault("429", RATE_LIMITED)
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                if is_expensive(method.upper(), path):
+                    operation["responses"].setdefault("429", RATE_LIMITED)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook
@@ -200,4 +209,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             expose_headers=["Retry-After", "Content-Disposition"],
             allow_credentials=False,  # the token travels in a header, never in a cookie
         )
-    app.add_middleware(SecurityHeaders)
+    # Outside Starlette's own outermost layer (ServerErrorMiddleware), so that even the 500
+    # answer to a bug carries the headers.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]

@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data_dir: Path = Path("data")
-    torch_threads: int = Field(0, ge=0, description="0 keeps torch's default")
+    # 1 by default: the playground serves many small models, where intra-op threads cost more
+    # than they give (bench_http: encoding 12 LeNet maps took 9.7 ms with 2 threads, 1.3 ms
+    # with 1 on a 2-core box). Raise it for one big model on a many-core machine.
+    torch_threads: int = Field(1, ge=0, description="torch intra-op threads; 0: torch's default")
     log_level: str = "info"
 
     # costs of one model or one run, checked on the meta device before anything is allocated

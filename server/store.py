@@ -264,9 +264,10 @@ class SqlStore:
     def put_model(self, record: ModelRecord) -> None:
         """Save a record durably in one transaction (insert at version 1, else update).
 
-        A record never goes back in time: an older version than the stored one is a
-        409 conflict; a version after 1 whose model is gone (deleted while its request
-        ran) is a 404 and is not brought back.
+        A record never goes back in time: versions are made one after another on the worker
+        from the live model, so a stored newer version already holds an older one's change,
+        and saving the older one (its request finished later) is a no-op. A version after 1
+        whose model is gone (deleted while its request ran) is a 404 and is not brought back.
         """
         values = {
             "spec": json.dumps(record.spec, separators=(",", ":")),
@@ -282,8 +283,8 @@ class SqlStore:
         with self._write() as conn:
             stored = conn.execute(select(models.c.version).where(mine).with_for_update()).first()
             if stored is not None:
-                if stored.version > record.version:
-                    raise _conflict(record.id, stored.version)
+                if stored.version >= record.version:
+                    return  # already there, or superseded by a later save
                 conn.execute(update(models).where(mine).values(values))
                 return
             if record.version > 1:

@@ -5,7 +5,7 @@
  */
 
 import { api, ApiError } from "./api.js";
-import { plotlyReady, warmUp } from "./charts.js";
+import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
@@ -71,6 +71,7 @@ export class App {
   /** early: the build started before the catalog came (a promise), or null. */
   start(notice, early) {
     const { state, hide } = this.store;
+    if (state.autorun) this.run(); // first: it sends the run as soon as the model is built
     $("palette-panel").hidden = hide.has("palette");
     $("toggle-palette").hidden = hide.has("palette");
     $("builder-panel").hidden = hide.has("builder");
@@ -107,7 +108,6 @@ export class App {
     } else {
       this.validator.schedule(state.spec, { immediate: true });
     }
-    if (state.autorun) this.run();
     this.store.save();
   }
 
@@ -120,7 +120,7 @@ export class App {
     name.addEventListener("input", () => {
       fit();
       state.spec.name = name.value.trim();
-      this.edited(false);
+      this.edited();
     });
     const seed = $("weights-seed");
     seed.value = String(state.seed);
@@ -216,6 +216,8 @@ export class App {
 
   async run(userAsked = false) {
     this.rerun.cancel();
+    this.runSeq = (this.runSeq || 0) + 1;
+    const seq = this.runSeq; // a newer run supersedes this one's answer
     const { state } = this.store;
     $("run-error").hidden = true;
     if (userAsked && this.tabs.current !== "run" && !this.store.hide.has("run"))
@@ -232,10 +234,9 @@ export class App {
       this.say("Running…", "busy");
       const started = performance.now();
       const pending = api.run(this.session.id, body);
-      plotlyReady() // its start-up overlaps the run (a no-op once loaded)
-        .then(warmUp)
-        .catch(() => {});
+      performance.mark("pg:run-sent");
       const res = await pending;
+      if (seq !== this.runSeq) return;
       performance.mark("pg:run-answered");
       this.lastRun = res;
       if (!state.autorun) this.store.update({ autorun: true }); // the link shows what was run
@@ -246,7 +247,7 @@ export class App {
       );
       if (this.focus && this.results.scrollTo(this.focus)) this.focus = null;
     } catch (err) {
-      this.report(err, true);
+      if (seq === this.runSeq) this.report(err, true);
       plotlyReady().catch(() => {}); // the page preloaded it: use it, failed run or not
     }
   }

@@ -76,7 +76,7 @@ export function layerBlock(stack, layer, i) {
     fit();
     layer.name = name.value.trim();
     li.dataset.layer = layer.name;
-    stack.ctx.edited(false);
+    stack.ctx.edited();
   });
   name.addEventListener("change", () => stack.refreshWiring());
   const action = (label, glyph, fn, disabled = false) =>
@@ -123,7 +123,7 @@ export function layerBlock(stack, layer, i) {
       layer.args = layer.args || {};
       if (value === undefined) delete layer.args[arg];
       else layer.args[arg] = value;
-      stack.ctx.edited(false);
+      stack.ctx.edited();
     });
     if (main.childElementCount) body.append(main);
     body.append(

@@ -12,7 +12,7 @@ function parseShape(text) {
 }
 
 export class InputsForm {
-  /** ctx: {store, edited(structural), renamed(old, new)} */
+  /** ctx: {store, edited(), renamed(old, new)} */
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
@@ -44,7 +44,7 @@ export class InputsForm {
         .filter(Boolean);
       if (words.length) this.spec.labels = words;
       else delete this.spec.labels;
-      this.ctx.edited(false);
+      this.ctx.edited();
     });
     replace(
       this.root,
@@ -77,7 +77,7 @@ export class InputsForm {
       problem.textContent = dims ? "" : "Use sizes like 1, 1, 32, 32.";
       if (!dims) return;
       inp.shape = dims;
-      this.ctx.edited(false);
+      this.ctx.edited();
     });
     const dtype = el(
       "select",
@@ -88,7 +88,7 @@ export class InputsForm {
     dtype.value = inp.dtype || "float32";
     dtype.addEventListener("change", () => {
       inp.dtype = dtype.value;
-      this.ctx.edited(true);
+      this.ctx.edited();
     });
     dtype.setAttribute("aria-label", `dtype of ${name}`);
     shape.setAttribute("aria-label", `Shape of ${name}`);
@@ -128,7 +128,7 @@ export class InputsForm {
       const list = area.value.split(/\s+/).filter(Boolean);
       if (list.length) inp.vocab = list;
       else delete inp.vocab;
-      this.ctx.edited(false);
+      this.ctx.edited();
     });
     return el(
       "details",
@@ -152,13 +152,13 @@ export class InputsForm {
     while (`x${n}` in this.spec.inputs) n += 1;
     this.spec.inputs[`x${n}`] = { shape: [1, 8] };
     this.render();
-    this.ctx.edited(true);
+    this.ctx.edited();
   }
 
   remove(name) {
     delete this.spec.inputs[name];
     this.render();
-    this.ctx.edited(true);
+    this.ctx.edited();
   }
 
   rename(old, name) {
@@ -170,6 +170,6 @@ export class InputsForm {
     }
     this.ctx.renamed(old, name);
     this.render();
-    this.ctx.edited(true);
+    this.ctx.edited();
   }
 }

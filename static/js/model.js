@@ -59,6 +59,7 @@ export class ModelSession extends EventTarget {
     }
     this.info = info;
     this.applied = json;
+    performance.mark("pg:model-built");
     this.dispatchEvent(new CustomEvent("applied", { detail: { info, change } }));
     return info;
   }

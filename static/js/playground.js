@@ -28,9 +28,9 @@ async function main() {
   performance.mark("pg:boot");
   initBigType();
   installAccessPrompt();
-  api.warmUp().catch(() => {});
-  const hash = await readHash();
+  api.warmUp().catch(() => {}); // the workspace: the first request a run needs
   const catalog = api.catalog();
+  const hash = await readHash();
   let notice = hash.error || null;
   let state;
   try {
@@ -45,15 +45,14 @@ async function main() {
   // open gets its first map sooner.
   const early = state.spec.layers.length ? session.apply() : null;
   early?.catch(() => {}); // reported by App.start
+  // Plotly's start-up is one long task on the main thread: it runs once the requests are
+  // on their way, so that it overlaps the server's work. Without a run to draw soon, a
+  // warm-up figure then pays Plotly's first-figure costs before anyone is looking.
+  const plotly = plotlyReady();
+  if (!state.autorun) plotly.then(warmUp).catch(() => {});
+  plotly.catch(() => {});
   const app = new App(store, await catalog, hash, session);
   app.start(notice, early);
-  // A link that runs on open starts Plotly once its run is sent (App.run); otherwise now,
-  // with a warm-up figure, so the first real one is quick.
-  if (!state.autorun) {
-    plotlyReady()
-      .then(warmUp)
-      .catch(() => {});
-  }
   window.addEventListener("hashchange", () => {
     if (location.hash !== store.written) location.reload(); // another link pasted in this tab
   });

@@ -37,9 +37,7 @@ export class Results {
 
   show(run) {
     this.clear();
-    this.run = run;
     const tokens = Object.values(run.inputs).find((i) => i.tokens)?.tokens || null;
-    this.tokens = tokens;
     const labels = run.labels || null;
     const outs = el(
       "section",
@@ -71,7 +69,7 @@ export class Results {
     performance.mark("pg:results-shown");
   }
 
-  /** Scroll to a layer's card (or an output's) and flash it. */
+  /** Scroll to a layer's (or an input's) card and flash it; false when there is none. */
   scrollTo(name) {
     const card = this.root.querySelector(`#act-${CSS.escape(name)}`);
     if (!card) return false;
@@ -104,7 +102,7 @@ export class Results {
   figure(payload, opts) {
     const fig = el("div", {
       class: "fig",
-      role: "img",
+      role: "figure",
       "aria-label": `${opts.title}: ${fmtShape(payload.shape)}`,
     });
     fig.plan = () => planView(decodePayload(payload), opts);

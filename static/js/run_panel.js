@@ -66,8 +66,13 @@ export class RunPanel {
   /** {name: maker} for POST /run. */
   makers() {
     const out = {};
-    for (const name of Object.keys(this.state.spec.inputs))
-      out[name] = apiMaker(this.makerFor(name));
+    for (const name of Object.keys(this.state.spec.inputs)) {
+      const maker = this.makerFor(name);
+      if (maker.kind === "image" && !maker.png_base64) {
+        throw new Error(`Choose an image file for input ${name} first.`);
+      }
+      out[name] = apiMaker(maker);
+    }
     return out;
   }
 
@@ -264,6 +269,10 @@ export class RunPanel {
         `Input ${name}`,
       );
       if (maker.png_base64) pad.load(maker.png_base64);
+      else {
+        const inputs = { ...this.state.inputs, [name]: { ...maker, png_base64: pad.toPNG(w, h) } };
+        this.ctx.store.update({ inputs }); // a blank (black) pad is a valid input too
+      }
       const clear = el("button", {
         type: "button",
         class: "btn btn-small",

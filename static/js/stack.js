@@ -2,7 +2,8 @@
  * The model as a stack of layer blocks: add, remove, duplicate, rename, reorder (drag, the
  * ↑/↓ buttons, or Alt+↑/↓ on a focused block), wire inputs, edit args. Structural changes
  * re-render the stack; typing in a field only edits the spec, so focus stays put.
- * Validation feedback (shape, params, memory, errors) is painted onto the blocks by name.
+ * A click on a block (or Enter) jumps to its activation. Validation feedback (shape,
+ * params, memory, errors) is painted onto the blocks by name.
  * Each block is built by block.js.
  */
 
@@ -20,6 +21,7 @@ export class Stack {
     root.addEventListener("keydown", (e) => this.onKey(e));
     root.addEventListener("dragover", (e) => this.onDragOver(e));
     root.addEventListener("drop", (e) => this.onDrop(e));
+    root.addEventListener("click", (e) => this.onClick(e));
   }
 
   get spec() {
@@ -48,7 +50,7 @@ export class Stack {
     return wiringControls(this.spec, i, entry, (inputs) => {
       if (inputs) layer.inputs = inputs;
       else delete layer.inputs;
-      this.ctx.edited(false);
+      this.ctx.edited();
     });
   }
 
@@ -93,7 +95,7 @@ export class Stack {
 
   structural(focusIndex) {
     this.render();
-    this.ctx.edited(true);
+    this.ctx.edited();
     if (focusIndex !== null && focusIndex >= 0) this.blockAt(focusIndex)?.focus();
   }
 
@@ -125,6 +127,15 @@ export class Stack {
       this.select(li.dataset.layer, { scroll: false });
       this.ctx.jump(li.dataset.layer);
     }
+  }
+
+  /** A click on a block's bare surface (not a field or button) jumps to its activation. */
+  onClick(e) {
+    const li = e.target.closest?.(".block");
+    if (!li || e.target.closest("input, select, textarea, button, summary, label, a, details"))
+      return;
+    this.select(li.dataset.layer, { scroll: false });
+    this.ctx.jump(li.dataset.layer);
   }
 
   dropIndex(e) {

@@ -174,11 +174,15 @@ def page(new_page) -> Page:
 
 
 def save_shot(page: Page, name: str, *, docs: bool = False, full_page: bool = False) -> Path:
-    """Save a screenshot under tests/artifacts/ (and docs/screenshots/ for the README)."""
+    """Save a screenshot under tests/artifacts/ (gitignored) for people to look at.
+
+    With ``docs=True`` and UPDATE_SCREENSHOTS=1 in the environment it is also copied to
+    docs/screenshots/ for the README (not on every run: the PNGs are tracked files).
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
-    if docs:
+    if docs and os.environ.get("UPDATE_SCREENSHOTS") == "1":
         target = ROOT / "docs" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target / f"{name}.png")

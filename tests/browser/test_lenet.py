@@ -42,7 +42,7 @@ def test_start_page_opens_lenet_and_draws_its_maps(page, server, shot, heatmaps)
     assert (len(z), len(z[0])) == (28, 28)
     shot(page, "lenet_conv1", docs=True)
 
-    page.click("#stack .block[data-layer=pool2] .block-type")  # jump to pool2's activation
+    page.click("#stack .block[data-layer=pool2] .block-feedback")  # a click on the block jumps
     page.wait_for_selector("#act-pool2 .fig[data-drawn=grid]")
     assert heatmaps(page, "#act-pool2 .fig") == 16
     z = page.evaluate("document.querySelector('#act-pool2 .fig').data[15].z")

@@ -87,3 +87,17 @@ def test_lesson_link_hides_panels(page, server, shot):
     page.click("#run-btn")
     expect(page.locator("#act-pool2 .fig")).to_have_attribute("data-drawn", "grid")
     shot(page, "lesson_link", docs=True)
+
+
+def test_share_warns_when_kept_weights_differ_from_the_seed(page, server):
+    page.goto(f"{server}/playground#preset=lenet5&tab=share")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.locator("#stack .block[data-layer=conv1] .arg[data-arg=out_channels] input").fill("8")
+    page.locator("#stack .block[data-layer=conv2] .arg[data-arg=in_channels] .auto-check").check()
+    page.click("#apply-btn")  # conv1 and conv2 are new; fc1..fc3 keep their old weights
+    expect(page.locator("#model-status")).to_contain_text("Re-initialized: conv1, conv2")
+    warning = page.locator("#share .warn")
+    expect(warning).to_contain_text("kept their weights")
+    warning.get_by_role("button").click()
+    expect(page.locator("#model-status")).to_contain_text("built (v1")
+    expect(warning).to_be_hidden()

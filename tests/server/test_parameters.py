@@ -288,11 +288,6 @@ ODD_HEADERS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in models/weights.py check_against/read_header: malformed header entries "
-    "are not checked for type (500 or run_failed instead of bad_weights)",
-)
 @pytest.mark.parametrize("case", list(ODD_HEADERS))
 def test_odd_header_is_refused_as_bad_weights(api, lenet, case):
     before = api.weights(lenet["id"])
@@ -300,11 +295,6 @@ def test_odd_header_is_refused_as_bad_weights(api, lenet, case):
     assert api.weights(lenet["id"]) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in models/weights.py load_safetensors: the NaN/inf check runs before the cast "
-    "to the model's dtype, so float64 1e300 is stored as float32 inf",
-)
 def test_upload_that_overflows_float32_is_refused(api, lenet):
     before = api.weights(lenet["id"])
     big = {k: v.double() for k, v in oracle(0).state_dict().items()}

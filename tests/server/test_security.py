@@ -5,14 +5,21 @@ Retry-After) on the expensive routes, with a fake clock instead of sleeping.
 
 from __future__ import annotations
 
-import json
+import re
 import time
+import warnings
 from html.parser import HTMLParser
 
 import pytest
 
 from models.presets import PRESETS
-from server.security import CSP, EXPENSIVE, RateLimiter
+from server.app import create_app
+from server.security import CSP, EXPENSIVE, RateLimiter, is_expensive
+from server.settings import Settings
+
+with warnings.catch_warnings():  # as in conftest.py: starlette warns once about httpx
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 LENET = PRESETS["lenet5"].spec
 EXPECTED = {
@@ -100,6 +107,19 @@ def test_error_answers_carry_the_security_headers(make_api, api, lenet):
     r429 = limited.post("/api/validate", json={"spec": LENET})
     limited.error(r429, 429, "rate_limited")
     assert_secured(r429)
+
+
+def test_even_a_bug_answers_with_the_security_headers(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path))
+
+    @app.get("/api/bug")
+    def bug() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/api/bug")
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert_secured(r)
 
 
 def test_a_response_cannot_weaken_the_policy(client):
@@ -258,9 +278,11 @@ def test_over_the_limit_is_429_with_retry_after_and_recovers(make_api):
 def test_every_expensive_route_is_limited(make_api, method, template):
     api = make_api(rate_limit_per_minute=2)  # one token left: make_api made a workspace
     api.client.app.state.rate_limiter.clock = FakeClock()  # no refill during the test
-    url = template.replace("{model_id}", "0123456789abcdef")
+    url = re.sub(r"\{[^}]+\}", "pooling", template)  # a real experiment, or a model id
 
     def send():
+        if method == "GET":
+            return api.request(method, url)
         return api.request(method, url, content=b"{}", headers={"content-type": "application/json"})
 
     assert send().status_code != 429
@@ -290,15 +312,29 @@ def test_zero_turns_the_rate_limit_off(make_api):
 
 def test_openapi_lists_429_on_exactly_the_limited_operations(make_client):
     schema = make_client(rate_limit_per_minute=240).get("/openapi.json").json()
-    limited = {
-        (method.upper(), path)
+    operations = {
+        (method.upper(), path): op
         for path, ops in schema["paths"].items()
         for method, op in ops.items()
-        if "429" in op["responses"]
     }
-    assert limited == set(EXPENSIVE)  # every entry names a real route, and only those
+    limited = {key for key, op in operations.items() if "429" in op["responses"]}
+    assert limited == {key for key in operations if is_expensive(*key)}
+    # the routes that spend the device or create state, the effects lab among them
+    must = {
+        ("POST", "/api/workspaces"),
+        ("POST", "/api/validate"),
+        ("POST", "/api/models"),
+        ("PUT", "/api/models/{model_id}"),
+        ("POST", "/api/models/{model_id}/run"),
+        ("PUT", "/api/models/{model_id}/weights"),
+        ("POST", "/api/effects/pooling"),
+        ("POST", "/api/effects/activations/softmax"),
+    }
+    assert must <= limited
+    assert not any(method in ("DELETE", "PATCH") for method, _ in limited)
+    for method, template in EXPENSIVE:  # no entry is stale: each names a real operation
+        assert any(m == method and is_expensive(m, p) for m, p in limited), template
     answer = schema["paths"]["/api/validate"]["post"]["responses"]["429"]
     assert "Retry-After" in answer["headers"]
     ref = answer["content"]["application/json"]["schema"]["$ref"]
     assert ref.rsplit("/", 1)[1] in schema["components"]["schemas"]
-    json.dumps(schema)  # still plain JSON

@@ -211,9 +211,7 @@ def test_a_record_never_goes_back_in_time(store):
     v3 = v2.changed(frozen=("weight", "bias"))
     for r in (rec, v2, v3, v3):  # the same version twice: an idempotent save
         store.put_model(r)
-    with pytest.raises(SpecError) as err:
-        store.put_model(v2)
-    assert err.value.status == 409 and err.value.code == "conflict"
+    store.put_model(v2)  # its request finished last: v3 already holds its change, a no-op
     got = store.get_model(ws.id, rec.id)
     assert (got.version, got.frozen) == (3, ("weight", "bias"))
 
