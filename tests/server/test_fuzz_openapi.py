@@ -1,0 +1,151 @@
+"""Property-based fuzzing of every API operation from the app's own OpenAPI schema.
+
+Schemathesis generates requests from ``/openapi.json`` (paths, query, headers and bodies
+that the schema allows, and some it does not), sends them to the ASGI app in-process and
+checks two properties of every answer: it is never a 5xx (``not_a_server_error``) and it
+matches the status code, content type and body schema the operation documents
+(``response_schema_conformance``, and the status/content-type checks next to it).
+
+The calls carry the bearer token of a workspace that holds a preset model (linear_3_2), and
+``model_id`` is that model's id in about half of the cases (re-created when a fuzzed DELETE
+removed it), so the routes behind a model lookup are reached too, not just their 404s;
+``name`` is then sometimes one of its parameters or layers. 100 cases per operation,
+derandomized, so CI sees the same cases on every run; ``bench/fuzz_api.py`` runs 1,000.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from schemathesis import GenerationMode
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.python import asgi
+
+from server.app import create_app
+from server.settings import Settings
+
+# Small limits: a generated spec or input is refused (413) long before it could cost much.
+FUZZ_SETTINGS: dict[str, Any] = {
+    "max_params": 200_000,
+    "max_activation_bytes": 8 * 2**20,
+    "max_flops": 10**8,
+    "max_layers": 20,
+    "max_input_elements": 100_000,
+    "max_sequence_length": 256,
+    "max_vocab": 1_000,
+    "max_image_pixels": 100_000,
+    "max_body_bytes": 64 * 2**10,
+    "max_upload_bytes": 64 * 2**10,
+    "max_models_per_workspace": 20,
+    "max_workspaces": 5_000,
+    "rate_limit_per_minute": 0,
+    "idle_unload_seconds": 0,
+}
+PRESET = "linear_3_2"
+REAL_NAMES = ["linear", "linear.weight", "linear.bias"]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+
+
+class Target:
+    """The app under test, the token of its fuzzing workspace and its real model's id."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.client = asgi.get_client(app)  # shares the lifespan schemathesis starts
+        self.client.__enter__()
+        r = self.client.post("/api/workspaces")
+        assert r.status_code == 201, r.text
+        self.headers = {"Authorization": f"Bearer {r.json()['token']}"}
+        self.model_id = self.new_model()
+
+    def new_model(self) -> str:
+        r = self.client.post(
+            "/api/models", json={"preset": PRESET, "seed": 0}, headers=self.headers
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def real_model(self) -> str:
+        """The real model's id; a fuzzed DELETE may have removed it: then a new one."""
+        r = self.client.get(f"/api/models/{self.model_id}", headers=self.headers)
+        if r.status_code == 404:
+            self.model_id = self.new_model()
+        return self.model_id
+
+
+def operations() -> list[tuple[str, str]]:
+    """Every (METHOD, path) of the OpenAPI schema, read from an app that never starts (its
+    store in memory): a route added later is fuzzed without a change here."""
+    app = create_app(Settings(**FUZZ_SETTINGS, database_url="sqlite://"))
+    paths = app.openapi()["paths"]
+    return [(method.upper(), path) for path, ops in paths.items() for method in ops]
+
+
+def cases(schema: schemathesis.BaseSchema, method: str, path: str) -> st.SearchStrategy:
+    """Valid and invalid requests to one operation, with a coin for "aim at the real model"
+    and a real parameter or layer name to use then."""
+    operation = schema[path][method]
+    generated = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    )
+    return st.tuples(generated, st.booleans(), st.sampled_from(REAL_NAMES))
+
+
+def fuzz_one(target: Target, case: schemathesis.Case, aim: bool, name: str) -> None:
+    """Send one generated case with the workspace's token and check its answer."""
+    params = case.path_parameters
+    if aim and params and "model_id" in params:
+        params["model_id"] = target.real_model()
+        if "name" in params:
+            params["name"] = name
+    case.call_and_validate(headers=target.headers, checks=CHECKS)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory) -> Iterator[Target]:
+    data_dir = tmp_path_factory.mktemp("fuzz")
+    target = Target(create_app(Settings(**FUZZ_SETTINGS, data_dir=data_dir)))
+    yield target
+    target.client.__exit__(None, None, None)
+    asgi.shutdown_lifespans()  # stops the app's worker thread and closes its store
+
+
+@pytest.fixture(scope="module")
+def schema(target: Target) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", target.app)
+
+
+@pytest.mark.parametrize(("method", "path"), operations(), ids=lambda v: v)
+def test_operation(method: str, path: str, schema, target: Target) -> None:
+    """EXAMPLES generated requests to one operation: no 5xx, every answer as documented."""
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(cases(schema, method, path))
+    def fuzz(drawn: tuple[schemathesis.Case, bool, str]) -> None:
+        fuzz_one(target, *drawn)
+
+    fuzz()
