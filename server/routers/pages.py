@@ -13,7 +13,7 @@ from models.presets import PRESETS
 
 
 def mount(app: FastAPI, root: Path) -> None:
-    """Serve the start page at /, the builder at /playground, and /static."""
+    """Serve the start page at /, the builder at /playground, the lab at /effects, /static."""
     templates = Jinja2Templates(directory=root / "templates")
     router = APIRouter(include_in_schema=False)  # one per app: create_app may run many times
 
@@ -26,6 +26,11 @@ def mount(app: FastAPI, root: Path) -> None:
     def playground(request: Request) -> HTMLResponse:
         """The builder, inspector and run view; its whole state lives in the URL hash."""
         return templates.TemplateResponse(request, "playground.html", {})
+
+    @router.get("/effects", response_class=HTMLResponse)
+    def effects(request: Request) -> HTMLResponse:
+        """The effects lab: pooling, normalization, dropout, activations, losses, Linear."""
+        return templates.TemplateResponse(request, "effects.html", {})
 
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=root / "static"), name="static")

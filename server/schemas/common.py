@@ -57,10 +57,12 @@ class TensorStats(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not readable JSON"},
     401: {"model": ErrorBody, "description": "Missing or malformed bearer token"},
     404: {"model": ErrorBody, "description": "No such model in this workspace"},
     413: {"model": ErrorBody, "description": "Over a configured limit"},
     409: {"model": ErrorBody, "description": "A newer version was saved meanwhile"},
     422: {"model": ErrorBody, "description": "A mistake in the request, in words"},
+    415: {"model": ErrorBody, "description": "The body's Content-Type is not the route's"},
     503: {"model": ErrorBody, "description": "The device is busy or out of memory; retry"},
 }

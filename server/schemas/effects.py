@@ -53,7 +53,8 @@ class EffectRequest(BaseModel):
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            if data.get("preset") in cls.PRESETS:
+            preset = data.get("preset")  # any JSON: a list is unhashable, so test str first
+            if isinstance(preset, str) and preset in cls.PRESETS:
                 data = {**cls.PRESETS[data["preset"]], **data}
             data = cls._fill(data)
         return data

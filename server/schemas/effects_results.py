@@ -13,6 +13,10 @@ from pydantic import BaseModel, Field
 
 from server.schemas.common import TensorPayload, TensorStats
 
+# A number computed from the user's values: null in the JSON when it is not finite (values near
+# the float32 range overflow to inf; inf - inf is NaN), as the statistics of TensorStats are.
+Num = float | None
+
 
 class PoolWindow(BaseModel):
     """One output position along one axis: padded span [start, end), input indices read."""
@@ -93,7 +97,7 @@ class NormalizationResult(BaseModel):
 class DropoutPass(BaseModel):
     output: TensorPayload
     mask: TensorPayload = Field(description="1 kept, 0 zeroed")
-    zero_fraction: float
+    zero_fraction: Num
 
 
 class DropoutResult(BaseModel):
@@ -105,10 +109,10 @@ class DropoutResult(BaseModel):
     scale: float = Field(description="1/(1−p) in train mode, 1 in eval mode")
     input: TensorPayload
     passes: list[DropoutPass]
-    zero_fractions: list[float]
-    mean_zero_fraction: float
+    zero_fractions: list[Num]
+    mean_zero_fraction: Num
     expected_zero_fraction: float
-    max_scaling_error: float = Field(description="max |survivor − x/(1−p)|: float rounding")
+    max_scaling_error: Num = Field(description="max |survivor − x/(1−p)|: float rounding")
     survivors_scaled: bool
     dropped_are_zero: bool
     passes_differ: bool
@@ -136,24 +140,24 @@ class SoftmaxResult(BaseModel):
     scaled: TensorPayload
     softmax: TensorPayload
     log_softmax: TensorPayload
-    sum: float
+    sum: Num
     argmax: int
-    max_probability: float
-    entropy: float = Field(description="in nats")
+    max_probability: Num
+    entropy: Num = Field(description="in nats")
 
 
 class AffineFit(BaseModel):
     weight: TensorPayload
     bias: TensorPayload
     samples: int
-    residual_rms: float
-    max_abs_error: float
-    relative_residual: float = Field(description="‖residual‖ / ‖y − mean y‖; 0: exact fit")
+    residual_rms: Num
+    max_abs_error: Num
+    relative_residual: Num = Field(description="‖residual‖ / ‖y − mean y‖; 0: exact fit")
 
 
 class StackCase(BaseModel):
     output: TensorPayload
-    max_abs_diff: float = Field(description="vs composed_output")
+    max_abs_diff: Num = Field(description="vs composed_output")
     fit: AffineFit
 
 
@@ -177,7 +181,7 @@ class LinearStackResult(BaseModel):
 
 class LossCurve(BaseModel):
     index: list[int]
-    current: float
+    current: Num
     x: TensorPayload
     loss: TensorPayload
 
@@ -190,10 +194,10 @@ class LossResult(BaseModel):
     target_kind: Literal["values", "indices", "probabilities"]
     input: TensorPayload
     target: TensorPayload
-    value: float = Field(description="for reduction; 'none': the sum of per_element")
+    value: Num = Field(description="for reduction; 'none': the sum of per_element")
     per_element: TensorPayload
-    mean: float
-    sum: float
+    mean: Num
+    sum: Num
     batchmean: float | None = None
     grad: TensorPayload = Field(description="d value / d input")
     probabilities: TensorPayload | None = Field(
@@ -205,14 +209,14 @@ class LossResult(BaseModel):
 class LinearStep(BaseModel):
     row: int
     out: int
-    x: list[float]
-    w: list[float]
-    products: list[float]
-    sum: float
-    bias: float
-    value: float = Field(description="sum + bias")
-    torch: float
-    abs_diff: float
+    x: list[Num]
+    w: list[Num]
+    products: list[Num]
+    sum: Num
+    bias: Num
+    value: Num = Field(description="sum + bias")
+    torch: Num
+    abs_diff: Num
 
 
 class LinearResult(BaseModel):
@@ -228,7 +232,7 @@ class LinearResult(BaseModel):
     x: TensorPayload
     y: TensorPayload = Field(description="torch's F.linear(x, W, b)")
     y_by_hand: TensorPayload
-    max_abs_diff: float
+    max_abs_diff: Num
     steps: list[LinearStep]
     truncated: bool = Field(description="steps stop at 4,096 products")
     rows: int

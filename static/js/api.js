@@ -97,4 +97,6 @@ export const api = {
     request("PATCH", `/api/models/${enc(id)}/parameters/${enc(name)}`, { requires_grad: flag }),
   run: (id, body) => request("POST", `/api/models/${enc(id)}/run`, body),
   code: (id) => request("GET", `/api/models/${enc(id)}/code`),
+  /** An effects-lab experiment: name is "pooling", "activations/softmax" … */
+  effect: (name, body) => request("POST", `/api/effects/${name}`, body),
 };

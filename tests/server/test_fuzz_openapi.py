@@ -119,16 +119,17 @@ def fuzz_one(target: Target, case: schemathesis.Case, aim: bool, name: str) -> N
     case.call_and_validate(headers=target.headers, checks=CHECKS)
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory) -> Iterator[Target]:
-    data_dir = tmp_path_factory.mktemp("fuzz")
-    target = Target(create_app(Settings(**FUZZ_SETTINGS, data_dir=data_dir)))
+@pytest.fixture
+def target(tmp_path) -> Iterator[Target]:
+    """A fresh app per operation: schemathesis' pytest plugin ends every ASGI lifespan it
+    knows of after each test, so an app cannot outlive one."""
+    target = Target(create_app(Settings(**FUZZ_SETTINGS, data_dir=tmp_path / "data")))
     yield target
     target.client.__exit__(None, None, None)
     asgi.shutdown_lifespans()  # stops the app's worker thread and closes its store
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def schema(target: Target) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_asgi("/openapi.json", target.app)
 

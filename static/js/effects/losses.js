@@ -1,0 +1,103 @@
+/**
+ * Losses: a loss of predictions against targets, both small editable JSON arrays filled
+ * from the route's example for the chosen loss. The value, per-element values, the gradient
+ * with respect to the predictions, and the loss as one prediction varies.
+ */
+
+import { api } from "../api.js";
+import { el, fmtNum, replace } from "../dom.js";
+import { controlForm } from "./form.js";
+import { flat, groupedBars, lines } from "./plot.js";
+
+const LOSSES = [
+  "MSELoss",
+  "L1Loss",
+  "SmoothL1Loss",
+  "HuberLoss",
+  "CrossEntropyLoss",
+  "NLLLoss",
+  "BCELoss",
+  "BCEWithLogitsLoss",
+  "KLDivLoss",
+];
+export const SCHEMA = [
+  { key: "loss", label: "Loss", kind: "select", options: LOSSES, value: "CrossEntropyLoss" },
+  { key: "reduction", label: "Reduction", kind: "select", options: ["mean", "sum", "none", "batchmean"], value: "mean" },
+  { key: "preds", label: "Predictions (JSON)", kind: "textarea", value: "" },
+  { key: "targets", label: "Targets (JSON)", kind: "textarea", value: "" },
+];
+
+const round = (data) => JSON.stringify(data, (_, v) => (typeof v === "number" ? Number(v.toPrecision(5)) : v));
+
+export function createLosses(panel, { values, onState, run }) {
+  const form = controlForm(SCHEMA, (v) => update(v));
+  form.set(values);
+  form.inputs.loss.control.addEventListener("change", () => {
+    form.set({ preds: "", targets: "" }); // a new loss: its own example
+    update(form.values());
+  });
+  const reset = el("button", { type: "button", class: "btn", id: "loss-example", text: "The loss's example" });
+  reset.addEventListener("click", () => {
+    form.set({ preds: "", targets: "" });
+    update(form.values());
+  });
+  const call = el("p", { class: "fx-call", id: "loss-call" });
+  const status = el("p", { class: "fx-status", role: "status", id: "loss-status" });
+  const value = el("p", { class: "fx-value", id: "loss-value" });
+  const figPer = el("div", { class: "fig", id: "loss-per" });
+  const figGrad = el("div", { class: "fig", id: "loss-grad" });
+  const figCurve = el("div", { class: "fig", id: "loss-curve" });
+  replace(
+    panel,
+    el("div", { class: "fx-bar" }, form.root, reset),
+    call,
+    status,
+    value,
+    el(
+      "div",
+      { class: "fx-grid2" },
+      el("figure", { class: "fx-fig" }, el("figcaption", { text: "Per element (reduction none)" }), figPer),
+      el("figure", { class: "fx-fig" }, el("figcaption", { text: "Gradient d loss / d prediction" }), figGrad),
+      el("figure", { class: "fx-fig" }, el("figcaption", { text: "Loss as one prediction varies", id: "loss-curve-cap" }), figCurve),
+    ),
+  );
+
+  function parse(key) {
+    const control = form.inputs[key].control;
+    control.removeAttribute("aria-invalid");
+    if (!control.value.trim()) return null;
+    try {
+      return { kind: "tensor", data: JSON.parse(control.value) };
+    } catch {
+      control.setAttribute("aria-invalid", "true");
+      throw new Error(`${form.inputs[key].spec.label} is not valid JSON: write numbers in [ ].`);
+    }
+  }
+
+  async function update(v) {
+    onState(v);
+    let body;
+    try {
+      body = { loss: v.loss, reduction: v.reduction, input: parse("preds"), target: parse("targets") };
+    } catch (err) {
+      status.textContent = err.message;
+      status.dataset.kind = "error";
+      return;
+    }
+    const r = await run(status, () => api.effect("losses", body));
+    if (!r) return;
+    if (!v.preds || !v.targets) form.set({ preds: round(r.input.data), targets: round(r.target.data) });
+    call.textContent = `${r.torch_call}: ${r.formula}`;
+    value.textContent = `${r.reduction}: ${fmtNum(r.value)}   (mean ${fmtNum(r.mean)}, sum ${fmtNum(r.sum)}${r.batchmean !== undefined ? `, batchmean ${fmtNum(r.batchmean)}` : ""})`;
+    await groupedBars(figPer, [{ name: "per element", y: flat(r.per_element) }], { yTitle: "loss" });
+    await groupedBars(figGrad, [{ name: "gradient", y: flat(r.grad), color: "#d55e00" }], { yTitle: "d loss / d x" });
+    const c = r.curve;
+    await lines(figCurve, [{ name: `x[${c.index.join(", ")}]`, x: flat(c.x), y: flat(c.loss) }], {
+      xTitle: `prediction x[${c.index.join(", ")}] (now ${fmtNum(c.current)})`,
+      yTitle: "loss",
+      shapes: [{ type: "line", yref: "paper", y0: 0, y1: 1, x0: c.current, x1: c.current, line: { dash: "dot", color: "#1b1f24" } }],
+    });
+  }
+
+  return { refresh: () => update(form.values()), values: () => form.values() };
+}

@@ -1,0 +1,78 @@
+/**
+ * The effects lab page: six tabs (pooling, normalization, dropout, activations, losses,
+ * Linear by hand), each a module that draws itself into its panel the first time it shows.
+ * The page state (the tab and its controls) lives in the URL hash: #tab=dropout&p=0.4.
+ */
+
+import { installAccessPrompt } from "../access.js";
+import { api } from "../api.js";
+import { initBigType } from "../dom.js";
+import { Tabs } from "../tabs.js";
+import { createActivations, SCHEMA as ACT } from "./activations.js";
+import { createDropout, SCHEMA as DROP } from "./dropout.js";
+import { fromHash, toHash } from "./form.js";
+import { createLinear, SCHEMA as LIN } from "./linear.js";
+import { createLosses, SCHEMA as LOSS } from "./losses.js";
+import { createNormalization, SCHEMA as NORM } from "./normalization.js";
+import { createPooling, SCHEMA as POOL } from "./pooling.js";
+
+const TABS = {
+  pooling: [createPooling, POOL],
+  normalization: [createNormalization, NORM],
+  dropout: [createDropout, DROP],
+  activations: [createActivations, ACT],
+  losses: [createLosses, LOSS],
+  linear: [createLinear, LIN],
+};
+const made = {};
+let catalog = null;
+
+function writeHash(tab, values) {
+  const params = new URLSearchParams({ tab, ...toHash(values) });
+  history.replaceState(null, "", `#${params.toString()}`);
+}
+
+/** Run a request for a tab: a busy note while it runs, the API's message when it fails. */
+async function run(status, work) {
+  status.textContent = "Computing…";
+  status.dataset.kind = "busy";
+  try {
+    const result = await work();
+    status.textContent = "";
+    status.dataset.kind = "ok";
+    return result;
+  } catch (err) {
+    status.textContent = err.message; // textContent: the server's words stay text
+    status.dataset.kind = "error";
+    return null;
+  }
+}
+
+async function open(name, params) {
+  if (!TABS[name]) return;
+  const [create, schema] = TABS[name];
+  if (!made[name]) {
+    if (name === "activations" && !catalog) catalog = await api.catalog();
+    const panel = document.getElementById(`panel-${name}`);
+    const values = { ...Object.fromEntries(params || []), ...fromHash(schema, params || new URLSearchParams()) };
+    made[name] = create(panel, {
+      values,
+      run,
+      catalog,
+      onState: (v) => {
+        if (tabs.current === name) writeHash(name, v);
+      },
+    });
+    made[name].refresh();
+  } else {
+    writeHash(name, made[name].values());
+  }
+}
+
+initBigType();
+installAccessPrompt();
+const params = new URLSearchParams(location.hash.slice(1));
+const first = TABS[params.get("tab")] ? params.get("tab") : "pooling";
+const tabs = new Tabs(document.getElementById("fx-tabs"), new Set());
+tabs.addEventListener("show", (e) => open(e.detail, e.detail === first ? params : null));
+tabs.show(first);

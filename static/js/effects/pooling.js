@@ -1,0 +1,155 @@
+/**
+ * Pooling: a seeded random input through max / avg / min pooling. Input and output are
+ * heatmaps; hovering or clicking an output cell (or choosing it in the list, by keyboard)
+ * outlines the input window it summarizes and, for max and min, the winning cell.
+ */
+
+import { api } from "../api.js";
+import { heatmap, plotlyReady } from "../charts.js";
+import { el, fmtNum, replace } from "../dom.js";
+import { controlForm } from "./form.js";
+import { drawn, flat, rows } from "./plot.js";
+
+export const SCHEMA = [
+  { key: "op", label: "Operation", kind: "select", options: ["max", "avg", "min"], value: "max" },
+  { key: "size", label: "Input size (n×n)", kind: "number", min: 1, max: 32, value: 6 },
+  { key: "kernel", label: "Kernel size", kind: "number", min: 1, max: 32, value: 3 },
+  { key: "stride", label: "Stride (empty: kernel)", kind: "number", min: 1, max: 32, value: null },
+  { key: "padding", label: "Padding", kind: "number", min: 0, max: 16, value: 0 },
+  { key: "seed", label: "Seed", kind: "number", min: 0, max: 1e9, value: 0 },
+];
+export const TUTORIAL = { op: "max", size: 6, kernel: 3, stride: null, padding: 0, seed: 0 };
+
+export function request(v) {
+  return {
+    source: {
+      kind: "random",
+      distribution: "uniform",
+      shape: [1, v.size ?? 6, v.size ?? 6],
+      seed: v.seed ?? 0,
+    },
+    op: v.op,
+    dims: 2,
+    kernel_size: v.kernel ?? 3,
+    stride: v.stride ?? null,
+    padding: v.padding ?? 0,
+  };
+}
+
+export function createPooling(panel, { values, onState, run }) {
+  const form = controlForm(SCHEMA, (v) => update(v));
+  form.set(values);
+  const tutorial = el("button", {
+    type: "button",
+    class: "btn",
+    id: "pool-tutorial",
+    text: "Tutorial: 6×6 through MaxPool2d(3)",
+  });
+  tutorial.addEventListener("click", () => {
+    form.set(TUTORIAL);
+    update(form.values());
+  });
+  const call = el("p", { class: "fx-call", id: "pool-call" });
+  const status = el("p", { class: "fx-status", role: "status", id: "pool-status" });
+  const figIn = el("div", { class: "fig", id: "pool-in" });
+  const figOut = el("div", { class: "fig", id: "pool-out" });
+  const cell = el("select", { id: "pool-cell" });
+  const readout = el("p", { class: "fx-readout", id: "pool-readout", "aria-live": "polite" });
+  cell.addEventListener("change", () => highlight(Number(cell.value)));
+  replace(
+    panel,
+    el("div", { class: "fx-bar" }, form.root, tutorial),
+    call,
+    status,
+    el(
+      "div",
+      { class: "fx-grid2" },
+      el("figure", { class: "fx-fig" }, el("figcaption", { text: "Input" }), figIn),
+      el("figure", { class: "fx-fig" }, el("figcaption", { text: "Output" }), figOut),
+    ),
+    el(
+      "div",
+      { class: "fx-cell" },
+      el("label", { for: "pool-cell", class: "field-label", text: "Output cell" }),
+      cell,
+    ),
+    readout,
+  );
+  let result = null;
+
+  async function update(v) {
+    onState(v);
+    const r = await run(status, () => api.effect("pooling", request(v)));
+    if (!r) return;
+    result = r;
+    call.textContent = `${r.torch_call}: input ${r.input.shape.join("×")} → output ${r.output.shape.join("×")}`;
+    const zin = rows(r.input);
+    const zout = rows(r.output);
+    const all = flat(r.input);
+    const range = [Math.min(...all), Math.max(...all)];
+    await heatmap(figIn, zin, { range, square: true, height: 340, xTitle: "col", yTitle: "row" });
+    await heatmap(figOut, zout, { range, square: true, height: 340, xTitle: "col", yTitle: "row" });
+    drawn(figIn);
+    drawn(figOut);
+    figOut.on("plotly_hover", (e) => pick(e));
+    figOut.on("plotly_click", (e) => pick(e));
+    const cols = zout[0].length;
+    replace(
+      cell,
+      zout.flatMap((row, i) =>
+        row.map((val, j) =>
+          el("option", { value: String(i * cols + j), text: `(${i}, ${j}) = ${fmtNum(val)}` }),
+        ),
+      ),
+    );
+    highlight(0);
+  }
+
+  function pick(e) {
+    const p = e.points && e.points[0];
+    if (!p) return;
+    const idx = p.y * result.output.shape[2] + p.x;
+    cell.value = String(idx);
+    highlight(idx);
+  }
+
+  async function highlight(idx) {
+    if (!result) return;
+    const Plotly = await plotlyReady();
+    const cols = result.output.shape[2];
+    const i = Math.floor(idx / cols);
+    const j = idx % cols;
+    const rIdx = result.windows[0].cells[i].indices;
+    const cIdx = result.windows[1].cells[j].indices;
+    const box = (r0, r1, c0, c1, color, dash) => ({
+      type: "rect",
+      x0: c0 - 0.5,
+      x1: c1 + 0.5,
+      y0: r0 - 0.5,
+      y1: r1 + 0.5,
+      line: { color, width: 3, dash },
+    });
+    const shapes = [];
+    if (rIdx.length && cIdx.length) {
+      shapes.push(box(rIdx[0], rIdx[rIdx.length - 1], cIdx[0], cIdx[cIdx.length - 1], "#e69f00"));
+    }
+    const value = flat(result.output)[idx];
+    let text = `Output (${i}, ${j}) = ${fmtNum(value)}: the ${result.op} of input rows `;
+    text += `${rIdx.join(", ")} × columns ${cIdx.join(", ")}`;
+    if (result.winners) {
+      const w = flat(result.winners)[idx];
+      const W = result.input.shape[2];
+      const wr = Math.floor(w / W);
+      const wc = w % W;
+      shapes.push(box(wr, wr, wc, wc, "#000000", "dot"));
+      text += `; the winner is input (${wr}, ${wc}).`;
+    } else {
+      text += ".";
+    }
+    readout.textContent = text;
+    await Plotly.relayout(figIn, { shapes });
+    await Plotly.relayout(figOut, { shapes: [box(i, i, j, j, "#e69f00")] });
+  }
+
+  return { refresh: () => update(form.values()), values: () => form.values() };
+}

@@ -1,0 +1,113 @@
+"""The effects lab from the start page: every tab opens from its card, a control changes, the
+figure changes; the tutorial's max pooling is checked against torch, and the state is kept in
+the URL hash."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+DATA = "(s) => document.querySelector(s).data.map(t => ({x: t.x, y: t.y, z: t.z}))"
+
+
+def open_card(page: Page, server: str, lab: str) -> None:
+    page.goto(f"{server}/")
+    page.click(f"a[data-lab={lab}]")
+    expect(page.locator(f"#tab-{lab}")).to_have_attribute("aria-selected", "true")
+
+
+def drawn(page: Page, selector: str, count: int = 1) -> None:
+    page.wait_for_selector(f'{selector}[data-drawn="{count}"]')
+
+
+def test_pooling_tutorial_matches_torch_and_kernel_changes_the_plot(page, server, shot):
+    open_card(page, server, "pooling")
+    drawn(page, "#pool-out")
+    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
+    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    assert x.shape == (6, 6) and out.shape == (2, 2)
+    quadrants = torch.tensor(
+        [[x[:3, :3].max(), x[:3, 3:].max()], [x[3:, :3].max(), x[3:, 3:].max()]]
+    )
+    assert torch.equal(out, quadrants)
+    torch.manual_seed(0)
+    assert torch.allclose(x, torch.rand(1, 6, 6)[0])
+    page.select_option("#pool-cell", "3")  # the keyboard way to pick an output cell
+    expect(page.locator("#pool-readout")).to_contain_text("rows 3, 4, 5 × columns 3, 4, 5")
+    shot(page, "effects_pooling", docs=True, full_page=True)
+    before = page.evaluate(DATA, "#pool-out")
+    page.fill("[data-key=kernel]", "2")
+    drawn(page, "#pool-out", 2)
+    after = page.evaluate(DATA, "#pool-out")
+    assert len(after[0]["z"]) == 3 and after != before
+    assert "kernel=2" in page.url
+
+
+def test_normalization_train_eval_changes_the_output(page, server, shot):
+    open_card(page, server, "normalization")
+    drawn(page, "#norm-out")
+    before = page.evaluate(DATA, "#norm-out")
+    means = page.evaluate("document.querySelector('#norm-mean').data.map(t => t.y)")
+    assert 10 < sum(means[0]) / 4 < 20 and max(abs(m) for m in means[1]) < 1e-5
+    shot(page, "effects_normalization", docs=True, full_page=True)
+    page.select_option("[data-key=mode]", "eval")
+    drawn(page, "#norm-out", 2)
+    assert page.evaluate(DATA, "#norm-out") != before
+    assert "mode=eval" in page.url
+
+
+def test_dropout_p_changes_the_masks(page, server, shot):
+    open_card(page, server, "dropout")
+    drawn(page, "#drop-masks")
+    page.click("#drop-tutorial")
+    drawn(page, "#drop-masks", 2)
+    before = page.evaluate(DATA, "#drop-masks")
+    assert len(before) == 4  # one mask per pass
+    zero = page.evaluate("document.querySelector('#drop-zero').data[0].y")
+    assert all(0.2 < z < 0.6 for z in zero)
+    shot(page, "effects_dropout", docs=True, full_page=True)
+    page.fill("[data-key=p]", "0.8")
+    drawn(page, "#drop-masks", 3)
+    assert page.evaluate(DATA, "#drop-masks") != before
+    page.select_option("[data-key=mode]", "eval")
+    drawn(page, "#drop-masks", 4)
+    masks = page.evaluate(DATA, "#drop-masks")
+    assert all(v == 1 for m in masks for row in m["z"] for v in row)  # eval: identity
+
+
+def test_activations_params_change_the_curves(page, server, shot):
+    open_card(page, server, "activations")
+    drawn(page, "#act-f")
+    drawn(page, "#act-softmax")
+    before = page.evaluate(DATA, "#act-f")
+    assert len(before) == 5
+    soft = page.evaluate("document.querySelector('#act-softmax').data[0].y")
+    assert torch.allclose(torch.tensor(soft), torch.softmax(torch.tensor([1.0, 2, 3]), 0))
+    expect(page.locator("#act-stack")).to_contain_text("no single matrix matches")
+    shot(page, "effects_activations", docs=True, full_page=True)
+    page.fill("[data-arg=negative_slope][data-type=LeakyReLU]", "0.3")
+    drawn(page, "#act-f", 2)
+    assert page.evaluate(DATA, "#act-f") != before
+
+
+def test_losses_reduction_and_values(page, server, shot):
+    open_card(page, server, "losses")
+    drawn(page, "#loss-curve")
+    logits = torch.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    expected = torch.nn.CrossEntropyLoss()(logits, torch.tensor([0, 1]))
+    expect(page.locator("#loss-value")).to_contain_text(f"{expected.item():.4f}"[:5])
+    before = page.evaluate(DATA, "#loss-grad")
+    shot(page, "effects_losses", docs=True, full_page=True)
+    page.select_option("[data-key=reduction]", "sum")
+    drawn(page, "#loss-grad", 2)
+    assert page.evaluate(DATA, "#loss-grad") != before  # sum: the gradient is twice the mean's
+
+
+def test_linear_by_hand_and_hash_restores(page, server, shot):
+    page.goto(f"{server}/effects#tab=linear&in=4&out=3")
+    expect(page.locator("#lin-steps tbody tr")).to_have_count(3)
+    assert page.input_value("[data-key=in]") == "4"
+    shot(page, "effects_linear", docs=True, full_page=True)
