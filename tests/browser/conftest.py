@@ -53,6 +53,9 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
         "PLAYGROUND_PORT": str(port),
         "PLAYGROUND_DATA_DIR": str(data_dir),
         "PLAYGROUND_LOG_LEVEL": "warning",
+        # every test shares this server and 127.0.0.1, hence one rate-limit bucket; live
+        # validation alone can use it up. The limiter has its own tests (test_security.py).
+        "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "server"],
