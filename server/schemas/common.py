@@ -42,15 +42,17 @@ class Histogram(BaseModel):
 
 
 class TensorStats(BaseModel):
-    """Statistics of a tensor; std is the population std (unbiased=False)."""
+    """Statistics of a tensor; std is the population std (unbiased=False). A statistic that
+    is not finite (or of an empty tensor) is null, or absent where the route leaves out
+    nulls (runs, effects)."""
 
     shape: list[int]
     numel: int
-    mean: float | None
-    std: float | None
-    min: float | None
-    max: float | None
-    zero_fraction: float | None
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    zero_fraction: float | None = None
     nan_count: int
     inf_count: int = 0
     histogram: Histogram

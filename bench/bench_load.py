@@ -1,0 +1,259 @@
+"""Bench: a classroom on one machine — simulated students, then a burst of Run presses.
+
+The playground runs as ``python -m server`` in a subprocess on a free port of 127.0.0.1, its
+data in a temporary directory. Two phases:
+
+1. Load (``PLAYGROUND_RATE_LIMIT_PER_MINUTE=0``): ``--students`` simulated students (100),
+   each with its own workspace and one model of a tutorial preset, assigned in turn:
+   tiny_model, linear_3_2, lenet5, lstm_tagger (the 44 M-parameter nn.Transformer only for
+   the first ``--transformer`` students, none by default: one of its probes takes longer
+   than the whole 150 ms budget on 2 cores). Every 2 s (first ticks spread over the first
+   2 s) each student validates its spec (``POST /api/validate``), runs a probe capturing every
+   layer (``POST /api/models/{id}/run`` with the preset's default inputs) and reads the
+   parameter table (``GET /api/models/{id}/parameters``), one after the other, for
+   ``--duration`` seconds (60). Printed: requests/s, p50, p99 and max latency, errors (any
+   answer but 2xx, or no answer), overall and per route. Target: p99 ≤ 150 ms, no errors.
+2. Burst (the server restarted with the default rate limit and job queue): ``--burst``
+   requests (200) to the run route of one LeNet-5, all sent within 2 s from one client.
+   Every answer must be 2xx, 429 or 503; ``/healthz`` must answer 200 afterwards.
+
+    python bench/bench_load.py [--students 100] [--duration 60] [--burst 200] [--transformer 0]
+
+Traffic goes only to 127.0.0.1; every phase is bounded in time and count, and the server is
+stopped at the end. Not part of the test suite. Exit status 0 when both targets were met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from models.presets import PRESETS  # noqa: E402
+
+TUTORIAL = ("tiny_model", "linear_3_2", "lenet5", "lstm_tagger")
+PERIOD_S = 2.0
+TARGET_P99_MS = 150.0
+TIMEOUT = httpx.Timeout(30.0)
+
+
+# -- the server -----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PLAYGROUND_HOST": "127.0.0.1",
+        "PLAYGROUND_PORT": str(port),
+        "PLAYGROUND_DATA_DIR": str(data_dir),
+        "PLAYGROUND_LOG_LEVEL": "warning",
+        **extra_env,
+    }
+    log = (data_dir / f"server-{port}.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}; see {log.name}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not answer /healthz within 120 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- measurements ---------------------------------------------------------------------------
+@dataclass
+class Tally:
+    latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: Counter = field(default_factory=Counter)
+
+    async def call(self, client: httpx.AsyncClient, route: str, method: str, url: str, **kw):
+        start = time.perf_counter()
+        try:
+            r = await client.request(method, url, **kw)
+        except httpx.HTTPError as exc:
+            self.errors[f"{route}: {type(exc).__name__}"] += 1
+            return None
+        self.latencies_ms[route].append((time.perf_counter() - start) * 1000)
+        if not r.is_success:
+            self.errors[f"{route}: {r.status_code}"] += 1
+        return r
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def report(tally: Tally, seconds: float) -> float:
+    """Print the figures; returns the overall p99 in ms."""
+    every = [v for values in tally.latencies_ms.values() for v in values]
+    print(f"{'route':<12} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+    for route, values in [*sorted(tally.latencies_ms.items()), ("all", every)]:
+        print(
+            f"{route:<12} {len(values):>8} {len(values) / seconds:>7.1f} "
+            f"{statistics.median(values):>7.1f} {percentile(values, 99):>7.1f} {max(values):>7.1f}"
+        )
+    print(f"errors: {sum(tally.errors.values())} {dict(tally.errors) or ''}")
+    return percentile(every, 99)
+
+
+# -- phase 1: students ----------------------------------------------------------------------
+@dataclass
+class Student:
+    headers: dict[str, str]
+    preset: str
+    model_id: str
+
+
+async def enrol(client: httpx.AsyncClient, preset: str) -> Student:
+    r = await client.post("/api/workspaces")
+    r.raise_for_status()
+    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = await client.post("/api/models", json={"preset": preset, "seed": 0}, headers=headers)
+    r.raise_for_status()
+    return Student(headers, preset, r.json()["id"])
+
+
+async def attend(
+    client: httpx.AsyncClient, student: Student, tally: Tally, offset: float, end: float
+) -> None:
+    """Every PERIOD_S: validate, run a probe, read the parameters; until ``end``."""
+    preset = PRESETS[student.preset]
+    validate = {"spec": preset.spec}
+    probe = {"inputs": preset.default_inputs, "capture": "all"}
+    model = f"/api/models/{student.model_id}"
+    h = student.headers
+    tick = time.monotonic() + offset
+    while tick < end:
+        await asyncio.sleep(max(0.0, tick - time.monotonic()))
+        await tally.call(client, "validate", "POST", "/api/validate", json=validate, headers=h)
+        await tally.call(client, "run", "POST", f"{model}/run", json=probe, headers=h)
+        await tally.call(client, "parameters", "GET", f"{model}/parameters", headers=h)
+        tick += PERIOD_S
+        while tick < time.monotonic():  # behind: skip the ticks already missed
+            tick += PERIOD_S
+
+
+async def load_phase(base: str, students: int, duration: float, transformer: int) -> float:
+    presets = [
+        "transformer" if i < transformer else TUTORIAL[i % len(TUTORIAL)] for i in range(students)
+    ]
+    limits = httpx.Limits(max_connections=students + 10, max_keepalive_connections=students + 10)
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT, limits=limits) as client:
+        gate = asyncio.Semaphore(4)  # enrolment is set-up, not load: below the job queue
+
+        async def enrol_gated(preset: str) -> Student:
+            async with gate:
+                return await enrol(client, preset)
+
+        enrolled = await asyncio.gather(*(enrol_gated(p) for p in presets))
+        print(f"{students} students enrolled: {dict(Counter(presets))}")
+        rng = random.Random(0)
+        tally = Tally()
+        start = time.monotonic()
+        end = start + duration
+        await asyncio.gather(
+            *(attend(client, s, tally, rng.uniform(0, PERIOD_S), end) for s in enrolled)
+        )
+        elapsed = time.monotonic() - start
+    print(f"load: {students} students for {elapsed:.1f} s (load average {os.getloadavg()})")
+    p99 = report(tally, elapsed)
+    ok = p99 <= TARGET_P99_MS and not tally.errors
+    print(f"target p99 ≤ {TARGET_P99_MS:.0f} ms with no errors: {'met' if ok else 'NOT met'}")
+    return ok
+
+
+# -- phase 2: burst -------------------------------------------------------------------------
+async def burst_phase(base: str, count: int) -> bool:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT, limits=limits) as client:
+        student = await enrol(client, "lenet5")
+        probe = {"inputs": PRESETS["lenet5"].default_inputs, "capture": "all"}
+        url = f"/api/models/{student.model_id}/run"
+
+        async def press(delay: float) -> int | str:
+            await asyncio.sleep(delay)
+            try:
+                r = await client.post(url, json=probe, headers=student.headers)
+            except httpx.HTTPError as exc:
+                return type(exc).__name__
+            return r.status_code
+
+        start = time.monotonic()
+        # all sent within the first 2 s, evenly spread
+        statuses = await asyncio.gather(*(press(2.0 * i / count) for i in range(count)))
+        elapsed = time.monotonic() - start
+        health = await client.get("/healthz")
+    counts = Counter(statuses)
+    allowed = all(isinstance(s, int) and (200 <= s < 300 or s in (429, 503)) for s in statuses)
+    healthy = health.status_code == 200 and health.json().get("status") == "ok"
+    print(f"burst: {count} runs sent within 2 s, all answered in {elapsed:.1f} s: {dict(counts)}")
+    print(f"only 2xx/429/503: {allowed}; /healthz afterwards: {health.status_code} ({healthy})")
+    return allowed and healthy
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--burst", type=int, default=200, help="requests in the burst")
+    parser.add_argument("--transformer", type=int, default=0, help="students on nn.Transformer")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        data = Path(tmp)
+        port = free_port()
+        server = start_server(data, port, {"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"})
+        try:
+            load_ok = asyncio.run(
+                load_phase(
+                    f"http://127.0.0.1:{port}", args.students, args.duration, args.transformer
+                )
+            )
+        finally:
+            stop_server(server)
+        port = free_port()
+        server = start_server(data, port, {})  # the default rate limit and job queue
+        try:
+            burst_ok = asyncio.run(burst_phase(f"http://127.0.0.1:{port}", args.burst))
+        finally:
+            stop_server(server)
+    return 0 if load_ok and burst_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
