@@ -29,9 +29,7 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,54 +42,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from models.presets import PRESETS  # noqa: E402
+from server.child import ChildServer  # noqa: E402
 
 TUTORIAL = ("tiny_model", "linear_3_2", "lenet5", "lstm_tagger")
 PERIOD_S = 2.0
 TARGET_P99_MS = 150.0
 TIMEOUT = httpx.Timeout(30.0)
-
-
-# -- the server -----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PLAYGROUND_HOST": "127.0.0.1",
-        "PLAYGROUND_PORT": str(port),
-        "PLAYGROUND_DATA_DIR": str(data_dir),
-        "PLAYGROUND_LOG_LEVEL": "warning",
-        **extra_env,
-    }
-    log = (data_dir / f"server-{port}.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}; see {log.name}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not answer /healthz within 120 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -236,22 +192,12 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         data = Path(tmp)
-        port = free_port()
-        server = start_server(data, port, {"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"})
-        try:
+        with ChildServer(data, env={"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"}) as srv:
             load_ok = asyncio.run(
-                load_phase(
-                    f"http://127.0.0.1:{port}", args.students, args.duration, args.transformer
-                )
+                load_phase(srv.url, args.students, args.duration, args.transformer)
             )
-        finally:
-            stop_server(server)
-        port = free_port()
-        server = start_server(data, port, {})  # the default rate limit and job queue
-        try:
-            burst_ok = asyncio.run(burst_phase(f"http://127.0.0.1:{port}", args.burst))
-        finally:
-            stop_server(server)
+        with ChildServer(data) as srv:  # the default rate limit and job queue
+            burst_ok = asyncio.run(burst_phase(srv.url, args.burst))
     return 0 if load_ok and burst_ok else 1
 
 

@@ -27,14 +27,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -42,6 +37,7 @@ import plotly
 from playwright.sync_api import Browser, Route, sync_playwright
 
 from models.presets import PRESETS
+from server.child import ChildServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -78,34 +74,6 @@ def share_hash(preset: str = "lenet5", focus: str = "conv1") -> str:
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     raw = deflate.compress(json.dumps(state).encode()) + deflate.flush()
     return "#z=" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PLAYGROUND_HOST": "127.0.0.1",
-        "PLAYGROUND_PORT": str(port),
-        "PLAYGROUND_DATA_DIR": data_dir,
-        "PLAYGROUND_LOG_LEVEL": "warning",
-        "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("the server did not start")
 
 
 def first_map_ms(browser: Browser, url: str, full_bundle: bool) -> dict[str, float]:
@@ -203,9 +171,9 @@ def main() -> None:
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is not installed")
     with tempfile.TemporaryDirectory(prefix="bench_ui_") as tmp:
-        proc, base = start_server(tmp)
+        srv = ChildServer(tmp, env={"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"}).start()
         try:
-            url = f"{base}/playground{share_hash()}"
+            url = f"{srv.url}/playground{share_hash()}"
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:
@@ -216,15 +184,14 @@ def main() -> None:
                         rows["full"].append(first_map_ms(browser, url, True))
                     ctx = browser.new_context(viewport={"width": 1366, "height": 768})
                     page = ctx.new_page()
-                    page.goto(f"{base}/playground#new")
+                    page.goto(f"{srv.url}/playground#new")
                     page.wait_for_selector(".palette-item")
                     grid = page.evaluate(GRID_VS_SMALL, {"reps": 9})
                     ctx.close()
                 finally:
                     browser.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            srv.stop()
     report(rows, grid, args.runs)
 
 

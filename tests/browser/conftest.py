@@ -1,24 +1,21 @@
 """Browser fixtures: the real server in a subprocess, Debian's Chromium through Playwright.
 
-The server runs ``python -m server`` on 127.0.0.1 with a free port and a temporary data
-directory; it is always stopped, even when a test fails. Every page records console errors
-and uncaught exceptions, and a test fails if any appear.
+The server runs ``python -m server`` on 127.0.0.1 (``server.child.ChildServer``) with a free
+port and a temporary data directory; it is always stopped, even when a test fails. Every page
+records console errors and uncaught exceptions, and a test fails if any appear.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from server.child import ChildServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -38,69 +35,15 @@ VIEWPORT = {"width": 1366, "height": 768}
 expect.set_options(timeout=15_000)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    """Start ``python -m server`` and wait until /healthz answers; returns (process, base URL)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PLAYGROUND_HOST": "127.0.0.1",
-        "PLAYGROUND_PORT": str(port),
-        "PLAYGROUND_DATA_DIR": str(data_dir),
-        "PLAYGROUND_LOG_LEVEL": "warning",
-        # every test shares this server and 127.0.0.1, hence one rate-limit bucket; live
-        # validation alone can use it up. The limiter has its own tests (test_security.py).
-        "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            stop_server(proc)
-            raise RuntimeError(f"the server exited with {proc.returncode}:\n{err}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as res:
-                if res.status == 200:
-                    return proc, base
-        except OSError:
-            time.sleep(0.1)
-    stop_server(proc)
-    raise RuntimeError("the server did not answer /healthz within 60 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-    if proc.stderr:
-        proc.stderr.close()
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
-    proc, base = start_server(tmp_path_factory.mktemp("data"))
-    try:
-        yield base
-    finally:
-        stop_server(proc)
+    # every test shares this server and 127.0.0.1, hence one rate-limit bucket; live
+    # validation alone can use it up. The limiter has its own tests (test_security.py).
+    no_limit = {"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"}
+    with ChildServer(tmp_path_factory.mktemp("data"), env=no_limit, timeout=60) as srv:
+        yield srv.url
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,9 @@ The README carries the script verbatim between ``<!-- example:start -->`` and
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +21,7 @@ import torch
 
 from models.build import build
 from models.presets import PRESETS
+from server.child import ChildServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "scripted_experiment.py"
@@ -76,50 +74,11 @@ def test_example_in_process(client, tmp_path, capsys):
     assert printed.count("class ") >= 10 and "predicted class" in printed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(tmp_path):
     """``python -m server`` on a free port of 127.0.0.1; terminated afterwards, always."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PLAYGROUND_HOST": "127.0.0.1",
-        "PLAYGROUND_PORT": str(port),
-        "PLAYGROUND_DATA_DIR": str(tmp_path / "data"),
-        "PLAYGROUND_LOG_LEVEL": "warning",
-    }
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited: {(tmp_path / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no /healthz in 90 s: {(tmp_path / 'server.log').read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with ChildServer(tmp_path / "data", timeout=90) as srv:
+        yield srv.url
 
 
 @pytest.mark.slow
