@@ -25,13 +25,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
+    store = SqlStore(settings.db_url())
     worker = EmbeddedWorker(
         pick_device(settings.device),
         settings.limits(),
         settings.model_cache_bytes,
         queue_size=settings.job_queue_size,
+        save=store.put_model,
     )
-    store = SqlStore(settings.db_url())
     housekeeper = Housekeeper(store, worker, settings)
     state = AppState(settings, settings.limits(), store, worker)
 

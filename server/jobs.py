@@ -73,18 +73,18 @@ def update_model(
         params=inference.total_params,
     )
     new_live = Live(record, built, state_bytes(built.model))
-    worker.adopt(new_live)
+    worker.commit(new_live)
     return new_live, kept, fresh
 
 
 # -- run --------------------------------------------------------------------------------------
 def run_model(
     live: Live, req: RunRequest, settings: Settings, limits: Limits, worker: Worker
-) -> tuple[dict[str, Any], ModelRecord | None]:
+) -> dict[str, Any]:
     """Make the inputs, check their cost, probe every captured layer, encode the result.
 
     A train-mode run moves BatchNorm running statistics, as in PyTorch: the new state is
-    saved as a new version of the record, returned beside the result.
+    saved as a new version of the record before the result goes out.
     """
     started = time.perf_counter()
     inference = live.built.inference
@@ -126,17 +126,16 @@ def run_model(
         for n, m in made.items()
     }
     out["labels"] = spec.labels
-    saved = None
     if req.mode == "train" and next(live.model.buffers(), None) is not None:
-        saved = save_state(live, worker)
+        save_state(live, worker)
     out["elapsed_ms"] = (time.perf_counter() - started) * 1000
-    return out, saved
+    return out
 
 
 def save_state(live: Live, worker: Worker) -> ModelRecord:
     """Write the live model's current state into a new version of its record."""
     record = live.record.changed(weights=to_safetensors(live.model))
-    worker.adopt(Live(record, live.built, live.nbytes))
+    worker.commit(Live(record, live.built, live.nbytes))
     return record
 
 
@@ -147,7 +146,7 @@ def patch_grad(
     changed = set_requires_grad(live.model, target, flag)
     frozen = tuple(n for n, p in live.model.named_parameters() if not p.requires_grad)
     record = live.record.changed(frozen=frozen)
-    worker.adopt(Live(record, live.built, live.nbytes))
+    worker.commit(Live(record, live.built, live.nbytes))
     return record, changed, parameter_table(live.model)["totals"]
 
 
@@ -158,5 +157,5 @@ def upload_weights(
     # checks everything before changing anything
     count = load_safetensors(live.model, data, max_header_bytes=max_header_bytes)
     record = live.record.changed(weights=to_safetensors(live.model))
-    worker.adopt(Live(record, live.built, live.nbytes))
+    worker.commit(Live(record, live.built, live.nbytes))
     return record, count

@@ -264,9 +264,9 @@ class SqlStore:
     def put_model(self, record: ModelRecord) -> None:
         """Save a record durably in one transaction (insert at version 1, else update).
 
-        A record never goes back in time: versions are made one after another on the worker
-        from the live model, so a stored newer version already holds an older one's change,
-        and saving the older one (its request finished later) is a no-op. A version after 1
+        A record never goes back in time: versions are made and saved one after another on
+        the worker (``Worker.commit``), so a stored newer version already holds an older
+        one's change, and saving the older one again is a no-op. A version after 1
         whose model is gone (deleted while its request ran) is a 404 and is not brought back.
         """
         values = {

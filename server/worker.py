@@ -91,6 +91,12 @@ class Worker(ABC):
         """Keep ``live`` as the current in-memory copy of its record (called on the worker)."""
 
     @abstractmethod
+    def commit(self, live: Live) -> Live:
+        """Save ``live.record`` durably, then adopt it (called on the worker, inside the job
+        that made the change): the next job, whatever was evicted meanwhile, builds from a
+        store that already holds it, and a client is answered only once it is saved."""
+
+    @abstractmethod
     def forget(self, model_id: str) -> None:
         """Drop a deleted model from memory."""
 
@@ -113,9 +119,15 @@ class EmbeddedWorker(Worker):
     """
 
     def __init__(
-        self, device: torch.device, limits: Limits, cache_bytes: int, queue_size: int = 64
+        self,
+        device: torch.device,
+        limits: Limits,
+        cache_bytes: int,
+        queue_size: int = 64,
+        save: Callable[[ModelRecord], None] | None = None,
     ) -> None:
         self.device = device
+        self._save = save  # the store's put_model; None: memory only (unit tests)
         self.limits = limits
         self.cache_bytes = cache_bytes
         self.queue_size = queue_size
@@ -246,6 +258,16 @@ class EmbeddedWorker(Worker):
                 _, old = self._live.popitem(last=False)
                 total -= old.held_bytes
                 log.info("model %s left memory (LRU)", old.record.id)
+
+    def commit(self, live: Live) -> Live:
+        if self._save is not None:
+            try:
+                self._save(live.record)
+            except BaseException:
+                self.forget(live.record.id)  # memory never runs ahead of the store
+                raise
+        self.adopt(live)
+        return live
 
     def forget(self, model_id: str) -> None:
         with self._lock:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from models.codegen import to_python
 from models.errors import LimitError
@@ -69,8 +68,7 @@ async def create_model(body: ModelCreate, ws: WorkspaceDep, state: StateDep) -> 
         seed=seed,
         params=inference.total_params,
     )
-    live = await state.worker.with_model(record, lambda live: live)
-    await run_in_threadpool(state.store.put_model, record)
+    live = await state.worker.with_model(record, state.worker.commit)
     return public(live, preset=preset.name if preset else None)
 
 
@@ -104,7 +102,6 @@ async def replace_model(body: ModelUpdate, record: ModelDep, state: StateDep) ->
     live, kept, fresh = await state.worker.with_model(
         record, lambda live: jobs.update_model(live, body.spec, state.worker, state.limits)
     )
-    await run_in_threadpool(state.store.put_model, live.record)
     return public(live, kept=kept, reinitialized=fresh)
 
 

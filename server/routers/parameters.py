@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from models.introspect import parameter_table, parameter_values
 from models.tensors import Encoding, encode, tensor_stats
@@ -50,10 +49,9 @@ async def parameter(
 @router.patch("/{model_id}/parameters/{name}", response_model=GradResult, responses=ERRORS)
 async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep) -> dict:
     """Freeze or unfreeze one parameter, or every parameter of a layer (name = layer)."""
-    saved, changed, totals = await state.worker.with_model(
+    _, changed, totals = await state.worker.with_model(
         record, lambda live: jobs.patch_grad(live, name, body.requires_grad, state.worker)
     )
-    await run_in_threadpool(state.store.put_model, saved)
     return {"changed": changed, "totals": totals}
 
 
@@ -95,5 +93,4 @@ async def upload_weights(request: Request, record: ModelDep, state: StateDep) ->
             live, data, state.worker, max_header_bytes=state.settings.max_safetensors_header_bytes
         ),
     )
-    await run_in_threadpool(state.store.put_model, saved)
     return {"tensors": count, "version": saved.version}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from server import jobs
 from server.deps import ModelDep, StateDep
@@ -25,9 +24,7 @@ async def run(body: RunRequest, record: ModelDep, state: StateDep) -> JSONRespon
     # The result is built by models.probe.describe in the RunResult shape (the schema tests
     # check it); it goes out as it is: re-validating ~60 KB of payloads per run cost more
     # than the forward pass itself.
-    result, saved = await state.worker.with_model(
+    result = await state.worker.with_model(
         record, lambda live: jobs.run_model(live, body, state.settings, state.limits, state.worker)
     )
-    if saved is not None:
-        await run_in_threadpool(state.store.put_model, saved)
     return JSONResponse(result)

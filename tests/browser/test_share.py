@@ -4,6 +4,8 @@ hide= flags hide panels for a focused lesson link."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -77,7 +79,9 @@ def test_share_link_restores_model_and_activations(new_page, server, shot):
 def test_lesson_link_hides_panels(page, server, shot):
     page.goto(f"{server}/playground#preset=lenet5&tab=run&focus=pool2")
     expect(page.locator("#model-status")).to_contain_text("built")
-    page.wait_for_function("location.hash.startsWith('#z=')")
+    # not wait_for_function: its polling evaluates a string, which the CSP (no unsafe-eval)
+    # refuses in the page
+    expect(page).to_have_url(re.compile(r"/playground#z="))
     state = page.evaluate("location.hash")
     page.goto(f"{server}/playground{state}&hide=palette,builder,code,inspect")
     expect(page.locator("#palette-panel")).to_be_hidden()

@@ -116,11 +116,10 @@ def test_a_job_queued_behind_a_change_builds_the_newest_version(store, ws):
     """The record a request read is stale when its job runs after another change and an
     eviction: the worker builds the newest stored version, so no change is lost."""
     a = trained(store, ws, 4)
-    w = worker()
+    w = EmbeddedWorker(torch.device("cpu"), Limits(), 2**30, save=store.put_model)
 
     async def scenario():
-        saved, _, _ = await w.with_model(a, lambda live: jobs.patch_grad(live, "conv1", False, w))
-        store.put_model(saved)
+        await w.with_model(a, lambda live: jobs.patch_grad(live, "conv1", False, w))
         w.unload_idle(0)
         live = await w.with_model(a, lambda live: live)  # a: version 1, the store has 2
         await w.close()
