@@ -31,7 +31,8 @@ from torch import nn
 from models.build import SpecModel
 from models.catalog import CATALOG
 from models.errors import SpecError
-from models.tensors import Encoding, encode, tensor_stats
+from models.stats import tensor_stats
+from models.tensors import Encoding, encode
 
 TRANSFORMER_TYPES = frozenset(
     {

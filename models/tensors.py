@@ -1,4 +1,4 @@
-"""Tensors to JSON payloads and back, and the statistics the UI shows next to them.
+"""Tensors to JSON payloads and back (statistics: ``models.stats``).
 
 A payload is ``{"shape": [...], "dtype": "float32", "encoding": "f16", "data": ...}``:
 
@@ -273,70 +273,3 @@ def decode(payload: Mapping[str, Any], *, max_elements: int) -> torch.Tensor:
         integer = str(payload.get("dtype", "float32")).removeprefix("torch.") in _INT_DTYPES
         return _decode_list(payload["data"], shape, integer, max_elements)
     return _decode_bytes(payload["data"], shape, encoding, numel or 0)
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def _num(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def tensor_stats(t: torch.Tensor, bins: int = 30) -> dict:
-    """Summary statistics of ``t``, as plain JSON-safe Python numbers.
-
-    Computed in float32 on the tensor's own device. ``mean``, ``std``, ``min``, ``max`` and the
-    histogram cover the finite values only (NaN and ±inf are counted in ``nan_count`` and
-    ``inf_count``); ``std`` is the population standard deviation (``correction=0``,
-    numpy's ``ddof=0``). ``zero_fraction`` is over all elements. The histogram has ``bins``
-    equal bins over [min, max] (``torch.histc``); when min == max the range is widened to
-    [v - d, v + d] with d = max(0.5, |v|·1e-6). A statistic that does not exist (empty tensor,
-    no finite value) is ``None``; an empty tensor's histogram has zero counts over [0, 1].
-    """
-    if bins < 1:
-        raise ValueError("bins must be at least 1")
-    x = t.detach()
-    x = x.to(torch.float32) if x.dtype != torch.float32 else x
-    numel = x.numel()
-    mask = torch.isfinite(x)
-    n_finite = int(mask.sum())
-    if n_finite == numel:  # the common case: no masked copy, no NaN/inf counting
-        finite, nan_count, inf_count = x.reshape(-1), 0, 0
-    else:
-        finite = x[mask]
-        nan_count = int(torch.isnan(x).sum())
-        inf_count = numel - n_finite - nan_count
-    stats: dict[str, Any] = {
-        "shape": list(t.shape),
-        "numel": numel,
-        "mean": None,
-        "std": None,
-        "min": None,
-        "max": None,
-        "zero_fraction": None,
-        "nan_count": nan_count,
-        "inf_count": inf_count,
-    }
-    if numel:
-        stats["zero_fraction"] = float((x == 0).sum()) / numel
-    if n_finite == 0:
-        edges = torch.linspace(0.0, 1.0, bins + 1)
-        stats["histogram"] = {"counts": [0] * bins, "edges": edges.tolist()}
-        return stats
-    lo_t, hi_t = torch.aminmax(finite)
-    # one device->host transfer for all four numbers (var+sqrt is faster than std on CPU)
-    lo, hi, mean, std = torch.stack(
-        [lo_t, hi_t, finite.mean(), finite.var(correction=0).sqrt()]
-    ).tolist()
-    stats.update(mean=_num(mean), std=_num(std), min=lo, max=hi)
-    if lo == hi:
-        d = max(0.5, abs(lo) * 1e-6)
-        lo, hi = lo - d, hi + d
-    counts = torch.histc(finite, bins=bins, min=lo, max=hi)
-    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
-    stats["histogram"] = {
-        "counts": [int(c) for c in counts.tolist()],
-        "edges": [float(e) for e in edges.tolist()],
-    }
-    return stats

@@ -49,8 +49,11 @@ WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
 async def get_model(model_id: str, ws: WorkspaceDep, state: StateDep) -> ModelRecord:
-    # always from the store: a model deleted while a job on it was in flight must stay gone
-    record = await run_in_threadpool(state.store.get_model, ws.id, model_id)
+    # from the store (its in-memory record cache first: no thread hop), never from the
+    # worker's live models: a model deleted while a job on it was in flight must stay gone
+    record = state.store.cached_model(ws.id, model_id)
+    if record is None:
+        record = await run_in_threadpool(state.store.get_model, ws.id, model_id)
     if record is None:
         raise SpecError(
             "model_not_found",

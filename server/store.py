@@ -36,6 +36,7 @@ from server.db import META_COLUMNS, make_engine, metadata, models, workspaces
 TOUCH_EVERY_S = 60.0  # a workspace's last_used is written at most this often
 TOKEN_CACHE_SIZE = 4096
 TOKEN_CACHE_TTL_S = 300.0  # another process may delete a workspace (TTL): forget after this
+RECORD_CACHE_SIZE = 4096  # model records kept in memory (SQLite only: see SqlStore)
 
 
 def hash_token(token: str) -> str:
@@ -115,7 +116,15 @@ def _conflict(model_id: str, stored: int) -> SpecError:
 
 
 class SqlStore:
-    """Workspaces and model records in a SQL database; safe to share between threads."""
+    """Workspaces and model records in a SQL database; safe to share between threads.
+
+    With SQLite the server process is the database's only writer (one process per data
+    directory), so it also keeps the records it read or wrote in memory
+    (:meth:`cached_model`): a request on a model then needs no database read and no thread
+    hop. Every save and delete updates that cache right after its commit, and a read only
+    fills it when no write committed while it ran, so a deleted model is never served from
+    it. With any other database (several processes may share it) nothing is cached.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -127,6 +136,10 @@ class SqlStore:
         self._tokens: OrderedDict[str, tuple[Workspace, float]] = OrderedDict()
         self._touched: dict[str, float] = {}  # workspace id -> when last_used was last marked
         self._pending: dict[str, float] = {}  # last_used values not yet written
+        self._records: OrderedDict[tuple[str, str], ModelRecord] | None = (
+            OrderedDict() if self.engine.dialect.name == "sqlite" else None
+        )
+        self._writes = 0  # committed model writes: a read that saw one in flight is not cached
         metadata.create_all(self.engine)
 
     # -- transactions ---------------------------------------------------------------------
@@ -233,28 +246,36 @@ class SqlStore:
         gone, model_ids = 0, []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            with self._write() as conn:
-                if unused_since is not None:  # used since they were picked: keep them
-                    chunk = list(
-                        conn.execute(
-                            select(workspaces.c.id).where(
-                                workspaces.c.id.in_(chunk), workspaces.c.last_used < unused_since
-                            )
-                        ).scalars()
-                    )
-                model_ids += conn.execute(
-                    select(models.c.id).where(models.c.workspace_id.in_(chunk))
-                ).scalars()
-                conn.execute(delete(models).where(models.c.workspace_id.in_(chunk)))
-                gone += conn.execute(delete(workspaces).where(workspaces.c.id.in_(chunk))).rowcount
-            with self._mem_lock:
-                dead = set(chunk)
-                for token_hash, (ws, _) in list(self._tokens.items()):
-                    if ws.id in dead:
-                        del self._tokens[token_hash]
-                for ws_id in dead:
-                    self._touched.pop(ws_id, None)
-                    self._pending.pop(ws_id, None)
+            with self._write_lock:  # the cache is updated in commit order
+                with self._write() as conn:
+                    if unused_since is not None:  # used since they were picked: keep them
+                        chunk = list(
+                            conn.execute(
+                                select(workspaces.c.id).where(
+                                    workspaces.c.id.in_(chunk),
+                                    workspaces.c.last_used < unused_since,
+                                )
+                            ).scalars()
+                        )
+                    model_ids += conn.execute(
+                        select(models.c.id).where(models.c.workspace_id.in_(chunk))
+                    ).scalars()
+                    conn.execute(delete(models).where(models.c.workspace_id.in_(chunk)))
+                    gone += conn.execute(
+                        delete(workspaces).where(workspaces.c.id.in_(chunk))
+                    ).rowcount
+                with self._mem_lock:
+                    dead = set(chunk)
+                    for token_hash, (ws, _) in list(self._tokens.items()):
+                        if ws.id in dead:
+                            del self._tokens[token_hash]
+                    for ws_id in dead:
+                        self._touched.pop(ws_id, None)
+                        self._pending.pop(ws_id, None)
+                    self._writes += 1
+                    if self._records is not None:
+                        for key in [k for k in self._records if k[0] in dead]:
+                            del self._records[key]
         return gone, model_ids
 
     # -- models ---------------------------------------------------------------------------
@@ -280,28 +301,75 @@ class SqlStore:
         if not record.weights_deferred:  # deferred: the stored weights stay as they are
             values["weights"] = record.weights
         mine = (models.c.id == record.id) & (models.c.workspace_id == record.workspace_id)
-        with self._write() as conn:
-            stored = conn.execute(select(models.c.version).where(mine).with_for_update()).first()
-            if stored is not None:
-                if stored.version >= record.version:
-                    return  # already there, or superseded by a later save
-                conn.execute(update(models).where(mine).values(values))
+        with self._write_lock:  # the cache is updated in commit order
+            with self._write() as conn:
+                stored = conn.execute(
+                    select(models.c.version).where(mine).with_for_update()
+                ).first()
+                if stored is not None:
+                    if stored.version >= record.version:
+                        return  # already there, or superseded by a later save
+                    conn.execute(update(models).where(mine).values(values))
+                    has_weights = record.weights_deferred or record.weights is not None
+                else:
+                    if record.version > 1:
+                        raise _gone("model")
+                    owner = select(workspaces.c.id).where(workspaces.c.id == record.workspace_id)
+                    if conn.execute(owner).first() is None:
+                        raise _gone("workspace")
+                    values["weights"] = record.load_weights()
+                    has_weights = values["weights"] is not None
+                    conn.execute(
+                        insert(models).values(
+                            id=record.id,
+                            workspace_id=record.workspace_id,
+                            created=record.created,
+                            **values,
+                        )
+                    )
+            saved = replace(record, weights=None, weights_loader=None)  # weights: in the store
+            self._committed(record.workspace_id, record.id, self._bind(saved, has_weights))
+
+    # -- the record cache (SQLite only) ---------------------------------------------------
+    def cached_model(self, workspace_id: str, model_id: str) -> ModelRecord | None:
+        """The model's current record when this process knows it, else None (read it)."""
+        if self._records is None:
+            return None
+        with self._mem_lock:
+            record = self._records.get((workspace_id, model_id))
+            if record is not None:
+                self._records.move_to_end((workspace_id, model_id))
+            return record
+
+    def _committed(self, workspace_id: str, model_id: str, record: ModelRecord | None) -> None:
+        """After a commit: the model's new record (None: deleted) replaces the cached one."""
+        with self._mem_lock:
+            self._writes += 1
+            if self._records is None:
                 return
-            if record.version > 1:
-                raise _gone("model")
-            owner = select(workspaces.c.id).where(workspaces.c.id == record.workspace_id)
-            if conn.execute(owner).first() is None:
-                raise _gone("workspace")
-            values["weights"] = record.load_weights()
-            conn.execute(
-                insert(models).values(
-                    id=record.id, workspace_id=record.workspace_id, created=record.created, **values
-                )
-            )
+            if record is None:
+                self._records.pop((workspace_id, model_id), None)
+            else:
+                self._remember(record)
+
+    def _remember(self, record: ModelRecord) -> None:  # under _mem_lock
+        key = (record.workspace_id, record.id)
+        self._records[key] = record
+        self._records.move_to_end(key)
+        while len(self._records) > RECORD_CACHE_SIZE:
+            self._records.popitem(last=False)
+
+    def _bind(self, record: ModelRecord, has_weights: bool) -> ModelRecord:
+        """The record as read back from the store: weights left there, latest on demand."""
+        loader = partial(self._read_weights, record.id, record.version) if has_weights else None
+        return replace(
+            record,
+            weights_loader=loader,
+            fetch_latest=partial(self.get_model, record.workspace_id, record.id),
+        )
 
     def _record(self, row: Any) -> ModelRecord:
-        loader = partial(self._read_weights, row.id, row.version) if row.has_weights else None
-        return ModelRecord(
+        record = ModelRecord(
             id=row.id,
             workspace_id=row.workspace_id,
             spec=json.loads(row.spec),
@@ -311,9 +379,8 @@ class SqlStore:
             version=int(row.version),
             created=float(row.created),
             updated=float(row.updated),
-            weights_loader=loader,
-            fetch_latest=partial(self.get_model, row.workspace_id, row.id),
         )
+        return self._bind(record, bool(row.has_weights))
 
     def _select_records(self) -> Select:
         return select(*META_COLUMNS, models.c.weights.is_not(None).label("has_weights"))
@@ -330,13 +397,21 @@ class SqlStore:
         return None if row.weights is None else bytes(row.weights)
 
     def get_model(self, workspace_id: str, model_id: str) -> ModelRecord | None:
+        writes = self._writes
         with self._read() as conn:
             row = conn.execute(
                 self._select_records().where(
                     models.c.id == model_id, models.c.workspace_id == workspace_id
                 )
             ).first()
-        return None if row is None else self._record(row)
+        if row is None:
+            return None
+        record = self._record(row)
+        if self._records is not None:
+            with self._mem_lock:
+                if self._writes == writes:  # no write committed meanwhile: still current
+                    self._remember(record)
+        return record
 
     def list_models(self, workspace_id: str) -> list[ModelRecord]:
         """The workspace's records, oldest first (weights left in the store)."""
@@ -359,8 +434,12 @@ class SqlStore:
             )
 
     def delete_model(self, workspace_id: str, model_id: str) -> bool:
-        with self._write() as conn:
-            result = conn.execute(
-                delete(models).where(models.c.id == model_id, models.c.workspace_id == workspace_id)
-            )
+        with self._write_lock:  # the cache is updated in commit order
+            with self._write() as conn:
+                result = conn.execute(
+                    delete(models).where(
+                        models.c.id == model_id, models.c.workspace_id == workspace_id
+                    )
+                )
+            self._committed(workspace_id, model_id, None)
         return result.rowcount > 0

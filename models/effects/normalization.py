@@ -22,7 +22,7 @@ from torch import nn
 
 from models.effects import check_cost
 from models.errors import SpecError, fmt_shape
-from models.tensors import tensor_stats
+from models.stats import tensor_stats
 
 Layer = Literal[
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from models.introspect import parameter_table, parameter_values
-from models.tensors import Encoding, encode, tensor_stats
+from models.stats import tensor_stats
+from models.tensors import Encoding, encode
 from models.weights import to_safetensors
 from server import jobs
 from server.deps import ModelDep, StateDep

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pydantic_core
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -13,10 +14,21 @@ from server.schemas.runs import RunRequest, RunResult
 router = APIRouter(prefix="/api/models", tags=["runs"])
 
 
+class RunJSONResponse(JSONResponse):
+    """JSON by pydantic-core's encoder: 60 µs for LeNet-5's 57 KB, where ``json`` takes 330.
+
+    Non-finite floats never reach it (statistics carry None, payloads are base64 or
+    spelled-out strings); should one slip through it becomes null, still valid JSON.
+    """
+
+    def render(self, content: object) -> bytes:
+        return pydantic_core.to_json(content, inf_nan_mode="null")
+
+
 @router.post(
     "/{model_id}/run", response_model=RunResult, response_model_exclude_none=True, responses=ERRORS
 )
-async def run(body: RunRequest, record: ModelDep, state: StateDep) -> JSONResponse:
+async def run(body: RunRequest, record: ModelDep, state: StateDep) -> RunJSONResponse:
     """Run inputs (tensor, random, constant, tokens or image) and return outputs and activations.
 
     A run in train mode updates BatchNorm running statistics, exactly as PyTorch does.
@@ -27,4 +39,4 @@ async def run(body: RunRequest, record: ModelDep, state: StateDep) -> JSONRespon
     result = await state.worker.with_model(
         record, lambda live: jobs.run_model(live, body, state.settings, state.limits, state.worker)
     )
-    return JSONResponse(result)
+    return RunJSONResponse(result)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from models.errors import LimitError, SpecError
-from models.tensors import decode, encode, tensor_stats
+from models.tensors import decode, encode
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -173,45 +173,3 @@ def test_limit_is_checked_from_the_declared_shape_before_allocating() -> None:
     with pytest.raises(LimitError, match="10,000 elements"):
         decode(nested, max_elements=9999)
     assert decode(nested, max_elements=10_000).shape == (100, 100)
-
-
-# ----------------------------------------------------------------------------- statistics
-
-
-def test_stats_match_numpy() -> None:
-    t = _rand(4, 250, seed=3) * 2 + 1
-    s = tensor_stats(t, bins=30)
-    a = t.numpy().astype(np.float64)
-    assert s["shape"] == [4, 250] and s["numel"] == 1000 and s["nan_count"] == 0
-    assert s["mean"] == pytest.approx(a.mean(), rel=1e-5)
-    assert s["std"] == pytest.approx(a.std(ddof=0), rel=1e-5)
-    assert s["min"] == pytest.approx(a.min()) and s["max"] == pytest.approx(a.max())
-    edges = s["histogram"]["edges"]
-    assert len(edges) == 31 and len(s["histogram"]["counts"]) == 30
-    counts, np_edges = np.histogram(a, bins=30, range=(a.min(), a.max()))
-    np.testing.assert_allclose(edges, np_edges, rtol=1e-6)
-    assert sum(s["histogram"]["counts"]) == 1000
-    assert np.abs(np.array(s["histogram"]["counts"]) - counts).sum() <= 2
-    json.dumps(s, allow_nan=False)
-
-
-def test_zero_fraction_of_relu_output() -> None:
-    x = torch.relu(_rand(10_000, seed=1))
-    s = tensor_stats(x)
-    assert s["zero_fraction"] == pytest.approx(float((x.numpy() == 0).mean()))
-    assert s["min"] == 0.0
-
-
-def test_stats_nonfinite_single_and_empty() -> None:
-    t = torch.tensor([1.0, 3.0, float("nan"), float("inf")])
-    s = tensor_stats(t, bins=4)
-    assert s["nan_count"] == 1 and s["inf_count"] == 1
-    assert s["mean"] == 2.0 and s["std"] == 1.0 and (s["min"], s["max"]) == (1.0, 3.0)
-    assert s["histogram"]["counts"] == [1, 0, 0, 1]
-    one = tensor_stats(torch.tensor([7.0]), bins=3)
-    assert one["std"] == 0.0 and one["histogram"]["counts"] == [0, 1, 0]
-    assert one["histogram"]["edges"][0] < 7.0 < one["histogram"]["edges"][-1]
-    empty = tensor_stats(torch.zeros(0, 3), bins=5)
-    assert empty["numel"] == 0 and empty["mean"] is None and empty["std"] is None
-    assert empty["histogram"]["counts"] == [0] * 5 and len(empty["histogram"]["edges"]) == 6
-    json.dumps([s, one, empty], allow_nan=False)
