@@ -31,7 +31,7 @@ from torch import nn
 from models.build import SpecModel
 from models.catalog import CATALOG
 from models.errors import SpecError
-from models.stats import tensor_stats
+from models.stats import tensor_stats_many
 from models.tensors import Encoding, encode
 
 TRANSFORMER_TYPES = frozenset(
@@ -284,13 +284,6 @@ def probe(
 
 
 # -- JSON -----------------------------------------------------------------------------------
-def _entry(t: torch.Tensor, encoding: Encoding, max_elements: int | None, bins: int) -> dict:
-    return {
-        "tensor": encode(t, encoding, max_elements),
-        "stats": tensor_stats(t, bins=bins),
-    }
-
-
 def describe(
     result: ProbeResult,
     *,
@@ -302,17 +295,23 @@ def describe(
 
     ``{"mode", "outputs": {name: payload}, "activations": {layer: {"type", "tensor",
     "stats", "extras": {name: {"tensor", "stats"}}}}}``. Statistics are computed on the
-    tensors' device; only the encoding moves data to the CPU.
+    tensors' device (the small CPU ones all together: ``tensor_stats_many``); only the
+    encoding moves data to the CPU.
     """
+    described = [
+        t for act in result.activations.values() for t in (act.tensor, *act.extras.values())
+    ]
+    stats = iter(tensor_stats_many(described, bins=bins))
+
+    def entry(t: torch.Tensor) -> dict:
+        return {"tensor": encode(t, encoding, max_elements), "stats": next(stats)}
+
     activations = {}
     for name, act in result.activations.items():
-        entry = _entry(act.tensor, encoding, max_elements, bins)
         activations[name] = {
             "type": act.type,
-            **entry,
-            "extras": {
-                key: _entry(t, encoding, max_elements, bins) for key, t in act.extras.items()
-            },
+            **entry(act.tensor),
+            "extras": {key: entry(t) for key, t in act.extras.items()},
         }
     return {
         "mode": result.mode,

@@ -99,7 +99,7 @@ def stats_numpy(t: torch.Tensor, x: torch.Tensor, bins: int) -> dict:
     lo, hi = _widen(lo, hi)
     # the bin of each value, as histc: floor((v - lo) / width), the maximum in the last bin
     index = ((a.astype(np.float64) - lo) * (bins / (hi - lo))).astype(np.intp)
-    np.clip(index, 0, bins - 1, out=index)
+    np.minimum(index, bins - 1, out=index)  # values are >= lo: no lower clip needed
     counts = np.bincount(index, minlength=bins)
     stats["histogram"] = {
         "counts": counts.tolist(),
@@ -139,3 +139,92 @@ def stats_torch(t: torch.Tensor, x: torch.Tensor, bins: int) -> dict:
         "edges": np.linspace(lo, hi, bins + 1).tolist(),
     }
     return stats
+
+
+def tensor_stats_many(tensors: list[torch.Tensor], bins: int = 30) -> list[dict]:
+    """``[tensor_stats(t, bins) for t in tensors]``, with the small CPU ones done together.
+
+    A probe describes every layer: twelve for LeNet-5, most of them a few hundred values.
+    Their statistics come from one concatenated array with segment reductions
+    (``np.minimum.reduceat`` …) and one ``np.bincount`` for all histograms, about fifteen
+    NumPy calls instead of a dozen per tensor. Empty tensors, tensors holding NaN or ±inf,
+    large ones and those on an accelerator take :func:`tensor_stats` one by one.
+    """
+    if bins < 1:
+        raise ValueError("bins must be at least 1")
+    out: list[dict | None] = [None] * len(tensors)
+    batch: list[int] = []
+    arrays: list[np.ndarray] = []
+    for i, t in enumerate(tensors):
+        x = t.detach()
+        if x.device.type == "cpu" and 0 < x.numel() <= NUMPY_MAX_NUMEL:
+            batch.append(i)
+            arrays.append(x.reshape(-1).to(torch.float32).numpy())
+        else:
+            out[i] = tensor_stats(t, bins)
+    if arrays:
+        results = _segments(arrays, bins)
+        for i, stats in zip(batch, results, strict=True):
+            out[i] = tensor_stats(tensors[i], bins) if stats is None else stats
+            out[i]["shape"] = list(tensors[i].shape)
+    return out  # type: ignore[return-value]
+
+
+def _segments(arrays: list[np.ndarray], bins: int) -> list[dict | None]:
+    """Statistics of each non-empty float32 array; None for one holding NaN or ±inf."""
+    sizes = np.array([a.size for a in arrays])
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    flat = np.concatenate(arrays)
+    lows = np.minimum.reduceat(flat, starts).astype(np.float64)
+    highs = np.maximum.reduceat(flat, starts).astype(np.float64)
+    finite = np.isfinite(lows) & np.isfinite(highs)  # NaN propagates into min and max
+    wide = flat.astype(np.float64)
+    if not finite.all():  # zero the bad segments so that they spoil nothing else
+        for k in np.flatnonzero(~finite):
+            wide[starts[k] : starts[k] + sizes[k]] = 0.0
+        lows[~finite], highs[~finite] = 0.0, 1.0
+    segment = np.repeat(np.arange(len(arrays)), sizes)
+    means = np.add.reduceat(wide, starts) / sizes
+    spread = wide - means[segment]
+    stds = np.sqrt(np.add.reduceat(spread * spread, starts) / sizes)
+    zeros = np.add.reduceat((flat == 0).astype(np.int64), starts)
+    same = lows == highs  # the range widened as in _widen
+    pad = np.where(same, np.maximum(0.5, np.abs(lows) * 1e-6), 0.0)
+    lo_w, hi_w = lows - pad, highs + pad
+    index = ((wide - lo_w[segment]) * (bins / (hi_w - lo_w))[segment]).astype(np.intp)
+    np.minimum(index, bins - 1, out=index)  # the maximum falls in the last bin, as histc
+    index += segment * bins
+    counts = np.bincount(index, minlength=len(arrays) * bins).reshape(len(arrays), bins)
+    edges = np.linspace(lo_w, hi_w, bins + 1, axis=1)
+    rows = zip(
+        finite.tolist(),
+        sizes.tolist(),
+        means.tolist(),
+        stds.tolist(),
+        lows.tolist(),
+        highs.tolist(),
+        zeros.tolist(),
+        counts.tolist(),
+        edges.tolist(),
+        strict=True,
+    )
+    results: list[dict | None] = []
+    for ok, n, mean, std, lo, hi, zero, hist, edge in rows:
+        if not ok:
+            results.append(None)
+            continue
+        results.append(
+            {
+                "shape": None,  # set by the caller
+                "numel": n,
+                "mean": _num(mean),
+                "std": _num(std),
+                "min": lo,
+                "max": hi,
+                "zero_fraction": zero / n,
+                "nan_count": 0,
+                "inf_count": 0,
+                "histogram": {"counts": hist, "edges": edge},
+            }
+        )
+    return results

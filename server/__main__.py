@@ -12,7 +12,13 @@ def main() -> None:
     settings = Settings()
     app = create_app(settings)
     print(f"PyTorch Model Playground on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # with 1 on a 2-core box). Raise it for one big model on a many-core machine.
     torch_threads: int = Field(1, ge=0, description="torch intra-op threads; 0: torch's default")
     log_level: str = "info"
+    # uvicorn's line per request: off by default, as a class sends hundreds a minute (and
+    # writing each one cost 0.3 ms of the event loop per run in bench_http)
+    access_log: bool = False
 
     # costs of one model or one run, checked on the meta device before anything is allocated
     max_params: int = Field(60_000_000, ge=1)

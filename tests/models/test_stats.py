@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from models.stats import NUMPY_MAX_NUMEL, stats_numpy, stats_torch, tensor_stats
+from models.stats import (
+    NUMPY_MAX_NUMEL,
+    stats_numpy,
+    stats_torch,
+    tensor_stats,
+    tensor_stats_many,
+)
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -126,3 +132,31 @@ def test_either_side_of_the_switch_matches_numpy(numel: int) -> None:
     assert s["std"] == pytest.approx(a.std(), rel=1e-5)
     counts, _ = np.histogram(a, bins=30, range=(a.min(), a.max()))
     assert np.abs(np.array(s["histogram"]["counts"]) - counts).sum() <= 2
+
+
+def test_many_at_once_equals_one_by_one() -> None:
+    """The batched route (small CPU tensors together) against tensor_stats of each tensor,
+    mixed with tensors it hands on: NaN/inf, empty, large, int and half."""
+    tensors = [*CASES.values(), _rand(NUMPY_MAX_NUMEL + 5, seed=9), _rand(2, 3, seed=4)]
+    many = tensor_stats_many(tensors, bins=12)
+    assert len(many) == len(tensors)
+    for t, got in zip(tensors, many, strict=True):
+        want = tensor_stats(t, bins=12)
+        assert got.keys() == want.keys()
+        for key in ("shape", "numel", "min", "max", "zero_fraction", "nan_count", "inf_count"):
+            assert got[key] == want[key], key
+        for key in ("mean", "std"):
+            if want[key] is None:
+                assert got[key] is None, key
+            else:
+                assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-12), key
+        assert got["histogram"]["counts"] == want["histogram"]["counts"]
+        np.testing.assert_allclose(got["histogram"]["edges"], want["histogram"]["edges"])
+        assert _plain(got)
+
+
+def test_many_keeps_the_order_and_handles_none() -> None:
+    assert tensor_stats_many([]) == []
+    a, b = torch.zeros(3), torch.ones(4)
+    first, second = tensor_stats_many([a, b])
+    assert (first["max"], second["min"], second["numel"]) == (0.0, 1.0, 4)
