@@ -15,7 +15,8 @@ from server.store import ModelRecord, Workspace
 bearer = HTTPBearer(auto_error=False, description="the token from POST /api/workspaces")
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request
     return request.app.state.playground
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from models.limits import Limits
 from server.settings import Settings
 from server.store import SqlStore
+from server.verdicts import VerdictCache
 from server.worker import Worker
 
 
@@ -16,3 +17,4 @@ class AppState:
     limits: Limits
     store: SqlStore
     worker: Worker
+    verdicts: VerdictCache = field(default_factory=VerdictCache)  # /api/validate answers

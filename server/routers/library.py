@@ -53,12 +53,19 @@ def preset(name: str) -> dict:
 @router.post("/validate", response_model=ValidateResult, responses=ERRORS)
 async def validate(body: ValidateRequest, state: StateDep) -> dict:
     """Check a spec and infer every layer's shape and cost on the meta device (no memory)."""
+    key = state.verdicts.key(body.spec)
+    verdict = state.verdicts.get(key)  # the same spec always gets the same verdict
+    if verdict is not None:
+        return verdict
     try:
         inference = await state.worker.call(jobs.resolve, body.spec, state.limits)
     except SpecError as exc:
         if exc.status >= 500 or (exc.status == 413 and exc.layer is None):
             raise  # busy, out of memory, over a limit: not a verdict on the spec
         partial = [vars(info) for info in getattr(exc, "partial", [])]
-        return {"valid": False, "error": exc.to_dict(), "layers": partial}
-    out = inference.to_dict()
-    return {"valid": True, **{k: out[k] for k in ValidateResult.model_fields if k in out}}
+        verdict = {"valid": False, "error": exc.to_dict(), "layers": partial}
+    else:
+        out = inference.to_dict()
+        verdict = {"valid": True, **{k: out[k] for k in ValidateResult.model_fields if k in out}}
+    state.verdicts.put(key, verdict)
+    return verdict
