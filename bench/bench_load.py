@@ -13,11 +13,16 @@ data in a temporary directory. Two phases:
    parameter table (``GET /api/models/{id}/parameters``), one after the other, for
    ``--duration`` seconds (60). Printed: requests/s, p50, p99 and max latency, errors (any
    answer but 2xx, or no answer), overall and per route. Target: p99 ≤ 150 ms, no errors.
+   The server remembers validation verdicts by spec (``server/verdicts.py``), and a class
+   validating the same presets mostly hits that memory; ``--fresh-specs`` is the worst
+   case instead: every validation sends a spec never seen before (the model's name carries
+   the student and the tick), so every one is inferred on the device thread.
 2. Burst (the server restarted with the default rate limit and job queue): ``--burst``
    requests (200) to the run route of one LeNet-5, all sent within 2 s from one client.
    Every answer must be 2xx, 429 or 503; ``/healthz`` must answer 200 afterwards.
 
     python bench/bench_load.py [--students 100] [--duration 60] [--burst 200] [--transformer 0]
+                               [--fresh-specs]
 
 Traffic goes only to 127.0.0.1; every phase is bounded in time and count, and the server is
 stopped at the end. Not part of the test suite. Exit status 0 when both targets were met.
@@ -105,17 +110,26 @@ async def enrol(client: httpx.AsyncClient, preset: str) -> Student:
 
 
 async def attend(
-    client: httpx.AsyncClient, student: Student, tally: Tally, offset: float, end: float
+    client: httpx.AsyncClient,
+    student: Student,
+    tally: Tally,
+    offset: float,
+    end: float,
+    fresh_specs: bool = False,
 ) -> None:
     """Every PERIOD_S: validate, run a probe, read the parameters; until ``end``."""
     preset = PRESETS[student.preset]
     validate = {"spec": preset.spec}
+    ticks = 0
     probe = {"inputs": preset.default_inputs, "capture": "all"}
     model = f"/api/models/{student.model_id}"
     h = student.headers
     tick = time.monotonic() + offset
     while tick < end:
         await asyncio.sleep(max(0.0, tick - time.monotonic()))
+        if fresh_specs:  # a spec the server has not seen: inferred, not remembered
+            ticks += 1
+            validate = {"spec": {**preset.spec, "name": f"S{student.model_id}_T{ticks}"}}
         await tally.call(client, "validate", "POST", "/api/validate", json=validate, headers=h)
         await tally.call(client, "run", "POST", f"{model}/run", json=probe, headers=h)
         await tally.call(client, "parameters", "GET", f"{model}/parameters", headers=h)
@@ -124,7 +138,9 @@ async def attend(
             tick += PERIOD_S
 
 
-async def load_phase(base: str, students: int, duration: float, transformer: int) -> float:
+async def load_phase(
+    base: str, students: int, duration: float, transformer: int, fresh_specs: bool
+) -> float:
     presets = [
         "transformer" if i < transformer else TUTORIAL[i % len(TUTORIAL)] for i in range(students)
     ]
@@ -143,7 +159,10 @@ async def load_phase(base: str, students: int, duration: float, transformer: int
         start = time.monotonic()
         end = start + duration
         await asyncio.gather(
-            *(attend(client, s, tally, rng.uniform(0, PERIOD_S), end) for s in enrolled)
+            *(
+                attend(client, s, tally, rng.uniform(0, PERIOD_S), end, fresh_specs)
+                for s in enrolled
+            )
         )
         elapsed = time.monotonic() - start
     print(f"load: {students} students for {elapsed:.1f} s (load average {os.getloadavg()})")
@@ -188,13 +207,18 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--burst", type=int, default=200, help="requests in the burst")
     parser.add_argument("--transformer", type=int, default=0, help="students on nn.Transformer")
+    parser.add_argument(
+        "--fresh-specs", action="store_true", help="every validation a spec never seen before"
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         data = Path(tmp)
         with ChildServer(data, env={"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"}) as srv:
             load_ok = asyncio.run(
-                load_phase(srv.url, args.students, args.duration, args.transformer)
+                load_phase(
+                    srv.url, args.students, args.duration, args.transformer, args.fresh_specs
+                )
             )
         with ChildServer(data) as srv:  # the default rate limit and job queue
             burst_ok = asyncio.run(burst_phase(srv.url, args.burst))

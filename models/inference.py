@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from models import layer_memo
 from models.catalog import LayerType, Source, lookup
 from models.catalog.helpers import rank_error
 from models.errors import SpecError, fmt_shape
@@ -115,7 +116,6 @@ class _Walk:
         self.params = self.flops = 0
 
     def step(self, index: int, layer: LayerSpec) -> None:
-        limits = self.limits
         entry = lookup(layer.type, layer.name)
         refs = self.spec.layer_inputs(index)
         _check_input_count(layer.name, entry, refs)
@@ -124,30 +124,20 @@ class _Walk:
         args, autos = _resolve_args(layer.name, entry, layer.args, srcs)
         for check in entry.checks:
             check(layer.name, args, srcs)
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            module = construct(layer.name, entry, args, device="meta")
-            module.eval()  # shapes as in inference; train-only refusals surface at run time
-            params = sum(p.numel() for p in module.parameters())
-            self.params += params
-            limits.check(
-                "The model's parameter count",
-                self.params,
-                limits.max_params,
-                "MAX_PARAMS",
-                layer=layer.name,
-                hint="Use smaller layers. ",
-            )
-            with FlopCounterMode(display=False) as counter:
-                xs = [self.tensors[r] for r in refs]
-                out = _meta_forward(layer.name, entry, module, xs, srcs)
-        for w in seen:
-            text = f"{layer.name}: {w.message}"
+        xs = [self.tensors[r] for r in refs]
+        memo_key = layer_memo.key(entry.type, args, xs)
+        measured = layer_memo.recall(memo_key)
+        if measured is None:
+            measured = self._measure(layer.name, entry, args, xs, srcs)
+            layer_memo.remember(memo_key, measured)
+        else:
+            self._add_params(layer.name, measured.params)
+        for w in measured.warnings:
+            text = f"{layer.name}: {w}"
             if text not in self.warnings:
                 self.warnings.append(text)
-        main, extras = entry.split(out)
-        flops = int(counter.get_total_flops())
-        self.flops += flops
+        limits = self.limits
+        self.flops += measured.flops
         limits.check(
             "The forward pass's FLOPs",
             self.flops,
@@ -156,7 +146,8 @@ class _Walk:
             layer=layer.name,
             hint="Use smaller layers or inputs. ",
         )
-        nbytes = sum(_nbytes(t) for t in (main, *extras.values()))
+        out_bytes = _numel(measured.shape) * measured.dtype.itemsize
+        nbytes = out_bytes + sum(_numel(shape) * dt.itemsize for _, shape, dt in measured.extras)
         self.bytes += nbytes
         limits.check(
             "Activation memory (bytes)",
@@ -166,12 +157,12 @@ class _Walk:
             layer=layer.name,
             hint="Use smaller inputs. ",
         )
+        main = measured.output()
         self.tensors[layer.name] = main
         note = _note(entry, args, srcs)
         self.sources[layer.name] = Source(layer.name, tuple(main.shape), main.dtype, note=note)
         plain = _plain(args, layer.args, autos)
         self.resolved.append(layer.model_copy(update={"args": plain}))
-        extra_shapes = {k: list(v.shape) for k, v in extras.items()}
         self.infos.append(
             LayerInfo(
                 layer.name,
@@ -180,12 +171,55 @@ class _Walk:
                 refs,
                 list(main.shape),
                 _dtype_name(main.dtype),
-                extra_shapes,
-                params,
+                {name: list(shape) for name, shape, _ in measured.extras},
+                measured.params,
                 nbytes,
-                flops,
+                measured.flops,
                 autos,
             )
+        )
+
+    def _add_params(self, name: str, params: int) -> None:
+        self.params += params
+        self.limits.check(
+            "The model's parameter count",
+            self.params,
+            self.limits.max_params,
+            "MAX_PARAMS",
+            layer=name,
+            hint="Use smaller layers. ",
+        )
+
+    def _measure(
+        self,
+        name: str,
+        entry: LayerType,
+        args: dict[str, Any],
+        xs: list[torch.Tensor],
+        srcs: list[Source],
+    ) -> layer_memo.Measured:
+        """Build the layer on the meta device and run it: its output, extras and costs."""
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            module = construct(name, entry, args, device="meta")
+            module.eval()  # shapes as in inference; train-only refusals surface at run time
+            params = sum(p.numel() for p in module.parameters())
+            self._add_params(name, params)  # over the limit: refused before the forward
+            with FlopCounterMode(display=False) as counter:
+                out = _meta_forward(name, entry, module, xs, srcs)
+        main, extras = entry.split(out)
+        messages: list[str] = []
+        for w in seen:
+            if str(w.message) not in messages:
+                messages.append(str(w.message))
+        return layer_memo.Measured(
+            params=params,
+            flops=int(counter.get_total_flops()),
+            shape=tuple(main.shape),
+            stride=tuple(main.stride()),
+            dtype=main.dtype,
+            extras=tuple((k, tuple(v.shape), v.dtype) for k, v in extras.items()),
+            warnings=tuple(messages),
         )
 
 
@@ -227,10 +261,6 @@ def _numel(shape: Sequence[int]) -> int:
     for s in shape:
         n *= int(s)
     return n
-
-
-def _nbytes(t: torch.Tensor) -> int:
-    return t.numel() * t.element_size()
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
