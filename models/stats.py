@@ -183,17 +183,18 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[dict | None]:
         for k in np.flatnonzero(~finite):
             wide[starts[k] : starts[k] + sizes[k]] = 0.0
         lows[~finite], highs[~finite] = 0.0, 1.0
-    segment = np.repeat(np.arange(len(arrays)), sizes)
     means = np.add.reduceat(wide, starts) / sizes
-    spread = wide - means[segment]
+    spread = wide - np.repeat(means, sizes)  # np.repeat: far quicker than means[segment]
     stds = np.sqrt(np.add.reduceat(spread * spread, starts) / sizes)
     zeros = np.add.reduceat((flat == 0).astype(np.int64), starts)
     same = lows == highs  # the range widened as in _widen
     pad = np.where(same, np.maximum(0.5, np.abs(lows) * 1e-6), 0.0)
     lo_w, hi_w = lows - pad, highs + pad
-    index = ((wide - lo_w[segment]) * (bins / (hi_w - lo_w))[segment]).astype(np.intp)
+    wide -= np.repeat(lo_w, sizes)
+    wide *= np.repeat(bins / (hi_w - lo_w), sizes)
+    index = wide.astype(np.intp)
     np.minimum(index, bins - 1, out=index)  # the maximum falls in the last bin, as histc
-    index += segment * bins
+    index += np.repeat(np.arange(0, len(arrays) * bins, bins), sizes)
     counts = np.bincount(index, minlength=len(arrays) * bins).reshape(len(arrays), bins)
     edges = np.linspace(lo_w, hi_w, bins + 1, axis=1)
     rows = zip(
