@@ -3,7 +3,7 @@
 The playground runs as ``python -m server`` in a subprocess on a free port of 127.0.0.1, its
 data in a temporary directory. Two phases:
 
-1. Load (``PLAYGROUND_RATE_LIMIT_PER_MINUTE=0``): ``--students`` simulated students (100),
+1. Load (both rate limits off): ``--students`` simulated students (100),
    each with its own workspace and one model of a tutorial preset, assigned in turn:
    tiny_model, linear_3_2, lenet5, lstm_tagger (the 44 M-parameter nn.Transformer only for
    the first ``--transformer`` students, none by default: one of its probes takes longer
@@ -53,6 +53,10 @@ TUTORIAL = ("tiny_model", "linear_3_2", "lenet5", "lstm_tagger")
 PERIOD_S = 2.0
 TARGET_P99_MS = 150.0
 TIMEOUT = httpx.Timeout(30.0)
+NO_LIMITS = {
+    "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
+    "PLAYGROUND_VALIDATE_RATE_LIMIT_PER_MINUTE": "0",
+}
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -214,7 +218,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         data = Path(tmp)
-        with ChildServer(data, env={"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"}) as srv:
+        with ChildServer(data, env=NO_LIMITS) as srv:
             load_ok = asyncio.run(
                 load_phase(
                     srv.url, args.students, args.duration, args.transformer, args.fresh_specs

@@ -171,7 +171,13 @@ def main() -> None:
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is not installed")
     with tempfile.TemporaryDirectory(prefix="bench_ui_") as tmp:
-        srv = ChildServer(tmp, env={"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"}).start()
+        srv = ChildServer(
+            tmp,
+            env={
+                "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
+                "PLAYGROUND_VALIDATE_RATE_LIMIT_PER_MINUTE": "0",
+            },
+        ).start()
         try:
             url = f"{srv.url}/playground{share_hash()}"
             with sync_playwright() as p:

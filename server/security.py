@@ -48,11 +48,10 @@ HEADERS: list[tuple[bytes, bytes]] = [
 ]
 _NAMES = {name for name, _ in HEADERS}
 
-# The routes that spend CPU or memory (inference, builds, runs, experiments, weights files)
-# or create state. A {name} matches one path segment, a {name:path} the rest of the path.
+# The routes that spend CPU or memory (builds, runs, experiments, weights files) or create
+# state. A {name} matches one path segment, a {name:path} the rest of the path.
 EXPENSIVE: tuple[tuple[str, str], ...] = (
     ("POST", "/api/workspaces"),
-    ("POST", "/api/validate"),
     ("POST", "/api/models"),
     ("PUT", "/api/models/{model_id}"),
     ("POST", "/api/models/{model_id}/run"),
@@ -60,6 +59,10 @@ EXPENSIVE: tuple[tuple[str, str], ...] = (
     ("GET", "/api/models/{model_id}/weights"),  # serializes the whole state_dict
     ("POST", "/api/effects/{experiment:path}"),  # the effects lab runs torch too
 )
+# Validation has a budget of its own: the builder validates 250 ms after each edit (up to
+# 240 a minute while someone types), and most answers come from memory (server/verdicts.py),
+# so sharing the budget of runs would refuse a student's runs for typing.
+VALIDATION: tuple[tuple[str, str], ...] = (("POST", "/api/validate"),)
 MAX_CLIENTS = 10_000  # buckets kept in memory; the least recently seen leave first
 
 
@@ -133,36 +136,55 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 
 LIMITED = [(method, _pattern(path)) for method, path in EXPENSIVE]
+VALIDATED = [(method, _pattern(path)) for method, path in VALIDATION]
 
 
 def is_expensive(method: str, path: str) -> bool:
-    """Whether ``method path`` (a request's, or an OpenAPI path template) is rate-limited."""
+    """Whether ``method path`` (a request's, or an OpenAPI path template) spends the budget
+    of expensive requests."""
     return any(method == m and p.match(path) for m, p in LIMITED)
 
 
-class RateLimit:
-    """Refuse an expensive request with 429 and ``Retry-After`` when its client is over."""
+def is_validation(method: str, path: str) -> bool:
+    """Whether ``method path`` spends the validation budget."""
+    return any(method == m and p.match(path) for m, p in VALIDATED)
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+
+class RateLimit:
+    """Refuse a limited request with 429 and ``Retry-After`` when its client is over.
+
+    ``limiters`` pairs a test of ``(method, path)`` with the limiter that counts it and the
+    words that name its routes in the refusal; the first test that matches decides.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiters: list[tuple[Callable[[str, str], bool], RateLimiter, str]],
+    ) -> None:
         self.app = app
-        self.limiter = limiter
+        self.limiters = limiters
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_expensive(scope["method"], scope["path"]):
-            client = scope.get("client")
-            wait = self.limiter.take(client[0] if client else "unknown")
-            if wait > 0:
-                seconds = max(1, math.ceil(wait))
-                per_minute = int(self.limiter.capacity)
-                await send_error(
-                    send,
-                    429,
-                    "rate_limited",
-                    f"Too many requests: at most {per_minute} a minute for runs, builds, "
-                    f"validations, experiments and weights files. Try again in {seconds} s.",
-                    headers=[(b"retry-after", str(seconds).encode())],
-                )
-                return
+        if scope["type"] == "http":
+            for applies, limiter, what in self.limiters:
+                if not applies(scope["method"], scope["path"]):
+                    continue
+                client = scope.get("client")
+                wait = limiter.take(client[0] if client else "unknown")
+                if wait > 0:
+                    seconds = max(1, math.ceil(wait))
+                    per_minute = int(limiter.capacity)
+                    await send_error(
+                        send,
+                        429,
+                        "rate_limited",
+                        f"Too many requests: at most {per_minute} a minute for {what}. "
+                        f"Try again in {seconds} s.",
+                        headers=[(b"retry-after", str(seconds).encode())],
+                    )
+                    return
+                break
         await self.app(scope, receive, send)
 
 
@@ -173,7 +195,7 @@ RATE_LIMITED = {
 }
 
 
-def _document_429(app: FastAPI) -> None:
+def _document_429(app: FastAPI, limited: list[Callable[[str, str], bool]]) -> None:
     """List the 429 answer in the OpenAPI of exactly the rate-limited operations."""
     build = app.openapi
 
@@ -181,7 +203,7 @@ def _document_429(app: FastAPI) -> None:
         schema = build()  # FastAPI caches it; adding the answers again changes nothing
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():
-                if is_expensive(method.upper(), path):
+                if any(applies(method.upper(), path) for applies in limited):
                     operation["responses"].setdefault("429", RATE_LIMITED)
         return schema
 
@@ -189,17 +211,23 @@ def _document_429(app: FastAPI) -> None:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the rate limit (unless 0), CORS (only with origins) and the security headers.
+    """Add the rate limits (each unless 0), CORS (only with origins), the security headers.
 
-    The 429 answers are added to the OpenAPI of the limited operations.
-    The limiter is kept on ``app.state.rate_limiter`` (None when off).
+    The 429 answers are added to the OpenAPI of the limited operations. The limiters are
+    kept on ``app.state.rate_limiter`` and ``app.state.validate_rate_limiter`` (None: off).
     """
-    app.state.rate_limiter = None
+    limiters: list[tuple[Callable[[str, str], bool], RateLimiter, str]] = []
+    app.state.rate_limiter = app.state.validate_rate_limiter = None
     if settings.rate_limit_per_minute:
-        limiter = RateLimiter(settings.rate_limit_per_minute)
-        app.state.rate_limiter = limiter
-        app.add_middleware(RateLimit, limiter=limiter)
-        _document_429(app)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        what = "runs, builds, experiments, weights files and new workspaces"
+        limiters.append((is_expensive, app.state.rate_limiter, what))
+    if settings.validate_rate_limit_per_minute:
+        app.state.validate_rate_limiter = RateLimiter(settings.validate_rate_limit_per_minute)
+        limiters.append((is_validation, app.state.validate_rate_limiter, "validations"))
+    if limiters:
+        app.add_middleware(RateLimit, limiters=limiters)
+        _document_429(app, [applies for applies, _, _ in limiters])
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         240, ge=0, description="expensive requests per client per minute; 0: unlimited"
     )
+    validate_rate_limit_per_minute: int = Field(
+        600, ge=0, description="POST /api/validate per client per minute; 0: unlimited"
+    )
     cors_origins: list[str] = Field(default_factory=list, description="CORS is off when empty")
     max_safetensors_header_bytes: int = Field(1 * MiB, ge=1024)
 

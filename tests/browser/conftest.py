@@ -41,7 +41,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"{CHROMIUM} is not installed")
     # every test shares this server and 127.0.0.1, hence one rate-limit bucket; live
     # validation alone can use it up. The limiter has its own tests (test_security.py).
-    no_limit = {"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0"}
+    no_limit = {
+        "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
+        "PLAYGROUND_VALIDATE_RATE_LIMIT_PER_MINUTE": "0",
+    }
     with ChildServer(tmp_path_factory.mktemp("data"), env=no_limit, timeout=60) as srv:
         yield srv.url
 

@@ -47,6 +47,7 @@ SMALL_LIMITS: dict[str, Any] = {
     "max_workspaces": 1_000,
     # the sweeps send hundreds of requests a minute; test_security.py tests the limiter itself
     "rate_limit_per_minute": 0,
+    "validate_rate_limit_per_minute": 0,
 }
 ERROR_KEYS = {"code", "message", "layer", "detail"}
 

@@ -81,6 +81,7 @@ class Server:
             PLAYGROUND_DATA_DIR=str(self.data_dir),
             PLAYGROUND_LOG_LEVEL="warning",
             PLAYGROUND_RATE_LIMIT_PER_MINUTE="0",
+            PLAYGROUND_VALIDATE_RATE_LIMIT_PER_MINUTE="0",
             PLAYGROUND_MAX_MODELS_PER_WORKSPACE=str(MAX_MODELS + 5),
             PLAYGROUND_TORCH_THREADS="1",
             PLAYGROUND_DEVICE=os.environ.get("PLAYGROUND_DEVICE", "cpu"),

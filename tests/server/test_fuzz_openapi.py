@@ -50,6 +50,7 @@ FUZZ_SETTINGS: dict[str, Any] = {
     "max_models_per_workspace": 20,
     "max_workspaces": 5_000,
     "rate_limit_per_minute": 0,
+    "validate_rate_limit_per_minute": 0,
     "idle_unload_seconds": 0,
 }
 PRESET = "linear_3_2"

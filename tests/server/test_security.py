@@ -14,7 +14,7 @@ import pytest
 
 from models.presets import PRESETS
 from server.app import create_app
-from server.security import CSP, EXPENSIVE, RateLimiter, is_expensive
+from server.security import CSP, EXPENSIVE, RateLimiter, is_expensive, is_validation
 from server.settings import Settings
 
 with warnings.catch_warnings():  # as in conftest.py: starlette warns once about httpx
@@ -102,7 +102,7 @@ def test_error_answers_carry_the_security_headers(make_api, api, lenet):
         api.error(r, status)
         assert_secured(r)
     # and the rate limiter's own 429
-    limited = make_api(rate_limit_per_minute=1)
+    limited = make_api(validate_rate_limit_per_minute=1)
     limited.post("/api/validate", json={"spec": LENET})
     r429 = limited.post("/api/validate", json={"spec": LENET})
     limited.error(r429, 429, "rate_limited")
@@ -251,17 +251,16 @@ def test_zero_per_minute_is_not_a_limiter():
 
 # -- the rate limit on the API ------------------------------------------------------------
 def test_over_the_limit_is_429_with_retry_after_and_recovers(make_api):
-    api = make_api(rate_limit_per_minute=3)
-    limiter = api.client.app.state.rate_limiter
+    api = make_api(validate_rate_limit_per_minute=3)
+    limiter = api.client.app.state.validate_rate_limiter
     clock = FakeClock()
     limiter.clock = clock
     validate = lambda: api.post("/api/validate", json={"spec": LENET})  # noqa: E731
-    # the workspace made by make_api spent one token already
-    assert [validate().status_code for _ in range(2)] == [200, 200]
+    assert [validate().status_code for _ in range(3)] == [200, 200, 200]
     r = validate()
     err = api.error(r, 429, "rate_limited")
     assert r.headers["retry-after"] == "20"
-    assert "3 a minute" in err["message"] and "20 s" in err["message"]
+    assert "3 a minute for validations" in err["message"] and "20 s" in err["message"]
     # cheap routes are never limited
     assert all(api.get("/api/catalog").status_code == 200 for _ in range(5))
     assert api.ok(api.get("/api/models")) == {"models": [], "limit": 20}
@@ -272,6 +271,21 @@ def test_over_the_limit_is_429_with_retry_after_and_recovers(make_api):
     api.error(validate(), 429, "rate_limited")
     clock.now += int(r.headers["retry-after"])
     assert validate().status_code == 200
+
+
+def test_validations_and_runs_spend_separate_budgets(make_api):
+    """Typing in the builder (a validation 250 ms after each edit) never uses up the runs."""
+    api = make_api(rate_limit_per_minute=3, validate_rate_limit_per_minute=2)
+    api.client.app.state.rate_limiter.clock = FakeClock()
+    api.client.app.state.validate_rate_limiter.clock = FakeClock()
+    model = api.create(preset="linear_3_2", seed=0)  # the workspace and this: 2 of 3
+    for _ in range(2):
+        api.ok(api.post("/api/validate", json={"spec": LENET}))
+    err = api.error(api.post("/api/validate", json={"spec": LENET}), 429, "rate_limited")
+    assert "validations" in err["message"]
+    assert api.run(model["id"])["outputs"]  # the third expensive request: still granted
+    err = api.error(api.post(f"/api/models/{model['id']}/run", json={}), 429, "rate_limited")
+    assert "runs" in err["message"] and "validations" not in err["message"]
 
 
 @pytest.mark.parametrize(("method", "template"), EXPENSIVE)
@@ -303,22 +317,24 @@ def test_refused_requests_change_nothing(make_api):
 
 
 def test_zero_turns_the_rate_limit_off(make_api):
-    api = make_api(rate_limit_per_minute=0)
+    api = make_api(rate_limit_per_minute=0, validate_rate_limit_per_minute=0)
     assert api.client.app.state.rate_limiter is None
+    assert api.client.app.state.validate_rate_limiter is None
     assert all(api.post("/api/validate", json={"spec": LENET}).status_code == 200 for _ in range(5))
     operations = api.client.get("/openapi.json").json()["paths"]["/api/validate"]
     assert "429" not in operations["post"]["responses"]
 
 
 def test_openapi_lists_429_on_exactly_the_limited_operations(make_client):
-    schema = make_client(rate_limit_per_minute=240).get("/openapi.json").json()
+    client = make_client(rate_limit_per_minute=240, validate_rate_limit_per_minute=600)
+    schema = client.get("/openapi.json").json()
     operations = {
         (method.upper(), path): op
         for path, ops in schema["paths"].items()
         for method, op in ops.items()
     }
     limited = {key for key, op in operations.items() if "429" in op["responses"]}
-    assert limited == {key for key in operations if is_expensive(*key)}
+    assert limited == {key for key in operations if is_expensive(*key) or is_validation(*key)}
     # the routes that spend the device or create state, the effects lab among them
     must = {
         ("POST", "/api/workspaces"),
