@@ -1,4 +1,4 @@
-"""The database behind the store: its two tables and an engine for a SQLAlchemy URL.
+"""The database behind the store: its tables, its schema version, and an engine for a URL.
 
 SQLite gets its directory created, a WAL journal with ``synchronous=FULL`` (a commit that
 returned survives a killed process or a power cut), foreign keys, and real transactions
@@ -8,6 +8,7 @@ URL (PostgreSQL) gets a plain pooled engine: the store's queries use no dialect'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
+    select,
+    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
@@ -60,6 +64,47 @@ models = Table(
     Column("updated", Double, nullable=False),
 )
 META_COLUMNS = [c for c in models.c if c.name != "weights"]
+
+# The layout above is schema version SCHEMA_VERSION. A database records the version it was
+# written with; a later layout adds MIGRATIONS[v] (from v to v + 1, run in one transaction
+# when the store opens). A database written by a newer playground is refused, not guessed at.
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row: id 1
+    Column("version", Integer, nullable=False),
+)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer playground than this one."""
+
+
+def migrate(conn: Connection, url: str) -> int:
+    """Bring the database to SCHEMA_VERSION (in ``conn``'s transaction); the version found.
+
+    A database without the version row is version 1 (the first layout had none).
+    """
+    row = conn.execute(select(schema_info.c.version).where(schema_info.c.id == 1)).first()
+    found = 1 if row is None else int(row.version)
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"The database at {make_url(url).render_as_string(hide_password=True)} was written "
+            f"by a newer playground (schema {found}); this one reads schema {SCHEMA_VERSION}. "
+            f"Upgrade the playground, or set PLAYGROUND_DATA_DIR (or PLAYGROUND_DATABASE_URL) "
+            f"to another database."
+        )
+    for version in range(found, SCHEMA_VERSION):
+        MIGRATIONS[version](conn)
+    if row is None:
+        conn.execute(insert(schema_info).values(id=1, version=SCHEMA_VERSION))
+    elif found != SCHEMA_VERSION:
+        conn.execute(
+            update(schema_info).where(schema_info.c.id == 1).values(version=SCHEMA_VERSION)
+        )
+    return found
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

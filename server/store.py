@@ -31,7 +31,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
 from models.errors import SpecError
-from server.db import META_COLUMNS, make_engine, metadata, models, workspaces
+from server.db import META_COLUMNS, make_engine, metadata, migrate, models, workspaces
 
 TOUCH_EVERY_S = 60.0  # a workspace's last_used is written at most this often
 TOKEN_CACHE_SIZE = 4096
@@ -141,6 +141,8 @@ class SqlStore:
         )
         self._writes = 0  # committed model writes: a read that saw one in flight is not cached
         metadata.create_all(self.engine)
+        with self._write() as conn:
+            self.schema_found = migrate(conn, url)  # raises SchemaTooNew: never guessed at
 
     # -- transactions ---------------------------------------------------------------------
     @contextmanager
