@@ -284,8 +284,11 @@ class SqlStore:
     def new_model_id(self) -> str:
         return uuid.uuid4().hex[:16]
 
-    def put_model(self, record: ModelRecord) -> None:
+    def put_model(self, record: ModelRecord) -> ModelRecord | None:
         """Save a record durably in one transaction (insert at version 1, else update).
+
+        Returns the record as stored (its weights left in the database, read on demand), or
+        None when nothing was written because a newer version is already stored.
 
         A record never goes back in time: versions are made and saved one after another on
         the worker (``Worker.commit``), so a stored newer version already holds an older
@@ -310,7 +313,7 @@ class SqlStore:
                 ).first()
                 if stored is not None:
                     if stored.version >= record.version:
-                        return  # already there, or superseded by a later save
+                        return None  # already there, or superseded by a later save
                     conn.execute(update(models).where(mine).values(values))
                     has_weights = record.weights_deferred or record.weights is not None
                 else:
@@ -330,7 +333,9 @@ class SqlStore:
                         )
                     )
             saved = replace(record, weights=None, weights_loader=None)  # weights: in the store
-            self._committed(record.workspace_id, record.id, self._bind(saved, has_weights))
+            saved = self._bind(saved, has_weights)
+            self._committed(record.workspace_id, record.id, saved)
+        return saved
 
     # -- the record cache (SQLite only) ---------------------------------------------------
     def cached_model(self, workspace_id: str, model_id: str) -> ModelRecord | None:

@@ -124,10 +124,10 @@ class EmbeddedWorker(Worker):
         limits: Limits,
         cache_bytes: int,
         queue_size: int = 64,
-        save: Callable[[ModelRecord], None] | None = None,
+        save: Callable[[ModelRecord], ModelRecord | None] | None = None,
     ) -> None:
         self.device = device
-        self._save = save  # the store's put_model; None: memory only (unit tests)
+        self._save = save  # the store's put_model (the record as stored); None: memory only
         self.limits = limits
         self.cache_bytes = cache_bytes
         self.queue_size = queue_size
@@ -262,10 +262,12 @@ class EmbeddedWorker(Worker):
     def commit(self, live: Live) -> Live:
         if self._save is not None:
             try:
-                self._save(live.record)
+                stored = self._save(live.record)
             except BaseException:
                 self.forget(live.record.id)  # memory never runs ahead of the store
                 raise
+            if stored is not None:  # keep the stored form: the weights blob leaves memory
+                live = Live(stored, live.built, live.nbytes)
         self.adopt(live)
         return live
 

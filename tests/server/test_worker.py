@@ -130,6 +130,31 @@ def test_a_job_queued_behind_a_change_builds_the_newest_version(store, ws):
     assert not live.model.get_parameter("conv1.weight").requires_grad
 
 
+def test_a_committed_change_is_saved_before_the_job_ends_and_keeps_no_blob(store, ws):
+    """commit() saves inside the job; the live copy then holds the stored form of the record
+    (weights read from the store on demand), not a second copy of the weights in memory."""
+    a = trained(store, ws, 5)
+    w = EmbeddedWorker(torch.device("cpu"), Limits(), 2**30, save=store.put_model)
+
+    def perturb(live: Live) -> None:
+        with torch.no_grad():
+            live.model.get_parameter("fc3.bias").add_(1.0)
+        jobs.save_state(live, w)
+
+    async def scenario():
+        await w.with_model(a, perturb)
+        saved_version = store.get_model(ws.id, a.id).version  # before anything else ran
+        live = await w.with_model(a, lambda live: live)
+        await w.close()
+        return saved_version, live
+
+    saved_version, live = asyncio.run(scenario())
+    assert saved_version == live.record.version == 2
+    assert live.record.weights is None and live.record.weights_deferred
+    assert live.held_bytes == live.nbytes == LENET_BYTES
+    assert live.record.load_weights() == to_safetensors(live.model)
+
+
 def _hold(
     w: EmbeddedWorker, count: int, release: threading.Event
 ) -> tuple[list[asyncio.Future], threading.Event]:
