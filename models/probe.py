@@ -32,7 +32,7 @@ from models.build import SpecModel
 from models.catalog import CATALOG
 from models.errors import SpecError
 from models.stats import tensor_stats_many
-from models.tensors import Encoding, encode
+from models.tensors import Encoding, encode_many
 
 TRANSFORMER_TYPES = frozenset(
     {
@@ -296,25 +296,35 @@ def describe(
     ``{"mode", "outputs": {name: payload}, "activations": {layer: {"type", "tensor",
     "stats", "extras": {name: {"tensor", "stats"}}}}}``. Statistics are computed on the
     tensors' device (the small CPU ones all together: ``tensor_stats_many``); only the
-    encoding moves data to the CPU.
+    encoding moves data to the CPU (float32 CPU tensors all together: ``encode_many``).
     """
     described = [
         t for act in result.activations.values() for t in (act.tensor, *act.extras.values())
     ]
-    stats = iter(tensor_stats_many(described, bins=bins))
-
-    def entry(t: torch.Tensor) -> dict:
-        return {"tensor": encode(t, encoding, max_elements), "stats": next(stats)}
-
+    # both lists follow ``described``: each layer's tensor, then its extras, layer by layer
+    entries = iter(
+        zip(
+            encode_many(described, encoding, max_elements),
+            tensor_stats_many(described, bins=bins),
+            strict=True,
+        )
+    )
     activations = {}
     for name, act in result.activations.items():
-        activations[name] = {
-            "type": act.type,
-            **entry(act.tensor),
-            "extras": {key: entry(t) for key, t in act.extras.items()},
-        }
+        payload, stats = next(entries)
+        extras = {}
+        for key in act.extras:
+            extra_payload, extra_stats = next(entries)
+            extras[key] = {"tensor": extra_payload, "stats": extra_stats}
+        activations[name] = {"type": act.type, "tensor": payload, "stats": stats, "extras": extras}
     return {
         "mode": result.mode,
-        "outputs": {name: encode(t, encoding, max_elements) for name, t in result.outputs.items()},
+        "outputs": dict(
+            zip(
+                result.outputs,
+                encode_many(list(result.outputs.values()), encoding, max_elements),
+                strict=True,
+            )
+        ),
         "activations": activations,
     }

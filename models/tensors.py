@@ -138,6 +138,47 @@ def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None
     return payload
 
 
+def encode_many(
+    tensors: list[torch.Tensor], encoding: Encoding = "f16", max_elements: int | None = None
+) -> list[dict]:
+    """``[encode(t, encoding, max_elements) for t in tensors]``, byte for byte, faster.
+
+    A probe encodes every layer's output. The float32 CPU tensors that are sent whole (not
+    downsampled) are cast and copied together, one ``torch.cat`` for all of them, and their
+    bytes sliced apart: a dozen small tensors cost one cast instead of twelve. Any other
+    tensor (another dtype or device, downsampled, or the ``list`` encoding) goes through
+    :func:`encode` alone.
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+    out: list[dict | None] = [None] * len(tensors)
+    batch: list[int] = []
+    flats: list[torch.Tensor] = []
+    for i, t in enumerate(tensors):
+        x = t.detach()
+        whole = max_elements is None or x.numel() <= max_elements
+        if encoding != "list" and x.device.type == "cpu" and x.dtype == torch.float32 and whole:
+            batch.append(i)
+            flats.append(x.reshape(-1))
+        else:
+            out[i] = encode(t, encoding, max_elements)
+    if flats:
+        torch_dtype = torch.float16 if encoding == "f16" else torch.float32
+        byte_dtype = _BYTE_DTYPES[encoding]
+        data = torch.cat(flats).to(torch_dtype).numpy().astype(byte_dtype, copy=False).tobytes()
+        offset = 0
+        for i, flat in zip(batch, flats, strict=True):
+            end = offset + flat.numel() * byte_dtype.itemsize
+            out[i] = {
+                "shape": list(tensors[i].shape),
+                "dtype": "float32",
+                "encoding": encoding,
+                "data": base64.b64encode(data[offset:end]).decode("ascii"),
+            }
+            offset = end
+    return out  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------- decode
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from models.errors import LimitError, SpecError
-from models.tensors import decode, encode
+from models.tensors import decode, encode, encode_many
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -173,3 +173,32 @@ def test_limit_is_checked_from_the_declared_shape_before_allocating() -> None:
     with pytest.raises(LimitError, match="10,000 elements"):
         decode(nested, max_elements=9999)
     assert decode(nested, max_elements=10_000).shape == (100, 100)
+
+
+# ----------------------------------------------------------------------------- encode_many
+
+
+@pytest.mark.parametrize("encoding", ["f16", "f32", "list"])
+def test_encode_many_equals_encode_one_by_one(encoding) -> None:
+    """Batched and one-by-one payloads are identical, for tensors the batch takes (float32
+    on the CPU, sent whole) mixed with those it hands on (other dtypes, downsampled, empty,
+    non-contiguous, values beyond float16)."""
+    tensors = [
+        _rand(1, 6, 28, 28, seed=1),
+        _rand(3, 4, seed=2).double(),
+        torch.arange(12).reshape(3, 4),
+        torch.tensor([True, False]),
+        _rand(300, 300, seed=3),  # downsampled at 10,000
+        torch.zeros(0, 5),
+        _rand(4, 5, seed=4).t(),  # not contiguous
+        torch.tensor([7e4, -1e5, float("nan"), float("inf"), 1.5]),
+        _rand(10, seed=5).requires_grad_(),
+    ]
+    many = encode_many(tensors, encoding, max_elements=10_000)
+    assert many == [encode(t, encoding, max_elements=10_000) for t in tensors]
+    assert many[4]["downsampled"] and many[4]["true_shape"] == [300, 300]
+
+
+def test_encode_many_refuses_an_unknown_encoding() -> None:
+    with pytest.raises(ValueError, match="unknown encoding"):
+        encode_many([torch.zeros(2)], "f8")  # type: ignore[arg-type]
