@@ -46,6 +46,39 @@ def test_pooling_tutorial_matches_torch_and_kernel_changes_the_plot(page, server
     assert "kernel=2" in page.url
 
 
+def test_pooling_dilation_and_adaptive_match_torch(page, server, shot):
+    """The controls beyond the tutorial: dilation and ceil_mode on max pooling, then
+    adaptive max pooling to a chosen size, each checked against torch on the drawn input."""
+    F = torch.nn.functional
+    open_card(page, server, "pooling")
+    drawn(page, "#pool-out")
+    page.fill("[data-key=size]", "7")
+    drawn(page, "#pool-out", 2)
+    page.fill("[data-key=kernel]", "2")
+    drawn(page, "#pool-out", 3)
+    page.fill("[data-key=dilation]", "2")
+    drawn(page, "#pool-out", 4)
+    page.check("[data-key=ceil]")
+    drawn(page, "#pool-out", 5)
+    expect(page.locator("#pool-call")).to_contain_text("dilation=2, ceil_mode=True")
+    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
+    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    want = F.max_pool2d(x[None], 2, dilation=2, ceil_mode=True)[0]
+    assert x.shape == (7, 7) and torch.equal(out, want)
+    page.select_option("#pool-cell", "0")
+    expect(page.locator("#pool-readout")).to_contain_text("rows 0, 2 × columns 0, 2")
+    page.select_option("[data-key=op]", "adaptive_max")
+    drawn(page, "#pool-out", 6)
+    page.fill("[data-key=output]", "3")
+    drawn(page, "#pool-out", 7)
+    expect(page.locator("#pool-call")).to_contain_text("nn.AdaptiveMaxPool2d(output_size=3)")
+    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    assert torch.equal(out, F.adaptive_max_pool2d(x[None], 3)[0])
+    expect(page.locator("#pool-readout")).to_contain_text("the adaptive max of input rows")
+    assert "op=adaptive_max" in page.url and "output=3" in page.url
+    shot(page, "effects_pooling_adaptive", full_page=True)
+
+
 def test_normalization_train_eval_changes_the_output(page, server, shot):
     open_card(page, server, "normalization")
     drawn(page, "#norm-out")
@@ -111,3 +144,20 @@ def test_linear_by_hand_and_hash_restores(page, server, shot):
     expect(page.locator("#lin-steps tbody tr")).to_have_count(3)
     assert page.input_value("[data-key=in]") == "4"
     shot(page, "effects_linear", docs=True, full_page=True)
+
+
+def test_pooling_offers_only_the_arguments_of_its_operation(page, server):
+    open_card(page, server, "pooling")
+    drawn(page, "#pool-out")
+    expect(page.locator("[data-key=output]")).to_be_disabled()
+    expect(page.locator("[data-key=include_pad]")).to_be_disabled()
+    expect(page.locator("[data-key=dilation]")).to_be_enabled()
+    page.select_option("[data-key=op]", "avg")
+    drawn(page, "#pool-out", 2)
+    expect(page.locator("[data-key=dilation]")).to_be_disabled()  # AvgPool2d has none
+    expect(page.locator("[data-key=include_pad]")).to_be_enabled()
+    page.select_option("[data-key=op]", "adaptive_avg")
+    drawn(page, "#pool-out", 3)
+    for key in ("kernel", "stride", "padding", "ceil", "dilation", "include_pad"):
+        expect(page.locator(f"[data-key={key}]")).to_be_disabled()
+    expect(page.locator("[data-key=output]")).to_be_enabled()

@@ -1,7 +1,9 @@
 /**
- * Pooling: a seeded random input through max / avg / min pooling. Input and output are
- * heatmaps; hovering or clicking an output cell (or choosing it in the list, by keyboard)
- * outlines the input window it summarizes and, for max and min, the winning cell.
+ * Pooling: a seeded random input through max / avg / min pooling or their adaptive forms,
+ * with stride, padding, dilation, ceil_mode and count_include_pad as in torch. Input and
+ * output are heatmaps; hovering or clicking an output cell (or choosing it in the list, by
+ * keyboard) outlines the input cells it summarizes (each one when dilation spreads them)
+ * and, for max and min, the winning cell.
  */
 
 import { api } from "../api.js";
@@ -10,30 +12,80 @@ import { el, fmtNum, replace } from "../dom.js";
 import { controlForm } from "./form.js";
 import { drawn, flat, rows } from "./plot.js";
 
+const OPS = ["max", "avg", "min", "adaptive_max", "adaptive_avg"];
+
 export const SCHEMA = [
-  { key: "op", label: "Operation", kind: "select", options: ["max", "avg", "min"], value: "max" },
+  { key: "op", label: "Operation", kind: "select", options: OPS, value: "max" },
   { key: "size", label: "Input size (n×n)", kind: "number", min: 1, max: 32, value: 6 },
   { key: "kernel", label: "Kernel size", kind: "number", min: 1, max: 32, value: 3 },
   { key: "stride", label: "Stride (empty: kernel)", kind: "number", min: 1, max: 32, value: null },
   { key: "padding", label: "Padding", kind: "number", min: 0, max: 16, value: 0 },
+  {
+    key: "dilation",
+    label: "Dilation (max, min)",
+    kind: "number",
+    min: 1,
+    max: 8,
+    value: 1,
+    hint: "gaps between the cells a window reads",
+  },
+  { key: "ceil", label: "ceil_mode", kind: "checkbox", value: false, hint: "round the output size up" },
+  {
+    key: "include_pad",
+    label: "count_include_pad (avg)",
+    kind: "checkbox",
+    value: true,
+    hint: "padding zeros count in the divisor",
+  },
+  {
+    key: "output",
+    label: "Output size (adaptive)",
+    kind: "number",
+    min: 1,
+    max: 32,
+    value: 2,
+    hint: "adaptive pooling picks the windows",
+  },
   { key: "seed", label: "Seed", kind: "number", min: 0, max: 1e9, value: 0 },
 ];
-export const TUTORIAL = { op: "max", size: 6, kernel: 3, stride: null, padding: 0, seed: 0 };
+export const TUTORIAL = {
+  op: "max",
+  size: 6,
+  kernel: 3,
+  stride: null,
+  padding: 0,
+  dilation: 1,
+  ceil: false,
+  include_pad: true,
+  output: 2,
+  seed: 0,
+};
 
+/** The /api/effects/pooling body: only the arguments the chosen operation takes. */
 export function request(v) {
-  return {
+  const op = OPS.includes(v.op) ? v.op : "max";
+  const body = {
     source: {
       kind: "random",
       distribution: "uniform",
       shape: [1, v.size ?? 6, v.size ?? 6],
       seed: v.seed ?? 0,
     },
-    op: v.op,
+    op,
     dims: 2,
-    kernel_size: v.kernel ?? 3,
-    stride: v.stride ?? null,
-    padding: v.padding ?? 0,
   };
+  if (op.startsWith("adaptive")) {
+    body.kernel_size = null;
+    body.output_size = v.output ?? 2;
+    return body;
+  }
+  body.kernel_size = v.kernel ?? 3;
+  body.stride = v.stride ?? null;
+  body.padding = v.padding ?? 0;
+  body.ceil_mode = v.ceil === true;
+  if (op === "avg") body.count_include_pad = v.include_pad !== false;
+  else body.dilation = v.dilation ?? 1;
+  return body;
 }
 
 export function createPooling(panel, { values, onState, run }) {
@@ -79,6 +131,18 @@ export function createPooling(panel, { values, onState, run }) {
 
   async function update(v) {
     onState(v);
+    // only the arguments the operation takes stay editable (as request() sends them)
+    const adaptive = String(v.op).startsWith("adaptive");
+    const takes = {
+      kernel: !adaptive,
+      stride: !adaptive,
+      padding: !adaptive,
+      ceil: !adaptive,
+      dilation: !adaptive && v.op !== "avg",
+      include_pad: v.op === "avg",
+      output: adaptive,
+    };
+    for (const [key, on] of Object.entries(takes)) form.inputs[key].control.disabled = !on;
     const r = await run(status, () => api.effect("pooling", request(v)));
     if (!r) return;
     result = r;
@@ -130,11 +194,16 @@ export function createPooling(panel, { values, onState, run }) {
       line: { color, width: 3, dash },
     });
     const shapes = [];
-    if (rIdx.length && cIdx.length) {
+    const contiguous = (ix) => ix.every((v, k) => k === 0 || v === ix[k - 1] + 1);
+    if (rIdx.length && cIdx.length && contiguous(rIdx) && contiguous(cIdx)) {
       shapes.push(box(rIdx[0], rIdx[rIdx.length - 1], cIdx[0], cIdx[cIdx.length - 1], "#e69f00"));
+    } else {
+      // dilation spreads the window: outline each cell it reads
+      for (const r of rIdx) for (const c of cIdx) shapes.push(box(r, r, c, c, "#e69f00"));
     }
     const value = flat(result.output)[idx];
-    let text = `Output (${i}, ${j}) = ${fmtNum(value)}: the ${result.op} of input rows `;
+    const what = result.op.replace("adaptive_", "adaptive ");
+    let text = `Output (${i}, ${j}) = ${fmtNum(value)}: the ${what} of input rows `;
     text += `${rIdx.join(", ")} × columns ${cIdx.join(", ")}`;
     if (result.winners) {
       const w = flat(result.winners)[idx];
