@@ -4,6 +4,8 @@ the URL hash."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from playwright.sync_api import Page, expect
@@ -137,6 +139,38 @@ def test_losses_reduction_and_values(page, server, shot):
     page.select_option("[data-key=reduction]", "sum")
     drawn(page, "#loss-grad", 2)
     assert page.evaluate(DATA, "#loss-grad") != before  # sum: the gradient is twice the mean's
+
+
+def test_loss_options_match_torch(page, server, shot):
+    """Label smoothing and class weights for cross-entropy, delta for Huber: the value shown
+    is torch's, and only the chosen loss's options can be edited."""
+    F = torch.nn.functional
+    open_card(page, server, "losses")
+    drawn(page, "#loss-curve")
+    for key in ("beta", "delta", "pos_weight", "log_target"):
+        expect(page.locator(f"[data-key={key}]")).to_be_disabled()
+    page.fill("[data-key=smoothing]", "0.1")
+    drawn(page, "#loss-curve", 2)
+    page.fill("[data-key=weight]", "[1, 2, 0.5]")
+    drawn(page, "#loss-curve", 3)
+    logits = torch.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    expected = F.cross_entropy(logits, torch.tensor([0, 1]), weight=weight, label_smoothing=0.1)
+    plain = F.cross_entropy(logits, torch.tensor([0, 1]))
+    assert abs(expected - plain) > 1e-2  # the options change the value
+    expect(page.locator("#loss-value")).to_contain_text(f"{expected.item():.4f}"[:5])
+    shot(page, "effects_losses_options", full_page=True)
+    page.select_option("[data-key=loss]", "HuberLoss")
+    drawn(page, "#loss-curve", 4)
+    expect(page.locator("[data-key=delta]")).to_be_enabled()
+    expect(page.locator("[data-key=weight]")).to_be_disabled()
+    preds = torch.tensor(json.loads(page.input_value("[data-key=preds]")))
+    targets = torch.tensor(json.loads(page.input_value("[data-key=targets]")))
+    page.fill("[data-key=delta]", "0.5")
+    drawn(page, "#loss-curve", 5)
+    expected = F.huber_loss(preds, targets, delta=0.5)
+    expect(page.locator("#loss-value")).to_contain_text(f"{expected.item():.4f}"[:5])
+    assert "delta=0.5" in page.url
 
 
 def test_linear_by_hand_and_hash_restores(page, server, shot):

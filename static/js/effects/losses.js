@@ -1,7 +1,9 @@
 /**
  * Losses: a loss of predictions against targets, both small editable JSON arrays filled
- * from the route's example for the chosen loss. The value, per-element values, the gradient
- * with respect to the predictions, and the loss as one prediction varies.
+ * from the route's example for the chosen loss, with the loss's own options (beta, delta,
+ * label smoothing, class weights, pos_weight, log_target; only the chosen loss's are
+ * editable). The value, per-element values, the gradient with respect to the predictions,
+ * and the loss as one prediction varies.
  */
 
 import { api } from "../api.js";
@@ -25,17 +27,31 @@ export const SCHEMA = [
   { key: "reduction", label: "Reduction", kind: "select", options: ["mean", "sum", "none", "batchmean"], value: "mean" },
   { key: "preds", label: "Predictions (JSON)", kind: "textarea", value: "" },
   { key: "targets", label: "Targets (JSON)", kind: "textarea", value: "" },
+  { key: "beta", label: "beta (SmoothL1)", kind: "number", min: 0.001, max: 1e6, step: "any", value: 1 },
+  { key: "delta", label: "delta (Huber)", kind: "number", min: 0.001, max: 1e6, step: "any", value: 1 },
+  { key: "smoothing", label: "label_smoothing (CE)", kind: "number", min: 0, max: 1, step: 0.05, value: 0 },
+  { key: "weight", label: "Class weights (CE, NLL)", kind: "text", value: "", hint: "JSON, e.g. [1, 2, 0.5]" },
+  { key: "pos_weight", label: "pos_weight (BCEWithLogits)", kind: "text", value: "", hint: "JSON, one per target" },
+  { key: "log_target", label: "log_target (KLDiv)", kind: "checkbox", value: false },
 ];
+
+/** Which loss takes which option (request key, form key). */
+const OPTIONS = {
+  SmoothL1Loss: [["beta", "beta"]],
+  HuberLoss: [["delta", "delta"]],
+  CrossEntropyLoss: [["label_smoothing", "smoothing"], ["weight", "weight"]],
+  NLLLoss: [["weight", "weight"]],
+  BCEWithLogitsLoss: [["pos_weight", "pos_weight"]],
+  KLDivLoss: [["log_target", "log_target"]],
+};
+const OPTION_KEYS = ["beta", "delta", "smoothing", "weight", "pos_weight", "log_target"];
 
 const round = (data) => JSON.stringify(data, (_, v) => (typeof v === "number" ? Number(v.toPrecision(5)) : v));
 
 export function createLosses(panel, { values, onState, run }) {
   const form = controlForm(SCHEMA, (v) => update(v));
   form.set(values);
-  form.inputs.loss.control.addEventListener("change", () => {
-    form.set({ preds: "", targets: "" }); // a new loss: its own example
-    update(form.values());
-  });
+  let shownLoss = values.loss ?? form.values().loss; // a new loss starts from its own example
   const reset = el("button", { type: "button", class: "btn", id: "loss-example", text: "The loss's example" });
   reset.addEventListener("click", () => {
     form.set({ preds: "", targets: "" });
@@ -62,23 +78,54 @@ export function createLosses(panel, { values, onState, run }) {
     ),
   );
 
-  function parse(key) {
+  /** The JSON in a text control (null when empty); a clear error when it is not JSON. */
+  function json(key) {
     const control = form.inputs[key].control;
     control.removeAttribute("aria-invalid");
     if (!control.value.trim()) return null;
     try {
-      return { kind: "tensor", data: JSON.parse(control.value) };
+      return JSON.parse(control.value);
     } catch {
       control.setAttribute("aria-invalid", "true");
       throw new Error(`${form.inputs[key].spec.label} is not valid JSON: write numbers in [ ].`);
     }
   }
 
+  function parse(key) {
+    const data = json(key);
+    return data === null ? null : { kind: "tensor", data };
+  }
+
+  /** The chosen loss's options, as the route takes them. */
+  function options(v) {
+    const out = {};
+    for (const [name, key] of OPTIONS[v.loss] ?? []) {
+      const spec = form.inputs[key].spec;
+      if (spec.kind === "text") out[name] = json(key);
+      else if (spec.kind === "checkbox") out[name] = v[key] === true;
+      else out[name] = v[key] ?? spec.value;
+    }
+    return out;
+  }
+
   async function update(v) {
+    if (v.loss !== shownLoss) {
+      shownLoss = v.loss;
+      form.set({ preds: "", targets: "" });
+      v = { ...v, preds: "", targets: "" };
+    }
     onState(v);
+    const takes = new Set((OPTIONS[v.loss] ?? []).map(([, key]) => key));
+    for (const key of OPTION_KEYS) form.inputs[key].control.disabled = !takes.has(key);
     let body;
     try {
-      body = { loss: v.loss, reduction: v.reduction, input: parse("preds"), target: parse("targets") };
+      body = {
+        loss: v.loss,
+        reduction: v.reduction,
+        input: parse("preds"),
+        target: parse("targets"),
+        ...options(v),
+      };
     } catch (err) {
       status.textContent = err.message;
       status.dataset.kind = "error";
