@@ -13,16 +13,15 @@ a model that is already live never copies megabytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -32,70 +31,14 @@ from sqlalchemy.sql import Select
 
 from models.errors import SpecError
 from server.db import META_COLUMNS, make_engine, metadata, migrate, models, workspaces
+from server.record_cache import RecordCache
+from server.records import ModelRecord, Workspace, hash_token
+
+__all__ = ["ModelRecord", "SqlStore", "Workspace", "hash_token"]
 
 TOUCH_EVERY_S = 60.0  # a workspace's last_used is written at most this often
 TOKEN_CACHE_SIZE = 4096
 TOKEN_CACHE_TTL_S = 300.0  # another process may delete a workspace (TTL): forget after this
-RECORD_CACHE_SIZE = 4096  # model records kept in memory (SQLite only: see SqlStore)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Workspace:
-    id: str
-    token_hash: str
-    created: float
-    last_used: float = field(default=0.0, compare=False)  # when it was read; moves on
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """One saved model. ``weights`` is a safetensors blob, or None: "as built from the seed".
-
-    A record read from the store may leave its weights there: then ``weights`` is None and
-    ``weights_loader`` reads them; :meth:`load_weights` covers both cases. Such a record
-    also knows how to read the model's latest stored version (``fetch_latest``): a job
-    queued behind changes to the same model builds from that one.
-    """
-
-    id: str
-    workspace_id: str
-    spec: dict[str, Any]  # the resolved spec ("auto" filled)
-    seed: int
-    params: int = 0  # parameter count, for listings without loading the model
-    weights: bytes | None = None
-    frozen: tuple[str, ...] = ()  # parameter names with requires_grad=False
-    version: int = 1
-    created: float = field(default_factory=time.time)
-    updated: float = field(default_factory=time.time)
-    weights_loader: Callable[[], bytes | None] | None = field(
-        default=None, repr=False, compare=False
-    )
-    fetch_latest: Callable[[], ModelRecord | None] | None = field(
-        default=None, repr=False, compare=False
-    )
-
-    @property
-    def name(self) -> str:
-        return str(self.spec.get("name", "Model"))
-
-    @property
-    def weights_deferred(self) -> bool:
-        """The weights are those already stored for this version, not carried here."""
-        return self.weights is None and self.weights_loader is not None
-
-    def load_weights(self) -> bytes | None:
-        """The safetensors bytes (read from the store when deferred), or None: as seeded."""
-        loader = self.weights_loader
-        return loader() if self.weights is None and loader is not None else self.weights
-
-    def changed(self, **updates: Any) -> ModelRecord:
-        if "weights" in updates:  # new weights (or None: as seeded) replace the stored ones
-            updates.setdefault("weights_loader", None)
-        return replace(self, version=self.version + 1, updated=time.time(), **updates)
 
 
 def _gone(what: str) -> SpecError:
@@ -120,10 +63,9 @@ class SqlStore:
 
     With SQLite the server process is the database's only writer (one process per data
     directory), so it also keeps the records it read or wrote in memory
-    (:meth:`cached_model`): a request on a model then needs no database read and no thread
-    hop. Every save and delete updates that cache right after its commit, and a read only
-    fills it when no write committed while it ran, so a deleted model is never served from
-    it. With any other database (several processes may share it) nothing is cached.
+    (:meth:`cached_model`, ``server.record_cache``): a request on a model then needs no
+    database read and no thread hop. With any other database (several processes may share
+    it) nothing is cached.
     """
 
     def __init__(self, url: str) -> None:
@@ -136,10 +78,7 @@ class SqlStore:
         self._tokens: OrderedDict[str, tuple[Workspace, float]] = OrderedDict()
         self._touched: dict[str, float] = {}  # workspace id -> when last_used was last marked
         self._pending: dict[str, float] = {}  # last_used values not yet written
-        self._records: OrderedDict[tuple[str, str], ModelRecord] | None = (
-            OrderedDict() if self.engine.dialect.name == "sqlite" else None
-        )
-        self._writes = 0  # committed model writes: a read that saw one in flight is not cached
+        self.records = RecordCache(enabled=self.engine.dialect.name == "sqlite")
         metadata.create_all(self.engine)
         with self._write() as conn:
             self.schema_found = migrate(conn, url)  # raises SchemaTooNew: never guessed at
@@ -274,10 +213,7 @@ class SqlStore:
                     for ws_id in dead:
                         self._touched.pop(ws_id, None)
                         self._pending.pop(ws_id, None)
-                    self._writes += 1
-                    if self._records is not None:
-                        for key in [k for k in self._records if k[0] in dead]:
-                            del self._records[key]
+                self.records.workspaces_deleted(dead)
         return gone, model_ids
 
     # -- models ---------------------------------------------------------------------------
@@ -334,37 +270,12 @@ class SqlStore:
                     )
             saved = replace(record, weights=None, weights_loader=None)  # weights: in the store
             saved = self._bind(saved, has_weights)
-            self._committed(record.workspace_id, record.id, saved)
+            self.records.committed(record.workspace_id, record.id, saved)
         return saved
 
-    # -- the record cache (SQLite only) ---------------------------------------------------
     def cached_model(self, workspace_id: str, model_id: str) -> ModelRecord | None:
         """The model's current record when this process knows it, else None (read it)."""
-        if self._records is None:
-            return None
-        with self._mem_lock:
-            record = self._records.get((workspace_id, model_id))
-            if record is not None:
-                self._records.move_to_end((workspace_id, model_id))
-            return record
-
-    def _committed(self, workspace_id: str, model_id: str, record: ModelRecord | None) -> None:
-        """After a commit: the model's new record (None: deleted) replaces the cached one."""
-        with self._mem_lock:
-            self._writes += 1
-            if self._records is None:
-                return
-            if record is None:
-                self._records.pop((workspace_id, model_id), None)
-            else:
-                self._remember(record)
-
-    def _remember(self, record: ModelRecord) -> None:  # under _mem_lock
-        key = (record.workspace_id, record.id)
-        self._records[key] = record
-        self._records.move_to_end(key)
-        while len(self._records) > RECORD_CACHE_SIZE:
-            self._records.popitem(last=False)
+        return self.records.get(workspace_id, model_id)
 
     def _bind(self, record: ModelRecord, has_weights: bool) -> ModelRecord:
         """The record as read back from the store: weights left there, latest on demand."""
@@ -404,7 +315,7 @@ class SqlStore:
         return None if row.weights is None else bytes(row.weights)
 
     def get_model(self, workspace_id: str, model_id: str) -> ModelRecord | None:
-        writes = self._writes
+        generation = self.records.generation
         with self._read() as conn:
             row = conn.execute(
                 self._select_records().where(
@@ -414,10 +325,7 @@ class SqlStore:
         if row is None:
             return None
         record = self._record(row)
-        if self._records is not None:
-            with self._mem_lock:
-                if self._writes == writes:  # no write committed meanwhile: still current
-                    self._remember(record)
+        self.records.fill(record, generation)  # unless a commit happened meanwhile
         return record
 
     def list_models(self, workspace_id: str) -> list[ModelRecord]:
@@ -448,5 +356,5 @@ class SqlStore:
                         models.c.id == model_id, models.c.workspace_id == workspace_id
                     )
                 )
-            self._committed(workspace_id, model_id, None)
+            self.records.committed(workspace_id, model_id, None)
         return result.rowcount > 0

@@ -10,7 +10,7 @@ import torch
 
 from models.presets import PRESETS
 from models.weights import to_safetensors
-from server import store as store_module
+from server import record_cache
 from server.store import ModelRecord, SqlStore
 
 SPEC = PRESETS["linear_3_2"].spec
@@ -83,8 +83,7 @@ def test_a_deleted_workspace_takes_its_cached_models(store):
 def test_a_read_that_raced_a_delete_is_not_cached(store, monkeypatch):
     """The row was read, then a delete committed before the read could fill the cache."""
     rec = saved(store)
-    with store._mem_lock:
-        store._records.clear()  # as after a restart: the next read fills the cache
+    store.records.clear()  # as after a restart: the next read fills the cache
     real = store._record
 
     def read_then_delete(row):
@@ -105,7 +104,7 @@ def test_only_another_workspace_key_misses(store):
 
 
 def test_the_cache_is_bounded(store, monkeypatch):
-    monkeypatch.setattr(store_module, "RECORD_CACHE_SIZE", 3)
+    monkeypatch.setattr(record_cache, "SIZE", 3)
     records = [saved(store) for _ in range(5)]
     kept = [r for r in records if store.cached_model(r.workspace_id, r.id) is not None]
     assert kept == records[2:]
