@@ -24,6 +24,8 @@ import pytest
 import torch
 from fastapi import FastAPI
 
+import server.jobs
+import server.worker
 from server.app import create_app
 from server.settings import Settings
 
@@ -212,3 +214,19 @@ def workspace(api) -> dict[str, str]:
 def lenet(api) -> dict[str, Any]:
     """LeNet-5 built from its preset with seed 0, in ``api``'s workspace."""
     return api.create(preset="lenet5", seed=0)
+
+
+@pytest.fixture
+def builds(monkeypatch) -> list:
+    """Counts the real (non-meta) model builds, in the worker and in the jobs: a request
+    refused before allocation leaves it empty."""
+    calls: list = []
+    for module in (server.worker, server.jobs):
+        real = module.build
+
+        def spy(*args, _real=real, **kwargs):
+            calls.append(args)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(module, "build", spy)
+    return calls

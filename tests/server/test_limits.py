@@ -15,11 +15,8 @@ import os
 import resource
 
 import numpy as np
-import pytest
 from PIL import Image
 
-import server.jobs
-import server.worker
 from models.presets import PRESETS
 
 
@@ -48,21 +45,6 @@ def refused(api, r, setting: str, *, actual: int | None = None, limit: int | Non
     if limit is not None:
         assert detail["limit"] == limit
     return err
-
-
-@pytest.fixture
-def builds(monkeypatch) -> list:
-    """Counts real (non-meta) model builds, in the worker and in the jobs."""
-    calls: list = []
-    for module in (server.worker, server.jobs):
-        real = module.build
-
-        def spy(*args, _real=real, **kwargs):
-            calls.append(args)
-            return _real(*args, **kwargs)
-
-        monkeypatch.setattr(module, "build", spy)
-    return calls
 
 
 # -- parameters -----------------------------------------------------------------------------

@@ -27,8 +27,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import server.jobs
-import server.worker
 from models.presets import PRESETS
 
 MAX_SIZE = 2**31 - 1  # the largest size a spec may name; larger ones are invalid (422)
@@ -70,21 +68,6 @@ def at_edges(last_ok: int, limit: int) -> Callable:
         return test
 
     return decorate
-
-
-@pytest.fixture
-def builds(monkeypatch) -> list:
-    """Every real (not meta) model build, in the worker and in the jobs."""
-    calls: list = []
-    for module in (server.worker, server.jobs):
-        real = module.build
-
-        def spy(*args, _real=real, **kwargs):
-            calls.append(args)
-            return _real(*args, **kwargs)
-
-        monkeypatch.setattr(module, "build", spy)
-    return calls
 
 
 @dataclass
