@@ -319,16 +319,20 @@ def profile(n: int = 300, threads: int = 0) -> None:
             settings = Settings(data_dir=Path(tmp), rate_limit_per_minute=0, torch_threads=threads)
             app = create_app(settings)
             store = app.state.playground.store
-            real_get = store.get_model
+            real_cached, real_get = store.cached_model, store.get_model
 
-            def timed_get(*args, **kwargs):
-                t0 = time.perf_counter()
-                try:
-                    return real_get(*args, **kwargs)
-                finally:
-                    store_ms.append((time.perf_counter() - t0) * 1000)
+            def timed(real):
+                def call(*args, **kwargs):
+                    t0 = time.perf_counter()
+                    try:
+                        return real(*args, **kwargs)
+                    finally:
+                        store_ms.append((time.perf_counter() - t0) * 1000)
 
-            store.get_model = timed_get
+                return call
+
+            # the record cache answers most lookups; a miss reads the database
+            store.cached_model, store.get_model = timed(real_cached), timed(real_get)
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
@@ -365,7 +369,7 @@ def profile(n: int = 300, threads: int = 0) -> None:
     )
     print(
         f"  request {med(total):.2f} ms median; worker job (elapsed_ms) {med(worker):.2f} ms; "
-        f"store.get_model {med(store_ms):.2f} ms; the rest {med(total) - med(worker):.2f} ms"
+        f"store lookup {med(store_ms):.3f} ms; the rest {med(total) - med(worker):.2f} ms"
     )
     print("\nsampled busy time per thread (share of samples), and the functions inside it:")
     for thread, b in sorted(busy.items(), key=lambda kv: -kv[1]):

@@ -149,8 +149,15 @@ def _random(m: RandomInput, shape: tuple[int, ...], integer: bool, vocab) -> tor
             )
         return torch.randint(low, high, shape, generator=g)
     if m.distribution == "normal":
-        return m.mean + m.std * torch.randn(shape, generator=g)
-    return m.low + (m.high - m.low) * torch.rand(shape, generator=g)
+        x, scale, shift = torch.randn(shape, generator=g), m.std, m.mean
+    else:
+        x, scale, shift = torch.rand(shape, generator=g), m.high - m.low, m.low
+    # shift + scale * x, in place, and skipped where it changes nothing (the usual N(0, 1))
+    if scale != 1:
+        x.mul_(scale)
+    if shift != 0:
+        x.add_(shift)
+    return x
 
 
 def _constant(m: ConstantInput, shape: tuple[int, ...], integer: bool, vocab) -> torch.Tensor:

@@ -1,10 +1,13 @@
-"""Run inputs through a built model and capture every layer's output with forward hooks.
+"""Run inputs through a built model and capture every layer's output.
 
-:func:`capture_hooks` registers hooks by spec layer name and always removes them (like
-timm's ``FeatureHooks``). For attention it also asks torch for the weights per head: a
-forward pre-hook on each ``nn.MultiheadAttention`` (a MultiheadAttention layer, or the
-``self_attn`` / ``multihead_attn`` inside a transformer layer) sets ``need_weights=True`` and
-``average_attn_weights=False``, and a forward hook keeps ``output[1]``.
+Layer outputs are kept by the model's own forward (:meth:`SpecModel.run_plan`), which hands
+each wanted layer's raw output, what a forward hook on it would see, to the probe: no hooks,
+so each layer's ``__call__`` stays on torch's fast path. For attention,
+:func:`attention_hooks` asks torch for the weights per head: a forward pre-hook on each
+``nn.MultiheadAttention`` (a MultiheadAttention layer, or the ``self_attn`` /
+``multihead_attn`` inside a transformer layer) sets ``need_weights=True`` and
+``average_attn_weights=False``, and a forward hook keeps ``output[1]``; the handles are always
+removed (like timm's ``FeatureHooks``).
 
 In eval mode ``nn.TransformerEncoderLayer`` normally takes a fused fast path
 (``torch._transformer_encoder_layer_fwd``) that never calls ``self_attn``. Torch itself
@@ -32,7 +35,7 @@ from models.build import SpecModel
 from models.catalog import CATALOG
 from models.errors import SpecError
 from models.stats import tensor_stats_many
-from models.tensors import Encoding, encode_many
+from models.tensors import Encoding, encode
 
 TRANSFORMER_TYPES = frozenset(
     {
@@ -72,7 +75,8 @@ class ProbeResult:
 
 @dataclass
 class Capture:
-    """What the hooks saw: each layer's raw output, and attention weights per head.
+    """What a probe saw: each wanted layer's raw output (kept by ``SpecModel.run_plan``), and
+    the attention weights per head (kept by the hooks of :func:`attention_hooks`).
 
     ``attention[layer][path]`` is the weights of the ``nn.MultiheadAttention`` at ``path``
     inside ``layer`` (``""`` for a MultiheadAttention layer itself), shape (N, heads, L, S)
@@ -122,22 +126,18 @@ def _want_weights(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple,
 
 
 @contextmanager
-def capture_hooks(model: SpecModel, names: Iterable[str]) -> Iterator[Capture]:
-    """Hook the named spec layers for one forward pass; the handles are always removed.
+def attention_hooks(model: SpecModel, names: Iterable[str]) -> Iterator[Capture]:
+    """Hook the attention modules of the named spec layers for one forward pass; the handles
+    are always removed.
 
-    Yields a :class:`Capture` that fills while the model runs. An unknown layer name raises
+    Yields a :class:`Capture` whose ``attention`` fills while the model runs (its
+    ``outputs`` are for the caller to fill). An unknown layer name raises
     ``SpecError("unknown_layer", status=404)`` before any hook is registered.
     """
     wanted = _check_names(model, names)
     types = {name: type_name for name, type_name, _ in model.plan}
-    capture = Capture()
+    capture = Capture(outputs=dict.fromkeys(wanted))
     handles: list[torch.utils.hooks.RemovableHandle] = []
-
-    def keep_output(name: str):
-        def hook(_module: nn.Module, _args: tuple, output: Any) -> None:
-            capture.outputs[name] = output
-
-        return hook
 
     def keep_weights(name: str, path: str):
         def hook(_module: nn.Module, _args: tuple, output: Any) -> None:
@@ -147,9 +147,7 @@ def capture_hooks(model: SpecModel, names: Iterable[str]) -> Iterator[Capture]:
 
     try:
         for name in wanted:
-            module = model._modules[name]
-            handles.append(module.register_forward_hook(keep_output(name)))
-            for path, attn in attention_modules(types[name], module):
+            for path, attn in attention_modules(types[name], model._modules[name]):
                 handles.append(attn.register_forward_pre_hook(_want_weights, with_kwargs=True))
                 handles.append(attn.register_forward_hook(keep_weights(name, path)))
                 capture.expected.append((name, path))
@@ -263,11 +261,11 @@ def probe(
         _in_mode(model, mode == "train"),
         torch.no_grad(),
         _seeded_rng(device, seed),
-        capture_hooks(model, names) as cap,
+        attention_hooks(model, names) as cap,
     ):
         if seed is not None:
             _seed(device, seed)
-        out = model(**xs)
+        out = model.run_plan(xs, keep=cap.outputs)
     missing = cap.missing_attention()
     if missing:  # a torch whose fused path ignores hooks: a bug to report, not a user error
         raise RuntimeError(f"attention weights of {', '.join(missing)} were not captured")
@@ -296,15 +294,15 @@ def describe(
     ``{"mode", "outputs": {name: payload}, "activations": {layer: {"type", "tensor",
     "stats", "extras": {name: {"tensor", "stats"}}}}}``. Statistics are computed on the
     tensors' device (the small CPU ones all together: ``tensor_stats_many``); only the
-    encoding moves data to the CPU (float32 CPU tensors all together: ``encode_many``).
+    encoding moves data to the CPU.
     """
     described = [
         t for act in result.activations.values() for t in (act.tensor, *act.extras.values())
     ]
-    # both lists follow ``described``: each layer's tensor, then its extras, layer by layer
+    # each layer's tensor, then its extras, layer by layer: the order of ``described``
     entries = iter(
         zip(
-            encode_many(described, encoding, max_elements),
+            [encode(t, encoding, max_elements) for t in described],
             tensor_stats_many(described, bins=bins),
             strict=True,
         )
@@ -319,12 +317,6 @@ def describe(
         activations[name] = {"type": act.type, "tensor": payload, "stats": stats, "extras": extras}
     return {
         "mode": result.mode,
-        "outputs": dict(
-            zip(
-                result.outputs,
-                encode_many(list(result.outputs.values()), encoding, max_elements),
-                strict=True,
-            )
-        ),
+        "outputs": {n: encode(t, encoding, max_elements) for n, t in result.outputs.items()},
         "activations": activations,
     }

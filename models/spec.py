@@ -24,7 +24,9 @@ Name = Annotated[str, Field(min_length=1, max_length=64)]
 # Names a layer cannot take: they would shadow nn.Module's own attributes (methods, and the
 # instance attributes set in __init__ such as ``training`` and ``_modules``), the attributes
 # of models.build.SpecModel, or break the exported Python code.
-SPEC_MODEL_ATTRS = frozenset({"model_name", "input_names", "output_names", "plan", "bind"})
+SPEC_MODEL_ATTRS = frozenset(
+    {"model_name", "input_names", "output_names", "plan", "bind", "run_plan"}
+)
 RESERVED = (
     frozenset(dir(nn.Module))
     | frozenset(vars(nn.Module()))

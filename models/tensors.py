@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ Encoding = Literal["f16", "f32", "list"]
 
 ENCODINGS: tuple[str, ...] = ("f16", "f32", "list")
 _BYTE_DTYPES = {"f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
+_LITTLE_ENDIAN = sys.byteorder == "little"  # payloads are little-endian: no swap needed
 _INT_DTYPES = {"int64", "int32", "long", "int"}
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _MAX_NDIM = 32
@@ -117,7 +119,9 @@ def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
-    t = t.detach().to("cpu")
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
     sent = t
     if max_elements is not None and t.numel() > max_elements:
         sent = downsample(t, max_elements)
@@ -132,51 +136,14 @@ def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None
     if encoding == "list":
         payload["data"] = _json_list(sent)
     else:
-        torch_dtype = torch.float16 if encoding == "f16" else torch.float32
-        arr = sent.to(torch_dtype).contiguous().numpy().astype(_BYTE_DTYPES[encoding], copy=False)
+        # one tensor at a time: casting all of a probe's tensors in one torch.cat was quicker
+        # in a tight loop but slower in the server, where each request starts with cold
+        # caches; tobytes() writes C order whatever the strides
+        arr = sent.to(torch.float16 if encoding == "f16" else torch.float32).numpy()
+        if not _LITTLE_ENDIAN:
+            arr = arr.astype(_BYTE_DTYPES[encoding])
         payload["data"] = base64.b64encode(arr.tobytes()).decode("ascii")
     return payload
-
-
-def encode_many(
-    tensors: list[torch.Tensor], encoding: Encoding = "f16", max_elements: int | None = None
-) -> list[dict]:
-    """``[encode(t, encoding, max_elements) for t in tensors]``, byte for byte, faster.
-
-    A probe encodes every layer's output. The float32 CPU tensors that are sent whole (not
-    downsampled) are cast and copied together, one ``torch.cat`` for all of them, and their
-    bytes sliced apart: a dozen small tensors cost one cast instead of twelve. Any other
-    tensor (another dtype or device, downsampled, or the ``list`` encoding) goes through
-    :func:`encode` alone.
-    """
-    if encoding not in ENCODINGS:
-        raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
-    out: list[dict | None] = [None] * len(tensors)
-    batch: list[int] = []
-    flats: list[torch.Tensor] = []
-    for i, t in enumerate(tensors):
-        x = t.detach()
-        whole = max_elements is None or x.numel() <= max_elements
-        if encoding != "list" and x.device.type == "cpu" and x.dtype == torch.float32 and whole:
-            batch.append(i)
-            flats.append(x.reshape(-1))
-        else:
-            out[i] = encode(t, encoding, max_elements)
-    if flats:
-        torch_dtype = torch.float16 if encoding == "f16" else torch.float32
-        byte_dtype = _BYTE_DTYPES[encoding]
-        data = torch.cat(flats).to(torch_dtype).numpy().astype(byte_dtype, copy=False).tobytes()
-        offset = 0
-        for i, flat in zip(batch, flats, strict=True):
-            end = offset + flat.numel() * byte_dtype.itemsize
-            out[i] = {
-                "shape": list(tensors[i].shape),
-                "dtype": "float32",
-                "encoding": encoding,
-                "data": base64.b64encode(data[offset:end]).decode("ascii"),
-            }
-            offset = end
-    return out  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- decode

@@ -15,9 +15,15 @@ from server.store import ModelRecord, Workspace
 bearer = HTTPBearer(auto_error=False, description="the token from POST /api/workspaces")
 
 
+def state_of(request: Request) -> AppState:
+    """The app state, for dependencies: a ``Request`` parameter costs FastAPI nothing, where
+    each dependency is one more level of its per-request dependency solving."""
+    return request.app.state.playground
+
+
 async def get_state(request: Request) -> AppState:
     # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request
-    return request.app.state.playground
+    return state_of(request)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -30,7 +36,7 @@ class Unauthorized(SpecError):
 
 
 async def get_workspace(
-    state: StateDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Workspace:
     if credentials is None:
@@ -40,7 +46,7 @@ async def get_workspace(
         )
     # async: tokens are cached in memory, so this is usually no I/O at all (a miss reads the
     # database once per token per few minutes); it saves a threadpool hop per request.
-    ws = state.store.workspace_for_token(credentials.credentials)
+    ws = state_of(request).store.workspace_for_token(credentials.credentials)
     if ws is None:
         raise Unauthorized("The bearer token does not open any workspace; create a new one.")
     return ws
@@ -49,9 +55,10 @@ async def get_workspace(
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
-async def get_model(model_id: str, ws: WorkspaceDep, state: StateDep) -> ModelRecord:
+async def get_model(model_id: str, ws: WorkspaceDep, request: Request) -> ModelRecord:
     # from the store (its in-memory record cache first: no thread hop), never from the
     # worker's live models: a model deleted while a job on it was in flight must stay gone
+    state = state_of(request)
     record = state.store.cached_model(ws.id, model_id)
     if record is None:
         record = await run_in_threadpool(state.store.get_model, ws.id, model_id)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pydantic_core
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from server import jobs
-from server.deps import ModelDep, StateDep
+from server.deps import ModelDep, state_of
 from server.schemas.common import ERRORS
 from server.schemas.runs import RunRequest, RunResult
 
@@ -28,7 +28,7 @@ class RunJSONResponse(JSONResponse):
 @router.post(
     "/{model_id}/run", response_model=RunResult, response_model_exclude_none=True, responses=ERRORS
 )
-async def run(body: RunRequest, record: ModelDep, state: StateDep) -> RunJSONResponse:
+async def run(body: RunRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Run inputs (tensor, random, constant, tokens or image) and return outputs and activations.
 
     A run in train mode updates BatchNorm running statistics, exactly as PyTorch does.
@@ -36,6 +36,7 @@ async def run(body: RunRequest, record: ModelDep, state: StateDep) -> RunJSONRes
     # The result is built by models.probe.describe in the RunResult shape (the schema tests
     # check it); it goes out as it is: re-validating ~60 KB of payloads per run cost more
     # than the forward pass itself.
+    state = state_of(request)  # not a StateDep: each dependency costs ~10 µs per request
     result = await state.worker.with_model(
         record, lambda live: jobs.run_model(live, body, state.settings, state.limits, state.worker)
     )

@@ -37,8 +37,12 @@ class TensorPayload(BaseModel):
 
 
 class Histogram(BaseModel):
+    """``len(counts)`` equal bins over ``range`` = [lo, hi], as ``torch.histc``: bin i spans
+    lo + i·w to lo + (i + 1)·w with w = (hi - lo) / len(counts), and the maximum falls in
+    the last bin. When all values are equal the range is widened around them."""
+
     counts: list[int]
-    edges: list[float | None]
+    range: tuple[float, float]
 
 
 class TensorStats(BaseModel):

@@ -1,5 +1,6 @@
 /**
- * A histogram from the API's statistics ({counts, edges}) drawn as a small SVG: cheaper than
+ * A histogram from the API's statistics ({counts, range: [lo, hi]}, equal bins, as
+ * torch.histc) drawn as a small SVG: cheaper than
  * a Plotly figure, and there is one next to every activation and parameter. Each bar has a
  * <title> (its bin and count) for the tooltip; a line marks zero when the range spans it.
  */
@@ -18,10 +19,8 @@ function svg(tag, attrs = {}, text = null) {
 /** A figure element holding the histogram, or a note when there is nothing to bin. */
 export function histogram(hist, { width = 240, height = 64, label = "Histogram" } = {}) {
   const counts = hist?.counts || [];
-  const edges = hist?.edges || [];
-  const lo = edges[0];
-  const hi = edges[edges.length - 1];
-  if (!counts.length || lo === null || hi === null || lo === undefined) {
+  const [lo, hi] = hist?.range || [];
+  if (!counts.length || !Number.isFinite(lo) || !Number.isFinite(hi)) {
     return el("p", { class: "hist-empty", text: "No finite values to bin." });
   }
   const max = Math.max(...counts, 1);
@@ -35,10 +34,11 @@ export function histogram(hist, { width = 240, height = 64, label = "Histogram" 
     preserveAspectRatio: "none",
   });
   const span = hi - lo || 1;
+  const edge = (i) => (i === counts.length ? hi : lo + (i * (hi - lo)) / counts.length);
   const xOf = (v) => pad + ((v - lo) / span) * (width - 2 * pad);
   counts.forEach((c, i) => {
-    const a = edges[i];
-    const b = edges[i + 1];
+    const a = edge(i);
+    const b = edge(i + 1);
     const x = xOf(a);
     const w = Math.max(xOf(b) - x - 0.5, 0.5);
     const h = c ? Math.max((c / max) * plotH, 1) : 0;
@@ -83,23 +83,25 @@ export function computeStats(values, bins = 30) {
       min: null,
       max: null,
       zero_fraction: null,
-      histogram: { counts: [], edges: [] },
+      histogram: { counts: [], range: null },
     };
   const mean = sum / n;
   let sq = 0;
   for (const v of values) if (Number.isFinite(v)) sq += (v - mean) ** 2;
-  const width = (hi - lo) / bins || 1;
+  // the API's range: widened around a constant by max(0.5, |v|·1e-6)
+  const pad = lo === hi ? Math.max(0.5, Math.abs(lo) * 1e-6) : 0;
+  const [start, end] = [lo - pad, hi + pad];
+  const width = (end - start) / bins;
   const counts = new Array(bins).fill(0);
   for (const v of values)
-    if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor((v - lo) / width))] += 1;
-  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + i * width);
+    if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor((v - start) / width))] += 1;
   return {
     mean,
     std: Math.sqrt(sq / n),
     min: lo,
     max: hi,
     zero_fraction: zeros / n,
-    histogram: { counts, edges },
+    histogram: { counts, range: [start, end] },
   };
 }
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from models.build import build
 from models.errors import SpecError
-from models.probe import Activation, capture_hooks, describe, probe
+from models.probe import Activation, attention_hooks, describe, probe
 from models.tensors import decode
 
 
@@ -94,10 +94,28 @@ def test_hooks_removed_when_forward_raises(lenet) -> None:
     with pytest.raises(RuntimeError):
         probe(model, {"x": torch.randn(1, 1, 28, 28)})  # fc1 gets 400 features, not 576
     assert no_hooks_left(model)
-    with pytest.raises(KeyError), capture_hooks(model, ["conv1", "fc1"]):
-        assert not no_hooks_left(model)
+    enc = build(encoder_spec(), seed=0).model
+    with pytest.raises(KeyError), attention_hooks(enc, list(enc._modules)):
+        assert not no_hooks_left(enc)
         raise KeyError("boom")
-    assert no_hooks_left(model)
+    assert no_hooks_left(enc)
+
+
+def test_a_probe_hooks_only_attention(lenet, monkeypatch) -> None:
+    """Layer outputs come from the model's own forward: no layer gets a hook (each keeps
+    torch's fast call path); only attention modules are hooked, for their weights."""
+    registered = []
+    real = nn.Module.register_forward_hook
+
+    def spy(module, *args, **kwargs):
+        registered.append(type(module).__name__)
+        return real(module, *args, **kwargs)
+
+    monkeypatch.setattr(nn.Module, "register_forward_hook", spy)
+    probe(build(lenet, seed=1).model, {"x": torch.randn(1, 1, 32, 32)})
+    assert registered == []
+    probe(build(encoder_spec(), seed=0).model, {"x": torch.randn(2, 5, 16)})
+    assert registered and set(registered) == {"MultiheadAttention"}
 
 
 def test_unknown_capture_name_is_404_and_registers_nothing(lenet) -> None:
