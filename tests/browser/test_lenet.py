@@ -70,3 +70,32 @@ def test_activations_match_plain_torch(page, server):
     assert torch.allclose(torch.tensor(body["values"]), expected["pool2"], atol=2e-3, rtol=1e-3)
     scores = page.locator("#out-fc3 .pred-label").inner_text()
     assert scores == str(int(expected["fc3"].argmax()))
+
+
+def _fmt(x: float) -> str:
+    """The UI's fmtNum for 1e-3 <= |x| < 1e5: four significant digits, no trailing zeros."""
+    return repr(float(f"{x:.4g}"))
+
+
+def test_a_layers_histogram_is_torch_histc(page, server):
+    """The histogram next to conv1's maps: torch.histc's 30 bins over [min, max], each bar's
+    tooltip naming its bin from the range the API sends."""
+    page.goto(f"{server}/playground#preset=lenet5&tab=run")
+    page.wait_for_selector("#model-status[data-kind=ok]")
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    page.click("#stack .block[data-layer=conv1] .block-type")
+    page.wait_for_selector("#act-conv1 svg.hist rect.hist-bar")
+    conv1 = lenet_activations(seed=0)["conv1"]
+    lo, hi = float(conv1.min()), float(conv1.max())
+    label = page.locator("#act-conv1 svg.hist").get_attribute("aria-label")
+    assert label == f"Histogram of conv1: 30 bins from {_fmt(lo)} to {_fmt(hi)}"
+    titles = page.locator("#act-conv1 svg.hist rect.hist-bar title").all_text_contents()
+    width = (hi - lo) / 30
+    for i in (0, 7, 29):
+        assert titles[i].startswith(f"[{_fmt(lo + i * width)}, {_fmt(lo + (i + 1) * width)}): ")
+    shown = [int(t.rsplit(": ", 1)[1]) for t in titles]
+    want = torch.histc(conv1, bins=30, min=lo, max=hi).to(torch.int64).tolist()
+    assert sum(shown) == conv1.numel()
+    # a value on a bin edge may fall either side between float64 and float32 arithmetic
+    assert sum(abs(a - b) for a, b in zip(shown, want, strict=True)) <= 2
