@@ -35,27 +35,35 @@ class Unauthorized(SpecError):
         self.headers = {"WWW-Authenticate": "Bearer"}
 
 
-async def get_workspace(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Workspace:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def open_workspace(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Workspace:
+    """The workspace the bearer token opens, or 401."""
     if credentials is None:
         raise Unauthorized(
             "This route needs 'Authorization: Bearer <token>'; create a workspace with "
             "POST /api/workspaces to get a token."
         )
-    # async: tokens are cached in memory, so this is usually no I/O at all (a miss reads the
-    # database once per token per few minutes); it saves a threadpool hop per request.
+    # tokens are cached in memory, so this is usually no I/O at all (a miss reads the
+    # database once per token per few minutes): no threadpool hop for it
     ws = state_of(request).store.workspace_for_token(credentials.credentials)
     if ws is None:
         raise Unauthorized("The bearer token does not open any workspace; create a new one.")
     return ws
 
 
+async def get_workspace(request: Request, credentials: Credentials) -> Workspace:
+    return open_workspace(request, credentials)
+
+
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
-async def get_model(model_id: str, ws: WorkspaceDep, request: Request) -> ModelRecord:
+async def get_model(model_id: str, request: Request, credentials: Credentials) -> ModelRecord:
+    # the workspace is opened here, not through WorkspaceDep: each dependency level costs
+    # FastAPI's solver tens of µs per request, and every model route takes this one
+    ws = open_workspace(request, credentials)
     # from the store (its in-memory record cache first: no thread hop), never from the
     # worker's live models: a model deleted while a job on it was in flight must stay gone
     state = state_of(request)
