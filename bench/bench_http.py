@@ -14,9 +14,10 @@ same way (``uvicorn.run`` with its defaults):
 
 httpx.AsyncClient then sends a fixed number of requests at concurrency 1, 8 and 32 to each
 (the same body shape the UI sends: ``{"capture": "all", "inputs": {"x": {"kind": "random",
-"seed": 0}}}``), after a warm-up, in 8 rounds per level that alternate between the two
-servers (so both see the same background load); it prints requests/s, p50 and p99 latency
-and errors, and the playground/floor ratios. Traffic stays on 127.0.0.1.
+"seed": 0}}}``), after a warm-up, in short rounds that alternate between the two servers
+(5 requests per round at concurrency 1), so that both see the same background load and the
+same drift of the machine's speed; it prints requests/s, p50 and p99 latency and errors,
+and the playground/floor ratios. Traffic stays on 127.0.0.1.
 
     python bench/bench_http.py [--requests 400] [--profile]
 
@@ -143,35 +144,62 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 # -- load -----------------------------------------------------------------------------------
-async def drive(url: str, body: dict, headers: dict, n: int, concurrency: int) -> dict:
+async def drive(client: httpx.AsyncClient, url: str, body: dict, n: int, concurrency: int) -> dict:
     """Send ``n`` POSTs with ``concurrency`` in flight: the latencies, errors, sizes, wall."""
     out: dict = {"latencies": [], "errors": 0, "sizes": [], "worker_ms": [], "wall": 0.0}
     left = n
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as client:
 
-        async def one_client() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post(url, json=body)
-                    data = r.json() if r.status_code == 200 else None
-                except httpx.HTTPError:
-                    data = None
-                out["latencies"].append((time.perf_counter() - t0) * 1000)
-                if data is None:
-                    out["errors"] += 1
-                    continue
-                out["sizes"].append(len(r.content))
-                if "elapsed_ms" in data:
-                    out["worker_ms"].append(data["elapsed_ms"])
+    async def one_client() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            t0 = time.perf_counter()
+            try:
+                r = await client.post(url, json=body)
+                data = r.json() if r.status_code == 200 else None
+            except httpx.HTTPError:
+                data = None
+            out["latencies"].append((time.perf_counter() - t0) * 1000)
+            if data is None:
+                out["errors"] += 1
+                continue
+            out["sizes"].append(len(r.content))
+            if "elapsed_ms" in data:
+                out["worker_ms"].append(data["elapsed_ms"])
 
-        start = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        out["wall"] = time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    out["wall"] = time.perf_counter() - start
     return out
+
+
+async def level(targets: dict, n: int, c: int) -> dict[str, list[dict]]:
+    """``n`` requests to each server at concurrency ``c``, in short rounds that alternate
+    between them (5·c requests, at most n/8): both see the same drift of this machine's
+    speed, which moves by up to 2x within seconds. Each server keeps one client (its
+    connections stay open), warmed up first."""
+    per_round = max(1, min(5 * c, n // 8))
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    clients = {
+        name: httpx.AsyncClient(timeout=60, limits=limits, headers=hdrs)
+        for name, (_, _, hdrs) in targets.items()
+    }
+    try:
+        for name, (url, body, _) in targets.items():
+            await drive(clients[name], url, body, 4 * c, c)  # warm-up, not counted
+        done = 0
+        while done < n:
+            size = min(per_round, n - done)
+            order = list(targets) if (done // per_round) % 2 == 0 else list(reversed(targets))
+            for name in order:
+                url, body, _ = targets[name]
+                runs[name].append(await drive(clients[name], url, body, size, c))
+            done += size
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return runs
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -206,7 +234,7 @@ def check_same_activations(play: str, headers: dict, floor: str) -> None:
     assert a["outputs"]["fc3"]["data"] == b["outputs"]["fc3"]["data"]
 
 
-def bench(n: int, device: str, threads: int, rounds: int = 8) -> list[dict]:
+def bench(n: int, device: str, threads: int) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_http_"))
     play_port, floor_port = free_port(), free_port()
     env = {
@@ -232,17 +260,9 @@ def bench(n: int, device: str, threads: int, rounds: int = 8) -> list[dict]:
             "playground": (play_url, RUN_BODY, headers),
             "floor": (floor_url, {"seed": 0}, {}),
         }
-        for url, body, hdrs in targets.values():  # warm up both
-            asyncio.run(drive(url, body, hdrs, 50, 4))
         rows = []
         for c in LEVELS:
-            # rounds alternate between the servers, so that both see the same background load
-            runs: dict[str, list[dict]] = {name: [] for name in targets}
-            for i in range(rounds):
-                order = list(targets) if i % 2 == 0 else list(reversed(targets))
-                for name in order:
-                    url, body, hdrs = targets[name]
-                    runs[name].append(asyncio.run(drive(url, body, hdrs, n // rounds, c)))
+            runs = asyncio.run(level(targets, n, c))
             rows += [{"server": k, "concurrency": c, **summarize(v)} for k, v in runs.items()]
         return rows
     finally:
