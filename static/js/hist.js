@@ -1,8 +1,8 @@
 /**
- * A histogram from the API's statistics ({counts, range: [lo, hi]}, equal bins, as
- * torch.histc) drawn as a small SVG: cheaper than
- * a Plotly figure, and there is one next to every activation and parameter. Each bar has a
- * <title> (its bin and count) for the tooltip; a line marks zero when the range spans it.
+ * A histogram from the API's statistics ({counts, range: [lo, hi]}: equal bins, as
+ * torch.histc) drawn as a small SVG: cheaper than a Plotly figure, and there is one next to
+ * every activation and parameter. Each bar has a <title> (its bin and count) for the
+ * tooltip; a line marks zero when the range spans it.
  */
 
 import { el, fmtNum } from "./dom.js";
