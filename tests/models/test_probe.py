@@ -11,8 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.build import build
+from models.catalog import CATALOG
 from models.errors import SpecError
-from models.probe import Activation, attention_hooks, describe, probe
+from models.inputs import make_input
+from models.presets import PRESETS
+from models.probe import Activation, attention_hooks, attention_modules, describe, probe
 from models.tensors import decode
 
 
@@ -142,6 +145,60 @@ def test_input_names_are_checked(lenet) -> None:
 
 
 # -- activations equal plain torch ----------------------------------------------------------
+def hooked_outputs(model: nn.Module, xs: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The oracle: what plain forward hooks on the top-level layers see in ``model(**xs)``."""
+    seen: dict[str, Any] = {}
+    handles = [
+        child.register_forward_hook(lambda _m, _a, out, name=name: seen.__setitem__(name, out))
+        for name, child in model.named_children()
+    ]
+    try:
+        with torch.no_grad():
+            model(**xs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, tuple | list):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_probe_sees_what_forward_hooks_see(name: str) -> None:
+    """The probe keeps outputs in the model's own forward, not with hooks: for every preset
+    each layer's activation and extras equal, bit for bit, what a forward hook on it sees."""
+    preset = PRESETS[name]
+    model = build(preset.spec, seed=preset.seed).model.eval()
+    xs = {
+        key: make_input(
+            preset.default_inputs[key],
+            inp["shape"],
+            inp.get("dtype", "float32"),
+            vocab=inp.get("vocab"),
+        ).tensor
+        for key, inp in preset.spec["inputs"].items()
+    }
+    seen = hooked_outputs(model, xs)
+    result = probe(model, xs)
+    assert list(result.activations) == list(seen)
+    for layer, act in result.activations.items():
+        main, extras = CATALOG[act.type].split(seen[layer])
+        if attention_modules(act.type, model.get_submodule(layer)):
+            # asking for the weights (need_weights=True) takes torch's explicit softmax path
+            # instead of the fused attention kernel: equal up to float32 rounding
+            assert torch.allclose(act.tensor, main, rtol=1e-5, atol=1e-5), layer
+            continue
+        assert torch.equal(act.tensor, main), layer
+        for key, extra in extras.items():
+            assert _same(act.extras[key], extra), (layer, key)
+
+
 def test_lenet_activations_equal_the_layers_by_hand(lenet) -> None:
     model = build(lenet, seed=1).model
     x = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
