@@ -288,33 +288,32 @@ def describe(
     encoding: Encoding = "f16",
     max_elements: int | None = None,
     bins: int = 30,
+    stats: bool = True,
 ) -> dict[str, Any]:
     """The JSON-ready form of a probe: payloads (``models.tensors.encode``) and statistics.
 
     ``{"mode", "outputs": {name: payload}, "activations": {layer: {"type", "tensor",
-    "stats", "extras": {name: {"tensor", "stats"}}}}}``. Statistics are computed on the
-    tensors' device (the small CPU ones all together: ``tensor_stats_many``); only the
-    encoding moves data to the CPU.
+    "stats", "extras": {name: {"tensor", "stats"}}}}}``; without ``stats`` the "stats" keys
+    are left out. Statistics are computed on the tensors' device (the small CPU ones all
+    together: ``tensor_stats_many``); only the encoding moves data to the CPU.
     """
     described = [
         t for act in result.activations.values() for t in (act.tensor, *act.extras.values())
     ]
     # each layer's tensor, then its extras, layer by layer: the order of ``described``
-    entries = iter(
-        zip(
-            [encode(t, encoding, max_elements) for t in described],
-            tensor_stats_many(described, bins=bins),
-            strict=True,
-        )
-    )
+    payloads = iter([encode(t, encoding, max_elements) for t in described])
+    summaries = iter(tensor_stats_many(described, bins=bins) if stats else ())
+
+    def entry(**rest: Any) -> dict[str, Any]:
+        out = {**rest, "tensor": next(payloads)}
+        if stats:
+            out["stats"] = next(summaries)
+        return out
+
     activations = {}
     for name, act in result.activations.items():
-        payload, stats = next(entries)
-        extras = {}
-        for key in act.extras:
-            extra_payload, extra_stats = next(entries)
-            extras[key] = {"tensor": extra_payload, "stats": extra_stats}
-        activations[name] = {"type": act.type, "tensor": payload, "stats": stats, "extras": extras}
+        activations[name] = entry(type=act.type)
+        activations[name]["extras"] = {key: entry() for key in act.extras}
     return {
         "mode": result.mode,
         "outputs": {n: encode(t, encoding, max_elements) for n, t in result.outputs.items()},

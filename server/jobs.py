@@ -120,7 +120,7 @@ def run_model(
         seed=req.seed,
     )
     max_el = settings.max_display_elements if req.downsample else None
-    out = describe(result, encoding=req.encoding, max_elements=max_el)
+    out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)
     out["inputs"] = {
         n: {"tensor": encode(m.tensor, req.encoding, max_el), "tokens": m.tokens}
         for n, m in made.items()

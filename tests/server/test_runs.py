@@ -214,6 +214,22 @@ def test_lstm_tagger_tags_each_word(api):
     api.assert_same(result["activations"]["word_embeddings"]["tensor"], embeds)
 
 
+def test_stats_false_leaves_out_only_the_statistics(api):
+    """``stats: false`` drops every "stats" key (layers and extras) and nothing else: the
+    payloads are byte for byte those of a run with statistics."""
+    model = api.create(preset="lstm_tagger", seed=4)
+    body = {"inputs": {"sentence": {"kind": "tokens", "text": "The dog ate the apple"}}}
+    full = api.run(model["id"], **body)
+    bare = api.run(model["id"], **body, stats=False)
+    assert "stats" in full["activations"]["lstm"]["extras"]["h_n"]
+    full.pop("elapsed_ms"), bare.pop("elapsed_ms")
+    for act in full["activations"].values():
+        act.pop("stats")
+        for extra in act["extras"].values():
+            extra.pop("stats")
+    assert bare == full
+
+
 def test_lstm_tagger_sentence_of_other_length(api):
     model = api.create(preset="lstm_tagger", seed=0)
     result = api.run(
