@@ -19,7 +19,7 @@ httpx.AsyncClient then sends a fixed number of requests at concurrency 1, 8 and 
 same drift of the machine's speed; it prints requests/s, p50 and p99 latency and errors,
 and the playground/floor ratios. Traffic stays on 127.0.0.1.
 
-    python bench/bench_http.py [--requests 400] [--profile]
+    python bench/bench_http.py [--requests 400] [--threads 1] [--no-stats] [--profile]
 
 Not part of the test suite. ``--profile`` adds where a request's time goes: the playground
 in-process (through the ASGI app), one request at a time, with a sampling profile of every
@@ -234,7 +234,7 @@ def check_same_activations(play: str, headers: dict, floor: str) -> None:
     assert a["outputs"]["fc3"]["data"] == b["outputs"]["fc3"]["data"]
 
 
-def bench(n: int, device: str, threads: int) -> list[dict]:
+def bench(n: int, device: str, threads: int, stats: bool = True) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_http_"))
     play_port, floor_port = free_port(), free_port()
     env = {
@@ -257,7 +257,7 @@ def bench(n: int, device: str, threads: int) -> list[dict]:
         floor_url = f"http://127.0.0.1:{floor_port}/run"
         check_same_activations(play_url, headers, floor_url)
         targets = {
-            "playground": (play_url, RUN_BODY, headers),
+            "playground": (play_url, RUN_BODY if stats else {**RUN_BODY, "stats": False}, headers),
             "floor": (floor_url, {"seed": 0}, {}),
         }
         rows = []
@@ -405,16 +405,20 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="for both servers")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
     parser.add_argument("--profile", action="store_true", help="also cProfile the request path")
+    parser.add_argument(
+        "--no-stats", action="store_true", help='the playground runs with "stats": false'
+    )
     parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_floor:
         serve_floor(args.serve_floor, args.device, args.threads)
         return
     print(
-        f"LeNet-5, capture all, f16; {args.requests} requests per level; device {args.device}; "
+        f"LeNet-5, capture all, f16{', no statistics' if args.no_stats else ''}; "
+        f"{args.requests} requests per level; device {args.device}; "
         f"torch threads {args.threads or 'default'}; {os.cpu_count()} CPUs\n"
     )
-    rows = bench(args.requests, args.device, args.threads)
+    rows = bench(args.requests, args.device, args.threads, stats=not args.no_stats)
     report(rows)
     if args.profile:
         profile(threads=args.threads)
