@@ -218,6 +218,11 @@ export async function heatmap(div, z, opts = {}) {
     showgrid: false,
     zeroline: false,
   };
+  // cells sit at whole indices: on a short axis Plotly's automatic ticks fall between cells
+  // ("0.5"), so a tick per cell there; past a dozen cells its steps are whole already
+  const step = (n) => (n <= 12 ? { tick0: 0, dtick: 1 } : {});
+  Object.assign(xaxis, step(z[0]?.length ?? 1));
+  Object.assign(yaxis, step(rows));
   if (rowLabels)
     Object.assign(yaxis, { tickvals: rowLabels.map((_, i) => i), ticktext: rowLabels.map(plain) });
   if (colLabels)
@@ -232,7 +237,11 @@ export async function heatmap(div, z, opts = {}) {
     trace.customdata = opts.customdata; // plain strings we made: no user text
     trace.hovertemplate = "%{customdata}<br>%{z:.4g}<extra></extra>";
   }
-  if (opts.square) Object.assign(yaxis, { scaleanchor: "x", constrain: "domain" });
+  if (opts.square) {
+    // square cells: both axes shrink their domain, neither widens its range past the cells
+    Object.assign(yaxis, { scaleanchor: "x", constrain: "domain" });
+    xaxis.constrain = "domain";
+  }
   if (z.length === 1) Object.assign(yaxis, { showticklabels: false, ticks: "" }); // a strip
   if (opts.hideTicks) {
     Object.assign(xaxis, { showticklabels: false, ticks: "" });

@@ -81,6 +81,43 @@ def test_pooling_dilation_and_adaptive_match_torch(page, server, shot):
     shot(page, "effects_pooling_adaptive", full_page=True)
 
 
+def test_pooling_in_1d_matches_torch(page, server, shot):
+    """1-D pooling: a seeded sequence as one row, MaxPool1d with dilation and then adaptive
+    average pooling, each against torch on the same numbers; the readout names positions."""
+    F = torch.nn.functional
+    open_card(page, server, "pooling")
+    drawn(page, "#pool-out")
+    page.select_option("[data-key=dims]", "1")
+    drawn(page, "#pool-out", 2)
+    page.fill("[data-key=size]", "8")
+    drawn(page, "#pool-out", 3)
+    page.fill("[data-key=dilation]", "2")
+    drawn(page, "#pool-out", 4)
+    expect(page.locator("#pool-call")).to_have_text(
+        "nn.MaxPool1d(kernel_size=3, dilation=2)(x): input 1×8 → output 1×2"
+    )
+    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
+    assert torch.equal(x, torch.rand(1, 8, generator=torch.Generator().manual_seed(0)))
+    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    assert torch.equal(out, F.max_pool1d(x, 3, dilation=2))
+    page.select_option("#pool-cell", "1")
+    winner = [3, 5, 7][int(x[0, [3, 5, 7]].argmax())]
+    expect(page.locator("#pool-readout")).to_contain_text(
+        f"the max of input positions 3, 5, 7; the winner is input {winner}."
+    )
+    page.select_option("[data-key=op]", "adaptive_avg")
+    drawn(page, "#pool-out", 5)
+    page.fill("[data-key=output]", "3")
+    drawn(page, "#pool-out", 6)
+    expect(page.locator("#pool-call")).to_contain_text("nn.AdaptiveAvgPool1d(output_size=3)")
+    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    assert torch.equal(out, F.adaptive_avg_pool1d(x, 3))
+    page.select_option("#pool-cell", "1")
+    expect(page.locator("#pool-readout")).to_contain_text("of input positions 2, 3, 4, 5.")
+    assert "dims=1" in page.url
+    shot(page, "effects_pooling_1d", full_page=True)
+
+
 def test_normalization_train_eval_changes_the_output(page, server, shot):
     open_card(page, server, "normalization")
     drawn(page, "#norm-out")

@@ -1,9 +1,10 @@
 /**
  * Pooling: a seeded random input through max / avg / min pooling or their adaptive forms,
- * with stride, padding, dilation, ceil_mode and count_include_pad as in torch. Input and
- * output are heatmaps; hovering or clicking an output cell (or choosing it in the list, by
- * keyboard) outlines the input cells it summarizes (each one when dilation spreads them)
- * and, for max and min, the winning cell.
+ * in 2-D (an n×n map) or 1-D (a sequence of n values, one row), with stride, padding,
+ * dilation, ceil_mode and count_include_pad as in torch. Input and output are heatmaps;
+ * hovering or clicking an output cell (or choosing it in the list, by keyboard) outlines the
+ * input cells it summarizes (each one when dilation spreads them) and, for max and min, the
+ * winning cell.
  */
 
 import { api } from "../api.js";
@@ -16,7 +17,15 @@ const OPS = ["max", "avg", "min", "adaptive_max", "adaptive_avg"];
 
 export const SCHEMA = [
   { key: "op", label: "Operation", kind: "select", options: OPS, value: "max" },
-  { key: "size", label: "Input size (n×n)", kind: "number", min: 1, max: 32, value: 6 },
+  {
+    key: "dims",
+    label: "Dimensions",
+    kind: "select",
+    options: ["2", "1"],
+    value: "2",
+    hint: "1: a row of n values",
+  },
+  { key: "size", label: "Input size (n)", kind: "number", min: 1, max: 32, value: 6 },
   { key: "kernel", label: "Kernel size", kind: "number", min: 1, max: 32, value: 3 },
   { key: "stride", label: "Stride (empty: kernel)", kind: "number", min: 1, max: 32, value: null },
   { key: "padding", label: "Padding", kind: "number", min: 0, max: 16, value: 0 },
@@ -50,6 +59,7 @@ export const SCHEMA = [
 ];
 export const TUTORIAL = {
   op: "max",
+  dims: "2",
   size: 6,
   kernel: 3,
   stride: null,
@@ -64,15 +74,17 @@ export const TUTORIAL = {
 /** The /api/effects/pooling body: only the arguments the chosen operation takes. */
 export function request(v) {
   const op = OPS.includes(v.op) ? v.op : "max";
+  const dims = String(v.dims) === "1" ? 1 : 2;
+  const n = v.size ?? 6;
   const body = {
     source: {
       kind: "random",
       distribution: "uniform",
-      shape: [1, v.size ?? 6, v.size ?? 6],
+      shape: dims === 1 ? [1, n] : [1, n, n], // one channel
       seed: v.seed ?? 0,
     },
     op,
-    dims: 2,
+    dims,
   };
   if (op.startsWith("adaptive")) {
     body.kernel_size = null;
@@ -151,28 +163,36 @@ export function createPooling(panel, { values, onState, run }) {
     const zout = rows(r.output);
     const all = flat(r.input);
     const range = [Math.min(...all), Math.max(...all)];
-    await heatmap(figIn, zin, { range, square: true, height: 340, xTitle: "col", yTitle: "row" });
-    await heatmap(figOut, zout, { range, square: true, height: 340, xTitle: "col", yTitle: "row" });
+    // 2-D: square maps; 1-D: one row of positions
+    const look =
+      r.dims === 1
+        ? { range, height: 150, xTitle: "position", yTitle: "" }
+        : { range, square: true, height: 340, xTitle: "col", yTitle: "row" };
+    await heatmap(figIn, zin, look);
+    await heatmap(figOut, zout, look);
     drawn(figIn);
     drawn(figOut);
     figOut.on("plotly_hover", (e) => pick(e));
     figOut.on("plotly_click", (e) => pick(e));
     const cols = zout[0].length;
+    const name = (i, j) => (r.dims === 1 ? String(j) : `(${i}, ${j})`);
     replace(
       cell,
       zout.flatMap((row, i) =>
         row.map((val, j) =>
-          el("option", { value: String(i * cols + j), text: `(${i}, ${j}) = ${fmtNum(val)}` }),
+          el("option", { value: String(i * cols + j), text: `${name(i, j)} = ${fmtNum(val)}` }),
         ),
       ),
     );
     highlight(0);
   }
 
+  const lastDim = (payload) => payload.shape[payload.shape.length - 1];
+
   function pick(e) {
     const p = e.points && e.points[0];
     if (!p) return;
-    const idx = p.y * result.output.shape[2] + p.x;
+    const idx = p.y * lastDim(result.output) + p.x;
     cell.value = String(idx);
     highlight(idx);
   }
@@ -180,11 +200,13 @@ export function createPooling(panel, { values, onState, run }) {
   async function highlight(idx) {
     if (!result) return;
     const Plotly = await plotlyReady();
-    const cols = result.output.shape[2];
+    const cols = lastDim(result.output);
     const i = Math.floor(idx / cols);
     const j = idx % cols;
-    const rIdx = result.windows[0].cells[i].indices;
-    const cIdx = result.windows[1].cells[j].indices;
+    const oneD = result.dims === 1;
+    // 1-D: the one row of the strip, and the windows along its positions
+    const rIdx = oneD ? [0] : result.windows[0].cells[i].indices;
+    const cIdx = result.windows[oneD ? 0 : 1].cells[j].indices;
     const box = (r0, r1, c0, c1, color, dash) => ({
       type: "rect",
       x0: c0 - 0.5,
@@ -203,15 +225,17 @@ export function createPooling(panel, { values, onState, run }) {
     }
     const value = flat(result.output)[idx];
     const what = result.op.replace("adaptive_", "adaptive ");
-    let text = `Output (${i}, ${j}) = ${fmtNum(value)}: the ${what} of input rows `;
-    text += `${rIdx.join(", ")} × columns ${cIdx.join(", ")}`;
+    let text = oneD
+      ? `Output ${j} = ${fmtNum(value)}: the ${what} of input positions ${cIdx.join(", ")}`
+      : `Output (${i}, ${j}) = ${fmtNum(value)}: the ${what} of input rows ` +
+        `${rIdx.join(", ")} × columns ${cIdx.join(", ")}`;
     if (result.winners) {
-      const w = flat(result.winners)[idx];
-      const W = result.input.shape[2];
+      const w = flat(result.winners)[idx]; // the flat index within the channel, as torch's
+      const W = lastDim(result.input);
       const wr = Math.floor(w / W);
       const wc = w % W;
       shapes.push(box(wr, wr, wc, wc, "#000000", "dot"));
-      text += `; the winner is input (${wr}, ${wc}).`;
+      text += oneD ? `; the winner is input ${wc}.` : `; the winner is input (${wr}, ${wc}).`;
     } else {
       text += ".";
     }
