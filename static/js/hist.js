@@ -2,7 +2,7 @@
  * A histogram from the API's statistics ({counts, range: [lo, hi]}: equal bins, as
  * torch.histc) drawn as a small SVG: cheaper than a Plotly figure, and there is one next to
  * every activation and parameter. Each bar has a <title> (its bin and count) for the
- * tooltip; a line marks zero when the range spans it.
+ * tooltip; a line marks zero when the range spans it; the range's ends are written below.
  */
 
 import { el, fmtNum } from "./dom.js";
@@ -17,7 +17,7 @@ function svg(tag, attrs = {}, text = null) {
 }
 
 /** A figure element holding the histogram, or a note when there is nothing to bin. */
-export function histogram(hist, { width = 240, height = 64, label = "Histogram" } = {}) {
+export function histogram(hist, { width = 240, height = 50, label = "Histogram" } = {}) {
   const counts = hist?.counts || [];
   const [lo, hi] = hist?.range || [];
   if (!counts.length || !Number.isFinite(lo) || !Number.isFinite(hi)) {
@@ -25,7 +25,7 @@ export function histogram(hist, { width = 240, height = 64, label = "Histogram" 
   }
   const max = Math.max(...counts, 1);
   const pad = 2;
-  const plotH = height - 14;
+  const plotH = height; // the bars fill the SVG; the range is written below it in HTML
   const root = svg("svg", {
     viewBox: `0 0 ${width} ${height}`,
     class: "hist",
@@ -50,15 +50,15 @@ export function histogram(hist, { width = 240, height = 64, label = "Histogram" 
     const x0 = xOf(0);
     root.append(svg("line", { x1: x0, x2: x0, y1: 0, y2: plotH, class: "hist-zero" }));
   }
-  root.append(svg("text", { x: pad, y: height - 2, class: "hist-tick" }, fmtNum(lo)));
-  root.append(
-    svg(
-      "text",
-      { x: width - pad, y: height - 2, class: "hist-tick", "text-anchor": "end" },
-      fmtNum(hi),
-    ),
+  // HTML, not SVG text: the SVG stretches to its box (preserveAspectRatio none), and its
+  // text would stretch with it
+  const ticks = el(
+    "div",
+    { class: "hist-ticks", "aria-hidden": "true" },
+    el("span", { text: fmtNum(lo) }),
+    el("span", { text: fmtNum(hi) }),
   );
-  return el("figure", { class: "hist-figure" }, root);
+  return el("figure", { class: "hist-figure" }, root, ticks);
 }
 
 /** Statistics like the API's, computed here (model inputs come without them). */
