@@ -86,6 +86,9 @@ def test_drawn_digit_and_typed_tensor(page, server, shot):
     page.select_option("#run-controls .kind-select", "tensor")
     page.fill("#run-controls textarea.tensor-json", "[[1, 2, 3]]")
     run(page)
+    figure = page.locator("#out-linear .fig")  # drawn when it comes into view, after the run
+    figure.scroll_into_view_if_needed()
+    expect(figure).to_have_attribute("data-drawn", "bars")
     out = page.evaluate("document.querySelector('#out-linear .fig').data[0].y")
     weights = build(PRESETS["linear_3_2"].spec, seed=0).model.linear
     expected = weights(torch.tensor([[1.0, 2.0, 3.0]]))[0].tolist()
