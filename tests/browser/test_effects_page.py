@@ -118,6 +118,43 @@ def test_pooling_in_1d_matches_torch(page, server, shot):
     shot(page, "effects_pooling_1d", full_page=True)
 
 
+def test_pooling_a_layer_of_my_model(page, server, shot):
+    """The input can be a layer of one of the workspace's models: LeNet-5's conv1 (built in
+    the playground, seed 0) on the API's default input, one channel drawn and pooled."""
+    from models.build import build
+    from models.presets import PRESETS
+
+    F = torch.nn.functional
+    page.goto(f"{server}/playground#preset=lenet5")
+    page.wait_for_selector("#model-status[data-kind=ok]")  # LeNet-5 is in this workspace
+    page.goto(f"{server}/effects#tab=pooling")
+    drawn(page, "#pool-out")
+    page.select_option("#src-kind", "model")
+    drawn(page, "#pool-out", 2)
+    expect(page.locator("#src-layer")).to_have_value("conv1")
+    page.fill("#src-channel", "2")
+    drawn(page, "#pool-out", 3)
+    expect(page.locator("#pool-call")).to_contain_text(
+        "nn.MaxPool2d(kernel_size=3)(x): input 1×6×28×28 → output 1×6×9×9; conv1, plane 2"
+    )
+    assert page.locator("[data-key=size]").is_disabled()
+    model = build(PRESETS["lenet5"].spec, seed=0).model.eval()
+    with torch.no_grad():  # the default input of a model source: seeded normal, seed 0
+        conv1 = model.conv1(torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)))
+    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
+    assert torch.allclose(x, conv1[0, 2], rtol=1e-5, atol=1e-5)
+    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    assert torch.equal(out, F.max_pool2d(x[None], 3)[0])
+    page.select_option("#pool-cell", "10")  # (1, 1): rows 3-5 × columns 3-5 of the map
+    window = x[3:6, 3:6]
+    r, c = divmod(int(window.argmax()), 3)
+    expect(page.locator("#pool-readout")).to_contain_text(
+        f"rows 3, 4, 5 × columns 3, 4, 5; the winner is input ({r + 3}, {c + 3})."
+    )
+    assert "source=model" in page.url and "layer=conv1" in page.url and "channel=2" in page.url
+    shot(page, "effects_pooling_model", full_page=True)
+
+
 def test_normalization_train_eval_changes_the_output(page, server, shot):
     open_card(page, server, "normalization")
     drawn(page, "#norm-out")

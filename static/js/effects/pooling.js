@@ -4,14 +4,16 @@
  * dilation, ceil_mode and count_include_pad as in torch. Input and output are heatmaps;
  * hovering or clicking an output cell (or choosing it in the list, by keyboard) outlines the
  * input cells it summarizes (each one when dilation spreads them) and, for max and min, the
- * winning cell.
+ * winning cell. The input can also be a layer's activation from one of the workspace's
+ * models (one plane of it drawn: a channel's map, or a channel's row in 1-D).
  */
 
 import { api } from "../api.js";
 import { heatmap, plotlyReady } from "../charts.js";
 import { el, fmtNum, replace } from "../dom.js";
 import { controlForm } from "./form.js";
-import { drawn, flat, rows } from "./plot.js";
+import { modelSourcePicker, planes } from "./model_source.js";
+import { drawn, flat } from "./plot.js";
 
 const OPS = ["max", "avg", "min", "adaptive_max", "adaptive_avg"];
 
@@ -71,13 +73,16 @@ export const TUTORIAL = {
   seed: 0,
 };
 
-/** The /api/effects/pooling body: only the arguments the chosen operation takes. */
-export function request(v) {
+const dimsOf = (v) => (String(v.dims) === "1" ? 1 : 2);
+
+/** The /api/effects/pooling body: only the arguments the chosen operation takes; the input
+ * is `source` (a model's layer) when given, else seeded uniform values. */
+export function request(v, source = null) {
   const op = OPS.includes(v.op) ? v.op : "max";
-  const dims = String(v.dims) === "1" ? 1 : 2;
+  const dims = dimsOf(v);
   const n = v.size ?? 6;
   const body = {
-    source: {
+    source: source ?? {
       kind: "random",
       distribution: "uniform",
       shape: dims === 1 ? [1, n] : [1, n, n], // one channel
@@ -100,9 +105,19 @@ export function request(v) {
   return body;
 }
 
+/** One plane of a payload as rows: plane k of the H×W maps (2-D) or of the rows (1-D). */
+function plane(payload, k, dims) {
+  const shape = payload.shape;
+  const W = shape[shape.length - 1];
+  const H = dims === 2 ? shape[shape.length - 2] : 1;
+  const values = flat(payload).slice(k * H * W, (k + 1) * H * W);
+  return Array.from({ length: H }, (_, i) => values.slice(i * W, (i + 1) * W));
+}
+
 export function createPooling(panel, { values, onState, run }) {
   const form = controlForm(SCHEMA, (v) => update(v));
   form.set(values);
+  const picker = modelSourcePicker({ values, onChange: () => update(form.values()) });
   const tutorial = el("button", {
     type: "button",
     class: "btn",
@@ -123,6 +138,7 @@ export function createPooling(panel, { values, onState, run }) {
   replace(
     panel,
     el("div", { class: "fx-bar" }, form.root, tutorial),
+    picker.root,
     call,
     status,
     el(
@@ -140,9 +156,12 @@ export function createPooling(panel, { values, onState, run }) {
     readout,
   );
   let result = null;
+  let view = null; // the drawn plane: {zin, zout, outFlat, winFlat}
 
   async function update(v) {
-    onState(v);
+    onState({ ...v, ...picker.state() });
+    await picker.setDims(dimsOf(v));
+    const source = picker.source();
     // only the arguments the operation takes stay editable (as request() sends them)
     const adaptive = String(v.op).startsWith("adaptive");
     const takes = {
@@ -153,15 +172,27 @@ export function createPooling(panel, { values, onState, run }) {
       dilation: !adaptive && v.op !== "avg",
       include_pad: v.op === "avg",
       output: adaptive,
+      size: !source, // a model's layer brings its own input
+      seed: !source,
     };
     for (const [key, on] of Object.entries(takes)) form.inputs[key].control.disabled = !on;
-    const r = await run(status, () => api.effect("pooling", request(v)));
+    const r = await run(status, () => api.effect("pooling", request(v, source)));
     if (!r) return;
     result = r;
-    call.textContent = `${r.torch_call}: input ${r.input.shape.join("×")} → output ${r.output.shape.join("×")}`;
-    const zin = rows(r.input);
-    const zout = rows(r.output);
-    const all = flat(r.input);
+    const k = Math.min(picker.channel(), planes(r.input.shape, r.dims) - 1);
+    const zin = plane(r.input, k, r.dims);
+    const zout = plane(r.output, k, r.dims);
+    const per = zout.length * zout[0].length;
+    view = {
+      zin,
+      zout,
+      outFlat: zout.flat(),
+      winFlat: r.winners ? flat(r.winners).slice(k * per, (k + 1) * per) : null,
+    };
+    const which = source ? `; ${source.layer}, plane ${k}` : "";
+    const sizes = `input ${r.input.shape.join("×")} → output ${r.output.shape.join("×")}`;
+    call.textContent = `${r.torch_call}: ${sizes}${which}`;
+    const all = zin.flat();
     const range = [Math.min(...all), Math.max(...all)];
     // 2-D: square maps; 1-D: one row of positions
     const look =
@@ -187,12 +218,10 @@ export function createPooling(panel, { values, onState, run }) {
     highlight(0);
   }
 
-  const lastDim = (payload) => payload.shape[payload.shape.length - 1];
-
   function pick(e) {
     const p = e.points && e.points[0];
     if (!p) return;
-    const idx = p.y * lastDim(result.output) + p.x;
+    const idx = p.y * view.zout[0].length + p.x;
     cell.value = String(idx);
     highlight(idx);
   }
@@ -200,7 +229,7 @@ export function createPooling(panel, { values, onState, run }) {
   async function highlight(idx) {
     if (!result) return;
     const Plotly = await plotlyReady();
-    const cols = lastDim(result.output);
+    const cols = view.zout[0].length;
     const i = Math.floor(idx / cols);
     const j = idx % cols;
     const oneD = result.dims === 1;
@@ -223,15 +252,15 @@ export function createPooling(panel, { values, onState, run }) {
       // dilation spreads the window: outline each cell it reads
       for (const r of rIdx) for (const c of cIdx) shapes.push(box(r, r, c, c, "#e69f00"));
     }
-    const value = flat(result.output)[idx];
+    const value = view.outFlat[idx];
     const what = result.op.replace("adaptive_", "adaptive ");
     let text = oneD
       ? `Output ${j} = ${fmtNum(value)}: the ${what} of input positions ${cIdx.join(", ")}`
       : `Output (${i}, ${j}) = ${fmtNum(value)}: the ${what} of input rows ` +
         `${rIdx.join(", ")} × columns ${cIdx.join(", ")}`;
-    if (result.winners) {
-      const w = flat(result.winners)[idx]; // the flat index within the channel, as torch's
-      const W = lastDim(result.input);
+    if (view.winFlat) {
+      const w = view.winFlat[idx]; // the flat index within the plane, as torch's
+      const W = view.zin[0].length;
       const wr = Math.floor(w / W);
       const wc = w % W;
       shapes.push(box(wr, wr, wc, wc, "#000000", "dot"));
@@ -244,5 +273,11 @@ export function createPooling(panel, { values, onState, run }) {
     await Plotly.relayout(figOut, { shapes: [box(i, i, j, j, "#e69f00")] });
   }
 
-  return { refresh: () => update(form.values()), values: () => form.values() };
+  return {
+    refresh: async () => {
+      await picker.ready();
+      return update(form.values());
+    },
+    values: () => ({ ...form.values(), ...picker.state() }),
+  };
 }
