@@ -93,7 +93,12 @@ export function modelSourcePicker({ values, onChange }) {
 
   async function show() {
     modelFields.hidden = kind.value !== "model";
-    if (kind.value === "model" && !model.options.length) await loadModels();
+    if (kind.value !== "model" || model.options.length) return;
+    try {
+      await loadModels();
+    } catch (err) {
+      note.textContent = err.message; // the API's words, as text
+    }
   }
 
   const changed = () => {
@@ -107,7 +112,11 @@ export function modelSourcePicker({ values, onChange }) {
     onChange();
   });
   model.addEventListener("change", async () => {
-    await loadLayers();
+    try {
+      await loadLayers();
+    } catch (err) {
+      note.textContent = err.message;
+    }
     changed();
   });
   layer.addEventListener("change", () => {
@@ -123,7 +132,12 @@ export function modelSourcePicker({ values, onChange }) {
     async setDims(d) {
       if (d === dims) return;
       dims = d;
-      if (kind.value === "model" && model.value) await loadLayers();
+      if (kind.value !== "model" || !model.value) return;
+      try {
+        await loadLayers();
+      } catch (err) {
+        note.textContent = err.message;
+      }
     },
     ready: () => show(),
     /** The API source, or null for the tab's own random values. */
