@@ -116,6 +116,18 @@ def check(api, builds: list, family: Family, v: int) -> None:
     assert api.delete(f"/api/models/{model['id']}").status_code == 204
 
 
+def explore(api, builds: list, family: Family) -> None:
+    """``check`` at the family's edges, then at values hypothesis draws around them."""
+
+    @HYPOTHESIS
+    @at_edges(family.last_ok, family.limit)
+    @given(around(family.last_ok))
+    def probe(v: int) -> None:
+        check(api, builds, family, v)
+
+    probe()
+
+
 def linear(i: int, o: int, shape: list[int]) -> dict:
     return {
         "inputs": {"x": {"shape": shape}},
@@ -140,13 +152,7 @@ PARAMS_IN = Family(
 def test_linear_sizes_around_max_params(make_api, builds, family: Family) -> None:
     api = make_api(**family.app_settings())
 
-    @HYPOTHESIS
-    @at_edges(family.last_ok, family.limit)
-    @given(around(family.last_ok))
-    def probe(v: int) -> None:
-        check(api, builds, family, v)
-
-    probe()
+    explore(api, builds, family)
 
 
 # -- FLOPs: the batch of a Linear(1, 1) ------------------------------------------------------
@@ -166,13 +172,7 @@ INPUT = Family(
 def test_input_shapes_around_cost_limits(make_api, builds, family: Family) -> None:
     api = make_api(**family.app_settings())
 
-    @HYPOTHESIS
-    @at_edges(family.last_ok, family.limit)
-    @given(around(family.last_ok))
-    def probe(v: int) -> None:
-        check(api, builds, family, v)
-
-    probe()
+    explore(api, builds, family)
 
 
 # -- sequence length: the tagger's sentence ---------------------------------------------------
@@ -199,13 +199,7 @@ SEQUENCE = Family(
 def test_sentence_lengths_around_max_sequence_length(make_api, builds) -> None:
     api = make_api(**SEQUENCE.app_settings())
 
-    @HYPOTHESIS
-    @at_edges(SEQUENCE.last_ok, SEQUENCE.limit)
-    @given(around(SEQUENCE.last_ok))
-    def probe(v: int) -> None:
-        check(api, builds, SEQUENCE, v)
-
-    probe()
+    explore(api, builds, SEQUENCE)
 
 
 # -- layers per spec: v Identity layers (a count: the huge ones are the body cap's) -----------
