@@ -25,11 +25,16 @@ def drawn(page: Page, selector: str, count: int = 1) -> None:
     page.wait_for_selector(f'{selector}[data-drawn="{count}"]')
 
 
+def shown_z(page: Page, selector: str) -> torch.Tensor:
+    """The values a heatmap figure shows (its first trace's z), as a float32 tensor."""
+    return torch.tensor(page.evaluate("(s) => document.querySelector(s).data[0].z", selector))
+
+
 def test_pooling_tutorial_matches_torch_and_kernel_changes_the_plot(page, server, shot):
     open_card(page, server, "pooling")
     drawn(page, "#pool-out")
-    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
-    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    x = shown_z(page, "#pool-in")
+    out = shown_z(page, "#pool-out")
     assert x.shape == (6, 6) and out.shape == (2, 2)
     quadrants = torch.tensor(
         [[x[:3, :3].max(), x[:3, 3:].max()], [x[3:, :3].max(), x[3:, 3:].max()]]
@@ -63,8 +68,8 @@ def test_pooling_dilation_and_adaptive_match_torch(page, server, shot):
     page.check("[data-key=ceil]")
     drawn(page, "#pool-out", 5)
     expect(page.locator("#pool-call")).to_contain_text("dilation=2, ceil_mode=True")
-    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
-    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    x = shown_z(page, "#pool-in")
+    out = shown_z(page, "#pool-out")
     want = F.max_pool2d(x[None], 2, dilation=2, ceil_mode=True)[0]
     assert x.shape == (7, 7) and torch.equal(out, want)
     page.select_option("#pool-cell", "0")
@@ -74,7 +79,7 @@ def test_pooling_dilation_and_adaptive_match_torch(page, server, shot):
     page.fill("[data-key=output]", "3")
     drawn(page, "#pool-out", 7)
     expect(page.locator("#pool-call")).to_contain_text("nn.AdaptiveMaxPool2d(output_size=3)")
-    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    out = shown_z(page, "#pool-out")
     assert torch.equal(out, F.adaptive_max_pool2d(x[None], 3)[0])
     expect(page.locator("#pool-readout")).to_contain_text("the adaptive max of input rows")
     assert "op=adaptive_max" in page.url and "output=3" in page.url
@@ -96,9 +101,9 @@ def test_pooling_in_1d_matches_torch(page, server, shot):
     expect(page.locator("#pool-call")).to_have_text(
         "nn.MaxPool1d(kernel_size=3, dilation=2)(x): input 1×8 → output 1×2"
     )
-    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
+    x = shown_z(page, "#pool-in")
     assert torch.equal(x, torch.rand(1, 8, generator=torch.Generator().manual_seed(0)))
-    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    out = shown_z(page, "#pool-out")
     assert torch.equal(out, F.max_pool1d(x, 3, dilation=2))
     page.select_option("#pool-cell", "1")
     winner = [3, 5, 7][int(x[0, [3, 5, 7]].argmax())]
@@ -110,7 +115,7 @@ def test_pooling_in_1d_matches_torch(page, server, shot):
     page.fill("[data-key=output]", "3")
     drawn(page, "#pool-out", 6)
     expect(page.locator("#pool-call")).to_contain_text("nn.AdaptiveAvgPool1d(output_size=3)")
-    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    out = shown_z(page, "#pool-out")
     assert torch.equal(out, F.adaptive_avg_pool1d(x, 3))
     page.select_option("#pool-cell", "1")
     expect(page.locator("#pool-readout")).to_contain_text("of input positions 2, 3, 4, 5.")
@@ -141,9 +146,9 @@ def test_pooling_a_layer_of_my_model(page, server, shot):
     model = build(PRESETS["lenet5"].spec, seed=0).model.eval()
     with torch.no_grad():  # the default input of a model source: seeded normal, seed 0
         conv1 = model.conv1(torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)))
-    x = torch.tensor(page.evaluate("document.querySelector('#pool-in').data[0].z"))
+    x = shown_z(page, "#pool-in")
     assert torch.allclose(x, conv1[0, 2], rtol=1e-5, atol=1e-5)
-    out = torch.tensor(page.evaluate("document.querySelector('#pool-out').data[0].z"))
+    out = shown_z(page, "#pool-out")
     assert torch.equal(out, F.max_pool2d(x[None], 3)[0])
     page.select_option("#pool-cell", "10")  # (1, 1): rows 3-5 × columns 3-5 of the map
     window = x[3:6, 3:6]
