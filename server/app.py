@@ -7,14 +7,28 @@ from pathlib import Path
 
 import torch
 from fastapi import FastAPI
+from models.datasets import DataRoots
 
 from server import errors, security
 from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
-from server.routers import docs, health, library, models, pages, parameters, runs, workspaces
+from server.routers import (
+    datasets,
+    docs,
+    health,
+    library,
+    models,
+    pages,
+    parameters,
+    runs,
+    trainings,
+    workspaces,
+)
 from server.settings import Settings
 from server.state import AppState
 from server.store import SqlStore
+from server.training_jobs import WorkerContext
+from server.trainings import TrainingManager
 from server.worker import EmbeddedWorker, pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,12 +48,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         save=store.put_model,
     )
     housekeeper = Housekeeper(store, worker, settings)
-    state = AppState(settings, settings.limits(), store, worker)
+    store.trainings.interrupt_all()  # what ran when the last server stopped
+    roots = DataRoots(fashion_mnist_dir=settings.fashion_mnist_dir)
+    context = WorkerContext(worker, store, settings.limits(), roots)
+    manager = TrainingManager(context, settings.training_slice_ms)
+    state = AppState(settings, settings.limits(), store, worker, manager)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         housekeeper.start()
         yield
+        await manager.close()
         await housekeeper.stop()
         await worker.close()
         store.close()
@@ -59,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     from server.routers import effects  # the effects lab
 
-    for router in (workspaces, library, models, runs, parameters, health, effects):
+    routers = (workspaces, library, models, runs, parameters, trainings, datasets, health, effects)
+    for router in routers:
         app.include_router(router.router)
     pages.mount(app, ROOT)
     docs.mount(app)

@@ -64,12 +64,68 @@ models = Table(
     Column("updated", Double, nullable=False),
 )
 META_COLUMNS = [c for c in models.c if c.name != "weights"]
+# A training of a model (schema 2): its configuration, where it stands, its metrics as
+# numbered events (the SSE stream replays them after a dropped connection or a restart) and
+# its checkpoints (safetensors at chosen steps).
+trainings = Table(
+    "trainings",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "workspace_id",
+        String(32),
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("model_id", String(32), ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("model_version", Integer, nullable=False),  # the version it started from
+    Column("config", Text, nullable=False),  # JSON: the TrainConfig as sent, filled
+    Column("status", String(16), nullable=False, index=True),
+    Column("step", Integer, nullable=False),
+    Column("total_steps", Integer, nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),  # the last event's number
+    Column("latest", Text, nullable=False),  # JSON: the latest metrics
+    Column("error", Text, nullable=True),
+    Column("created", Double, nullable=False),
+    Column("updated", Double, nullable=False),
+)
+training_events = Table(
+    "training_events",
+    metadata,
+    Column(
+        "training_id",
+        String(32),
+        ForeignKey("trainings.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    Column("data", Text, nullable=False),  # JSON
+)
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column(
+        "training_id",
+        String(32),
+        ForeignKey("trainings.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", Integer, primary_key=True),
+    Column("weights", LargeBinary, nullable=False),  # safetensors
+    Column("created", Double, nullable=False),
+)
 
 # The layout above is schema version SCHEMA_VERSION. A database records the version it was
 # written with; a later layout adds MIGRATIONS[v] (from v to v + 1, run in one transaction
 # when the store opens). A database written by a newer playground is refused, not guessed at.
-SCHEMA_VERSION = 1
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+SCHEMA_VERSION = 2
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: lambda conn: metadata.create_all(
+        conn, tables=[trainings, training_events, checkpoints]
+    ),  # trainings, their events and checkpoints
+}
 schema_info = Table(
     "schema_info",
     metadata,

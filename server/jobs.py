@@ -79,12 +79,19 @@ def update_model(
 
 # -- run --------------------------------------------------------------------------------------
 def run_model(
-    live: Live, req: RunRequest, settings: Settings, limits: Limits, worker: Worker
+    live: Live,
+    req: RunRequest,
+    settings: Settings,
+    limits: Limits,
+    worker: Worker,
+    *,
+    persist: bool = True,
 ) -> dict[str, Any]:
     """Make the inputs, check their cost, probe every captured layer, encode the result.
 
     A train-mode run moves BatchNorm running statistics, as in PyTorch: the new state is
-    saved as a new version of the record before the result goes out.
+    saved as a new version of the record before the result goes out (unless ``persist`` is
+    off: a run of a checkpoint's copy changes nothing stored).
     """
     started = time.perf_counter()
     inference = live.built.inference
@@ -126,7 +133,7 @@ def run_model(
         for n, m in made.items()
     }
     out["labels"] = spec.labels
-    if req.mode == "train" and next(live.model.buffers(), None) is not None:
+    if persist and req.mode == "train" and next(live.model.buffers(), None) is not None:
         save_state(live, worker)
     out["elapsed_ms"] = (time.perf_counter() - started) * 1000
     return out

@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="CORS is off when empty")
     max_safetensors_header_bytes: int = Field(1 * MiB, ge=1024)
 
+    # learning: datasets and trainings
+    fashion_mnist_dir: Path = Field(
+        Path("/usr/share/datasets/fashion-mnist"),
+        description="Fashion-MNIST's gzipped IDX files (Debian: apt-get install "
+        "dataset-fashion-mnist)",
+    )
+    max_trainings: int = Field(4, ge=1, description="trainings in progress on this server")
+    # a student's run waits behind at most one slice of a training (bench_train: 50 ms
+    # slices cost LeNet-5 ~1 % of its steps per second)
+    training_slice_ms: int = Field(50, ge=5, le=2000, description="a training's job length")
+
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'playground.db'}"
 

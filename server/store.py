@@ -33,6 +33,7 @@ from models.errors import SpecError
 from server.db import META_COLUMNS, make_engine, metadata, migrate, models, workspaces
 from server.record_cache import RecordCache
 from server.records import ModelRecord, Workspace, hash_token
+from server.training_store import TrainingStore
 
 __all__ = ["ModelRecord", "SqlStore", "Workspace", "hash_token"]
 
@@ -82,6 +83,7 @@ class SqlStore:
         metadata.create_all(self.engine)
         with self._write() as conn:
             self.schema_found = migrate(conn, url)  # raises SchemaTooNew: never guessed at
+        self.trainings = TrainingStore(self)
 
     # -- transactions ---------------------------------------------------------------------
     @contextmanager

@@ -228,6 +228,10 @@ class EmbeddedWorker(Worker):
         nbytes = sum(t.numel() * t.element_size() for t in built.model.state_dict().values())
         return Live(record, built, nbytes)
 
+    def live_model(self, record: ModelRecord) -> Live:
+        """The record's live model, built when not in memory (called on the worker)."""
+        return self._get(record)
+
     def _get(self, record: ModelRecord) -> Live:
         with self._lock:
             live = self._live.get(record.id)

@@ -99,6 +99,7 @@ async def read_model(record: ModelDep, state: StateDep) -> dict:
 @router.put("/{model_id}", response_model=ModelPublic, responses=ERRORS)
 async def replace_model(body: ModelUpdate, record: ModelDep, state: StateDep) -> dict:
     """A new spec: layers with the same name, type and args keep their weights."""
+    state.trainings.check_idle(record.id, "a new spec")
     live, kept, fresh = await state.worker.with_model(
         record, lambda live: jobs.update_model(live, body.spec, state.worker, state.limits)
     )

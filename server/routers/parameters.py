@@ -50,6 +50,7 @@ async def parameter(
 @router.patch("/{model_id}/parameters/{name}", response_model=GradResult, responses=ERRORS)
 async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep) -> dict:
     """Freeze or unfreeze one parameter, or every parameter of a layer (name = layer)."""
+    state.trainings.check_idle(record.id, "freezing or unfreezing a parameter")
     _, changed, totals = await state.worker.with_model(
         record, lambda live: jobs.patch_grad(live, name, body.requires_grad, state.worker)
     )
@@ -87,6 +88,7 @@ async def download_weights(record: ModelDep, state: StateDep) -> Response:
 )
 async def upload_weights(request: Request, record: ModelDep, state: StateDep) -> dict:
     """Load a safetensors file, checked against the model's names and shapes (never pickle)."""
+    state.trainings.check_idle(record.id, "uploading weights")
     data = await request.body()
     saved, count = await state.worker.with_model(
         record,

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from models.errors import SpecError
 from server import jobs
 from server.deps import ModelDep, state_of
 from server.schemas.common import ERRORS
 from server.schemas.runs import RunRequest, RunResult
+from server.store import ModelRecord
+from server.training_jobs import checkpoint_model
+from server.worker import Live
 
 router = APIRouter(prefix="/api/models", tags=["runs"])
 
@@ -37,7 +42,37 @@ async def run(body: RunRequest, record: ModelDep, request: Request) -> RunJSONRe
     # check it); it goes out as it is: re-validating ~60 KB of payloads per run cost more
     # than the forward pass itself.
     state = state_of(request)  # not a StateDep: each dependency costs ~10 µs per request
+    if body.checkpoint is not None:
+        return RunJSONResponse(await _run_checkpoint(body, record, request))
+    if body.mode == "train" and state.trainings.drivers:
+        state.trainings.check_idle(record.id, "a train-mode run (it moves BatchNorm statistics)")
     result = await state.worker.with_model(
         record, lambda live: jobs.run_model(live, body, state.settings, state.limits, state.worker)
     )
     return RunJSONResponse(result)
+
+
+async def _run_checkpoint(body: RunRequest, record: ModelRecord, request: Request) -> dict:
+    """The run on a copy of the model holding a checkpoint's weights (nothing is saved)."""
+    state = state_of(request)
+    ref = body.checkpoint
+    training = await run_in_threadpool(state.store.trainings.get, record.workspace_id, ref.training)
+    if training is None or training.model_id != record.id:
+        raise SpecError(
+            "training_not_found",
+            f"Model '{record.id}' has no training '{ref.training}'; GET "
+            f"/api/models/{record.id}/trainings lists them.",
+            status=404,
+        )
+    ctx = state.trainings.ctx
+
+    def job(live: Live) -> dict:
+        copy = checkpoint_model(ctx, live, ref.training, ref.step)
+        at_step = Live(live.record, copy, live.nbytes)
+        out = jobs.run_model(
+            at_step, body, state.settings, state.limits, state.worker, persist=False
+        )
+        out["checkpoint"] = {"training": ref.training, "step": ref.step}
+        return out
+
+    return await state.worker.with_model(record, job)

@@ -10,6 +10,15 @@ from models.inputs import InputMaker
 from server.schemas.common import TensorPayload, TensorStats
 
 
+class CheckpointRef(BaseModel):
+    """A checkpoint of one of the model's trainings: run the model as it was at that step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    training: str = Field(max_length=64, description="the training's id")
+    step: int = Field(ge=0, le=2**31, description="a step with a checkpoint (GET its list)")
+
+
 class RunRequest(BaseModel):
     """Inputs by name (missing ones: seeded random normal), mode, layers to capture."""
 
@@ -34,6 +43,9 @@ class RunRequest(BaseModel):
     encoding: Literal["f16", "f32", "list"] = "f16"
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seeds dropout in train mode")
     downsample: bool = Field(True, description="shrink maps too large to draw")
+    checkpoint: CheckpointRef | None = Field(
+        None, description="run the weights of a training's checkpoint instead of the current ones"
+    )
     stats: bool = Field(
         True,
         description="statistics and a histogram of every captured tensor; false leaves them "
@@ -64,4 +76,5 @@ class RunResult(BaseModel):
     activations: dict[str, ActivationOut]
     inputs: dict[str, InputOut]
     labels: list[str] | None = None
+    checkpoint: CheckpointRef | None = Field(None, description="set when run at a checkpoint")
     elapsed_ms: float = Field(description="time spent on the worker: inputs, forward, encoding")

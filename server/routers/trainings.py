@@ -1,0 +1,251 @@
+"""Trainings of a model: start, follow (Server-Sent Events), pause, step, cancel, checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import PlainTextResponse
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from models.errors import SpecError
+from server.deps import ModelDep, state_of
+from server.schemas.common import ERRORS
+from server.schemas.trainings import (
+    CheckpointList,
+    RestoreOut,
+    TrainingCreate,
+    TrainingList,
+    TrainingPublic,
+)
+from server.training_jobs import CheckpointRestore, TrainPlan, send
+from server.training_store import TrainingRecord
+from server.worker import Busy
+
+router = APIRouter(prefix="/api/models", tags=["trainings"])
+TID = "/{model_id}/trainings/{training_id}"
+REPLAY_BATCH = 500
+
+
+def public(rec: TrainingRecord) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "model_id": rec.model_id,
+        "model_version": rec.model_version,
+        "status": rec.status,
+        "step": rec.step,
+        "total_steps": rec.total_steps,
+        "epoch": rec.epoch,
+        "progress": rec.step / rec.total_steps if rec.total_steps else 0.0,
+        "latest": rec.latest,
+        "error": rec.error,
+        "last_event": rec.seq,
+        "config": rec.config,
+        "created": rec.created,
+        "updated": rec.updated,
+    }
+
+
+async def _training(request: Request, record, training_id: str) -> TrainingRecord:
+    store = state_of(request).store
+    rec = await run_in_threadpool(store.trainings.get, record.workspace_id, training_id)
+    if rec is None or rec.model_id != record.id:
+        raise SpecError(
+            "training_not_found",
+            f"Model '{record.id}' has no training '{training_id}'; GET "
+            f"/api/models/{record.id}/trainings lists them.",
+            status=404,
+        )
+    return rec
+
+
+@router.post(
+    "/{model_id}/trainings", status_code=202, response_model=TrainingPublic, responses=ERRORS
+)
+async def create_training(body: TrainingCreate, record: ModelDep, request: Request) -> dict:
+    """Start training the model; 202 at once, then follow it with …/events or GET."""
+    state = state_of(request)
+    manager = state.trainings
+    async with manager.creating:  # the one-per-workspace check and the start are one step
+        other = manager.in_workspace(record.workspace_id)
+        if other is not None:
+            raise SpecError(
+                "training_active",
+                f"This workspace already has a training in progress ('{other}'); one at a "
+                f"time per workspace. Cancel it or wait until it is done.",
+                status=409,
+                detail={"training": other},
+            )
+        limit = state.settings.max_trainings
+        if len(manager.drivers) >= limit:
+            raise Busy(
+                "trainings_full",
+                f"{limit} trainings are running on this server, the most "
+                f"PLAYGROUND_MAX_TRAININGS allows. Try again in a minute.",
+                retry_after=60,
+            )
+        plan = await send(manager.ctx, TrainPlan(record.spec, body.model_dump(mode="json")))
+        rec = await run_in_threadpool(
+            state.store.trainings.create,
+            record.workspace_id,
+            record.id,
+            record.version,
+            plan["config"],
+            plan["total_steps"],
+        )
+        manager.start(rec.id, record.workspace_id, record.id)
+    return public(rec)
+
+
+@router.get("/{model_id}/trainings", response_model=TrainingList, responses=ERRORS)
+async def list_trainings(record: ModelDep, request: Request) -> dict:
+    """The model's trainings, oldest first."""
+    store = state_of(request).store
+    recs = await run_in_threadpool(store.trainings.list, record.workspace_id, record.id)
+    return {"trainings": [public(r) for r in recs]}
+
+
+@router.get(TID, response_model=TrainingPublic, responses=ERRORS)
+async def get_training(training_id: str, record: ModelDep, request: Request) -> dict:
+    """Where a training stands: status, step, latest metrics."""
+    return public(await _training(request, record, training_id))
+
+
+@router.get(
+    TID + "/events",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "Server-Sent Events: `id` is the event's number, `event` its kind "
+            "(status, step, eval), `data` JSON. Resume with `Last-Event-ID` or `?after=`.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+    response_class=EventSourceResponse,
+)
+async def training_events(
+    training_id: str,
+    record: ModelDep,
+    request: Request,
+    after: Annotated[int | None, Query(ge=0, le=2**31, description="replay after this id")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> EventSourceResponse:
+    """The training's metrics as they come, from the first (or after a given id) to the end."""
+    rec = await _training(request, record, training_id)
+    start = after
+    if start is None and last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise SpecError(
+                "invalid_request", "Last-Event-ID must be an event number (the SSE id)."
+            )
+        start = int(last_event_id)
+    state = state_of(request)
+    manager, store = state.trainings, state.store
+
+    async def stream():
+        queue = manager.subscribe(rec.id)  # before the replay: no event falls in between
+        seq = start or 0
+        try:
+            while True:
+                batch = await run_in_threadpool(
+                    store.trainings.events_after, rec.id, seq, REPLAY_BATCH
+                )
+                for number, event in batch:
+                    seq = number
+                    yield {"id": str(number), "event": event["kind"], "data": json.dumps(event)}
+                if len(batch) < REPLAY_BATCH:
+                    break
+            if not manager.running(rec.id):
+                return  # finished (or interrupted): everything was in the store
+            while True:
+                items = await queue.get()
+                if items is None:  # the training ended, or this subscriber fell behind
+                    tail = await run_in_threadpool(store.trainings.events_after, rec.id, seq)
+                    for number, event in tail:
+                        yield {"id": str(number), "event": event["kind"], "data": json.dumps(event)}
+                    return
+                for number, event in items:
+                    if number > seq:
+                        seq = number
+                        yield {"id": str(number), "event": event["kind"], "data": json.dumps(event)}
+        finally:
+            manager.unsubscribe(rec.id, queue)
+
+    return EventSourceResponse(stream(), ping=15, send_timeout=30)
+
+
+async def _command(request: Request, record, training_id: str, verb: str) -> dict:
+    rec = await _training(request, record, training_id)
+    manager = state_of(request).trainings
+    if verb == "pause":
+        await manager.pause(rec.id)
+    elif verb == "resume":
+        await manager.resume(rec.id)
+    elif verb == "step":
+        manager.step(rec.id)
+        await asyncio.sleep(0)
+    else:
+        await manager.cancel(rec.id)
+    return public(await _training(request, record, training_id))
+
+
+@router.post(TID + "/pause", response_model=TrainingPublic, responses=ERRORS)
+async def pause_training(training_id: str, record: ModelDep, request: Request) -> dict:
+    """Pause after the current slice; the trainer keeps its state."""
+    return await _command(request, record, training_id, "pause")
+
+
+@router.post(TID + "/resume", response_model=TrainingPublic, responses=ERRORS)
+async def resume_training(training_id: str, record: ModelDep, request: Request) -> dict:
+    """Go on from where the training was paused."""
+    return await _command(request, record, training_id, "resume")
+
+
+@router.post(TID + "/step", response_model=TrainingPublic, responses=ERRORS)
+async def step_training(training_id: str, record: ModelDep, request: Request) -> dict:
+    """One step (one batch) of a paused training; its events come on the stream."""
+    return await _command(request, record, training_id, "step")
+
+
+@router.post(TID + "/cancel", response_model=TrainingPublic, responses=ERRORS)
+async def cancel_training(training_id: str, record: ModelDep, request: Request) -> dict:
+    """Stop for good; the model keeps the weights reached (also saved as a checkpoint)."""
+    return await _command(request, record, training_id, "cancel")
+
+
+@router.get(TID + "/checkpoints", response_model=CheckpointList, responses=ERRORS)
+async def list_checkpoints(training_id: str, record: ModelDep, request: Request) -> dict:
+    """The steps whose weights were saved (log-spaced: 0, 1, 2, 5, 10, 20, 50, …, last)."""
+    rec = await _training(request, record, training_id)
+    store = state_of(request).store
+    return {
+        "training": rec.id,
+        "checkpoints": await run_in_threadpool(store.trainings.checkpoint_list, rec.id),
+    }
+
+
+@router.post(TID + "/checkpoints/{step}/restore", response_model=RestoreOut, responses=ERRORS)
+async def restore(training_id: str, step: int, record: ModelDep, request: Request) -> dict:
+    """Make the model's weights those of the checkpoint at ``step`` (step 0: as initialized)."""
+    rec = await _training(request, record, training_id)
+    manager = state_of(request).trainings
+    manager.check_idle(record.id, "restoring a checkpoint")
+    out = await send(manager.ctx, CheckpointRestore(record.workspace_id, record.id, rec.id, step))
+    return {"model_id": record.id, **out}
+
+
+@router.get(
+    TID + "/script",
+    response_class=PlainTextResponse,
+    responses={**ERRORS, 200: {"content": {"text/x-python": {"schema": {"type": "string"}}}}},
+)
+async def training_script(training_id: str, record: ModelDep, request: Request):
+    """A plain-PyTorch script that reproduces this training bit for bit."""
+    from models.training import training_script as make_script
+
+    rec = await _training(request, record, training_id)
+    source = make_script(record.spec, rec.config, seed=record.seed)
+    return PlainTextResponse(source, media_type="text/x-python")
