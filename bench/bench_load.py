@@ -22,7 +22,11 @@ data in a temporary directory. Two phases:
    Every answer must be 2xx, 429 or 503; ``/healthz`` must answer 200 afterwards.
 
     python bench/bench_load.py [--students 100] [--duration 60] [--burst 200] [--transformer 0]
-                               [--fresh-specs]
+                               [--fresh-specs] [--trainings 5]
+
+``--trainings N`` starts N trainings of LeNet-5 on Fashion-MNIST (each in its own workspace)
+before the load and keeps them running through it: the class's p99 with trainings beside it,
+and the steps the trainings made meanwhile.
 
 Traffic goes only to 127.0.0.1; every phase is bounded in time and count, and the server is
 stopped at the end. Not part of the test suite. Exit status 0 when both targets were met.
@@ -143,7 +147,12 @@ async def attend(
 
 
 async def load_phase(
-    base: str, students: int, duration: float, transformer: int, fresh_specs: bool
+    base: str,
+    students: int,
+    duration: float,
+    transformer: int,
+    fresh_specs: bool,
+    trainings: int = 0,
 ) -> float:
     presets = [
         "transformer" if i < transformer else TUTORIAL[i % len(TUTORIAL)] for i in range(students)
@@ -158,6 +167,8 @@ async def load_phase(
 
         enrolled = await asyncio.gather(*(enrol_gated(p) for p in presets))
         print(f"{students} students enrolled: {dict(Counter(presets))}")
+        started = await start_trainings(client, trainings)
+        steps_before = await training_steps(client, started)
         rng = random.Random(0)
         tally = Tally()
         start = time.monotonic()
@@ -169,11 +180,52 @@ async def load_phase(
             )
         )
         elapsed = time.monotonic() - start
+        if started:
+            steps = await training_steps(client, started) - steps_before
+            print(
+                f"{trainings} trainings of LeNet-5 on Fashion-MNIST beside the class: "
+                f"{steps} steps in {elapsed:.1f} s ({steps / elapsed:.1f} steps/s in all)"
+            )
     print(f"load: {students} students for {elapsed:.1f} s (load average {os.getloadavg()})")
     p99 = report(tally, elapsed)
     ok = p99 <= TARGET_P99_MS and not tally.errors
     print(f"target p99 ≤ {TARGET_P99_MS:.0f} ms with no errors: {'met' if ok else 'NOT met'}")
     return ok
+
+
+# -- trainings beside the class ---------------------------------------------------------------
+TRAINING = {  # LeNet-5 on Fashion-MNIST as the README's example trains it, long enough to last
+    "dataset": "fashion_mnist",
+    "transforms": [{"kind": "scale"}, {"kind": "pad", "size": 32}],
+    "optimizer": {"name": "Adam", "args": {"lr": 0.001}},
+    "loss": {"name": "CrossEntropyLoss"},
+    "batch_size": 64,
+    "epochs": 1,
+    "seed": 0,
+    "eval_every": 200,
+}
+
+
+async def start_trainings(client: httpx.AsyncClient, count: int) -> list[tuple[dict, str]]:
+    """``count`` trainings of LeNet-5, each in a workspace of its own; (headers, url) each."""
+    started = []
+    for _ in range(count):
+        student = await enrol(client, "lenet5")
+        url = f"/api/models/{student.model_id}/trainings"
+        r = await client.post(url, json=TRAINING, headers=student.headers)
+        r.raise_for_status()
+        started.append((student.headers, f"{url}/{r.json()['id']}"))
+    return started
+
+
+async def training_steps(client: httpx.AsyncClient, started: list[tuple[dict, str]]) -> int:
+    steps = 0
+    for headers, url in started:
+        t = (await client.get(url, headers=headers)).json()
+        steps += t["step"]
+        if t["status"] not in ("queued", "running"):
+            print(f"training {url}: {t['status']} {t.get('error') or ''}")
+    return steps
 
 
 # -- phase 2: burst -------------------------------------------------------------------------
@@ -214,14 +266,23 @@ def main() -> int:
     parser.add_argument(
         "--fresh-specs", action="store_true", help="every validation a spec never seen before"
     )
+    parser.add_argument(
+        "--trainings", type=int, default=0, help="LeNet-5 trainings running beside the class"
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         data = Path(tmp)
-        with ChildServer(data, env=NO_LIMITS) as srv:
+        trainings = {"PLAYGROUND_MAX_TRAININGS": str(max(args.trainings, 1))}
+        with ChildServer(data, env={**NO_LIMITS, **trainings}) as srv:
             load_ok = asyncio.run(
                 load_phase(
-                    srv.url, args.students, args.duration, args.transformer, args.fresh_specs
+                    srv.url,
+                    args.students,
+                    args.duration,
+                    args.transformer,
+                    args.fresh_specs,
+                    args.trainings,
                 )
             )
         with ChildServer(data) as srv:  # the default rate limit and job queue

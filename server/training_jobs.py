@@ -138,6 +138,7 @@ def train_slice(ctx: WorkerContext, msg: TrainSlice) -> dict[str, Any]:
         ctx.worker.adopt(live)  # runs meanwhile see the model as it trains
         result = trainer.advance(msg.max_seconds, msg.max_steps)
         events = list(result.events)
+        events += [{"kind": "checkpoint", "step": step} for step, _ in result.checkpoints]
         # the driver owns running <-> paused; a slice only starts or ends a training
         status = "paused" if rec.status == "paused" else "running"
         fields: dict[str, Any] = {}

@@ -6,7 +6,8 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -227,8 +228,44 @@ async def list_checkpoints(training_id: str, record: ModelDep, request: Request)
     }
 
 
+@router.get(
+    TID + "/checkpoints/{step}/weights",
+    response_class=Response,
+    responses={
+        **ERRORS,
+        200: {"content": {"application/octet-stream": {"schema": {"type": "string"}}}},
+    },
+)
+async def checkpoint_weights(
+    training_id: str,
+    step: Annotated[int, PathParam(ge=0, le=2**31)],
+    record: ModelDep,
+    request: Request,
+) -> Response:
+    """The checkpoint's weights as a safetensors file."""
+    rec = await _training(request, record, training_id)
+    store = state_of(request).store
+    data = await run_in_threadpool(store.trainings.checkpoint, rec.id, step)
+    if data is None:
+        raise SpecError(
+            "checkpoint_not_found",
+            f"This training has no checkpoint at step {step}; GET …/checkpoints lists them.",
+            status=404,
+        )
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{rec.id}-step{step}.safetensors"'},
+    )
+
+
 @router.post(TID + "/checkpoints/{step}/restore", response_model=RestoreOut, responses=ERRORS)
-async def restore(training_id: str, step: int, record: ModelDep, request: Request) -> dict:
+async def restore(
+    training_id: str,
+    step: Annotated[int, PathParam(ge=0, le=2**31)],
+    record: ModelDep,
+    request: Request,
+) -> dict:
     """Make the model's weights those of the checkpoint at ``step`` (step 0: as initialized)."""
     rec = await _training(request, record, training_id)
     manager = state_of(request).trainings
