@@ -285,6 +285,12 @@ def check_training(
     sample = transformed_shape(info.sample_shape, config.transforms)
     name = _input(spec, config)
     batched = _placement(spec, name, info, sample)
+    if not batched and config.transforms:
+        raise _bad(
+            "invalid_transform",
+            f"{info.name}'s samples are token sequences: remove the transforms",
+            "transforms",
+        )
     if not batched and config.batch_size != 1:
         raise _bad(
             "invalid_batch_size",
