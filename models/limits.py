@@ -18,6 +18,10 @@ class Limits:
     max_input_elements: int = 4_000_000
     max_sequence_length: int = 4_096
     max_vocab: int = 100_000
+    # training: steps × batch × (forward + backward FLOPs); one epoch of LeNet-5 on
+    # Fashion-MNIST is about 2.4·10¹¹, so the default allows about 20 of them
+    max_train_flops: int = 5 * 10**12
+    max_checkpoint_bytes: int = 256 * 2**20  # all of a training's checkpoints together
 
     def check(
         self,

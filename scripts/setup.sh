@@ -18,6 +18,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || apt_install python3-venv
     "$PYTHON" -m venv .venv
 fi
+# Fashion-MNIST for training lessons (models/datasets): Debian ships it as plain files.
+[ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist \
+    || echo "dataset-fashion-mnist not installed: the fashion_mnist dataset will be unavailable" >&2
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch is pinned in pyproject.toml: 2.13.0 is the local CPU wheel (a looser range pulls CUDA).
 if [ "${1:-}" = "test" ]; then
