@@ -197,7 +197,7 @@ async def load_phase(
 TRAINING = {  # LeNet-5 on Fashion-MNIST as the README's example trains it, long enough to last
     "dataset": "fashion_mnist",
     "transforms": [{"kind": "scale"}, {"kind": "pad", "size": 32}],
-    "optimizer": {"name": "Adam", "args": {"lr": 0.001}},
+    "optimizer": {"name": "adam", "args": {"lr": 0.001}},
     "loss": {"name": "CrossEntropyLoss"},
     "batch_size": 64,
     "epochs": 1,

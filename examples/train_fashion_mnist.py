@@ -49,7 +49,7 @@ def train(client: httpx.Client, steps: int | None = None) -> dict:
     config = {
         "dataset": "fashion_mnist",
         "transforms": [{"kind": "scale"}, {"kind": "pad", "size": 32}],
-        "optimizer": {"name": "Adam", "args": {"lr": 0.001}},
+        "optimizer": {"name": "adam", "args": {"lr": 0.001}},
         "loss": {"name": "CrossEntropyLoss"},
         "batch_size": 64,
         "seed": 0,

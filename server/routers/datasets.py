@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from fastapi import APIRouter, Path, Request
-from models.datasets import DATASETS, dataset_public, get_sample
-from models.training import training_options
 
+from models.datasets import DATASETS, dataset_public, get_sample
 from models.errors import SpecError
 from models.tensors import encode
+from models.training import options_public
 from server.deps import state_of
 from server.schemas.common import ERRORS
 from server.schemas.trainings import DatasetList, DatasetPublic, SampleOut
@@ -52,7 +53,7 @@ async def get_dataset_sample(
     info = _info(name)
     state = state_of(request)
     roots = state.trainings.ctx.roots
-    x, label = await state.worker.call(get_sample, name, split, index, roots=roots)
+    x, label = await state.worker.call(partial(get_sample, name, split, index, roots=roots))
     classes = info.classes
     if isinstance(label, list):
         class_name = [classes[i] for i in label] if classes else None
@@ -71,4 +72,4 @@ async def get_dataset_sample(
 @router.get("/training/options", responses=ERRORS)
 async def get_training_options() -> dict:
     """Optimizers, losses, schedules and transforms with their arguments, as data."""
-    return training_options()
+    return options_public()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from models.training import TrainConfig
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.training import TrainConfig
 from server.schemas.common import TensorPayload
 
 Status = Literal["queued", "running", "paused", "done", "failed", "cancelled", "interrupted"]
@@ -22,7 +22,7 @@ class TrainingCreate(TrainConfig):
                 {
                     "dataset": "fashion_mnist",
                     "transforms": [{"kind": "scale"}, {"kind": "pad", "size": 32}],
-                    "optimizer": {"name": "Adam", "args": {"lr": 0.001}},
+                    "optimizer": {"name": "adam", "args": {"lr": 0.001}},
                     "loss": {"name": "CrossEntropyLoss"},
                     "batch_size": 64,
                     "epochs": 1,
@@ -30,7 +30,7 @@ class TrainingCreate(TrainConfig):
                 },
                 {
                     "dataset": "spiral",
-                    "optimizer": {"name": "SGD", "args": {"lr": 0.1, "momentum": 0.9}},
+                    "optimizer": {"name": "sgd", "args": {"lr": 0.1, "momentum": 0.9}},
                     "loss": {"name": "CrossEntropyLoss"},
                     "batch_size": 32,
                     "steps": 500,

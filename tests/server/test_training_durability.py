@@ -26,7 +26,7 @@ MLP = {
 CONFIG = {
     "dataset": "digits",
     "transforms": [{"kind": "scale"}, {"kind": "flatten"}],
-    "optimizer": {"name": "Adam", "args": {"lr": 0.001}},
+    "optimizer": {"name": "adam", "args": {"lr": 0.001}},
     "loss": {"name": "CrossEntropyLoss"},
     "batch_size": 16,
     "steps": 200_000,

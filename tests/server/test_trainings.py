@@ -15,7 +15,7 @@ from safetensors.torch import load as st_load
 from models.build import build
 from models.datasets import DataRoots
 from models.limits import DEFAULT_LIMITS
-from models.training import Trainer, TrainConfig, check_training
+from models.training import TrainConfig, Trainer, check_training
 
 MLP = {
     "name": "MLP",
@@ -29,7 +29,7 @@ MLP = {
 DIGITS = {
     "dataset": "digits",
     "transforms": [{"kind": "scale"}, {"kind": "flatten"}],
-    "optimizer": {"name": "SGD", "args": {"lr": 0.1, "momentum": 0.9}},
+    "optimizer": {"name": "sgd", "args": {"lr": 0.1, "momentum": 0.9}},
     "loss": {"name": "CrossEntropyLoss"},
     "batch_size": 32,
     "steps": 40,
@@ -113,7 +113,7 @@ def test_a_sample_is_the_datasets_own(api):
     out = api.ok(api.get("/api/datasets/digits/samples/test/5"))
     assert out["label"] == label
     api.assert_same(out["tensor"], x)
-    api.error(api.get("/api/datasets/digits/samples/test/100000"), 422)
+    api.error(api.get("/api/datasets/digits/samples/test/100000"), 404, "sample_out_of_range")
 
 
 def test_training_options_are_data(api):
@@ -202,7 +202,7 @@ def test_pause_step_resume_and_cancel(api, mlp):
     [
         ({"dataset": "nope"}, "unknown_dataset", "dataset"),
         ({"optimizer": {"name": "Nope"}}, None, "optimizer"),
-        ({"optimizer": {"name": "SGD", "args": {"lr": 0}}}, None, "lr"),
+        ({"optimizer": {"name": "sgd", "args": {"lr": 0}}}, None, "lr"),
         ({"batch_size": 10_000}, None, "batch"),
     ],
 )
