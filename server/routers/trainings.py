@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import PlainTextResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -125,7 +124,7 @@ async def get_training(training_id: str, record: ModelDep, request: Request) -> 
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
     },
-    response_class=EventSourceResponse,
+    response_class=Response,  # errors are JSON; the 200 is the event stream
 )
 async def training_events(
     training_id: str,
@@ -272,17 +271,3 @@ async def restore(
     manager.check_idle(record.id, "restoring a checkpoint")
     out = await send(manager.ctx, CheckpointRestore(record.workspace_id, record.id, rec.id, step))
     return {"model_id": record.id, **out}
-
-
-@router.get(
-    TID + "/script",
-    response_class=PlainTextResponse,
-    responses={**ERRORS, 200: {"content": {"text/x-python": {"schema": {"type": "string"}}}}},
-)
-async def training_script(training_id: str, record: ModelDep, request: Request):
-    """A plain-PyTorch script that reproduces this training bit for bit."""
-    from models.training import training_script as make_script
-
-    rec = await _training(request, record, training_id)
-    source = make_script(record.spec, rec.config, seed=record.seed)
-    return PlainTextResponse(source, media_type="text/x-python")
