@@ -138,13 +138,15 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer playground than this one."""
 
 
-def migrate(conn: Connection, url: str) -> int:
+def migrate(conn: Connection, url: str, *, fresh: bool = False) -> int:
     """Bring the database to SCHEMA_VERSION (in ``conn``'s transaction); the version found.
 
-    A database without the version row is version 1 (the first layout had none).
+    A database made just now (``fresh``: its tables were created in the current layout) is
+    at SCHEMA_VERSION; an older one without the version row is version 1 (the first layout
+    had none).
     """
     row = conn.execute(select(schema_info.c.version).where(schema_info.c.id == 1)).first()
-    found = 1 if row is None else int(row.version)
+    found = (SCHEMA_VERSION if fresh else 1) if row is None else int(row.version)
     if found > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"The database at {make_url(url).render_as_string(hide_password=True)} was written "

@@ -25,7 +25,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
@@ -80,9 +80,11 @@ class SqlStore:
         self._touched: dict[str, float] = {}  # workspace id -> when last_used was last marked
         self._pending: dict[str, float] = {}  # last_used values not yet written
         self.records = RecordCache(enabled=self.engine.dialect.name == "sqlite")
+        fresh = not inspect(self.engine).has_table(models.name)  # made now: current layout
         metadata.create_all(self.engine)
         with self._write() as conn:
-            self.schema_found = migrate(conn, url)  # raises SchemaTooNew: never guessed at
+            # raises SchemaTooNew: never guessed at
+            self.schema_found = migrate(conn, url, fresh=fresh)
         self.trainings = TrainingStore(self)
 
     # -- transactions ---------------------------------------------------------------------

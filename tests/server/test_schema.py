@@ -44,41 +44,46 @@ def test_a_database_from_before_versions_is_version_1_and_keeps_its_data(url):
 
 
 def test_migrations_run_once_in_order(url, monkeypatch):
-    SqlStore(url).close()  # written at version 1
+    SqlStore(url).close()  # written at the current version
+    now = db.SCHEMA_VERSION
     ran: list[int] = []
 
     def add_note(conn) -> None:
-        ran.append(1)
+        ran.append(now)
         conn.execute(text("ALTER TABLE models ADD COLUMN note TEXT"))
 
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 3)
-    monkeypatch.setattr(db, "MIGRATIONS", {1: add_note, 2: lambda conn: ran.append(2)})
+    monkeypatch.setattr(db, "SCHEMA_VERSION", now + 2)
+    monkeypatch.setattr(
+        db, "MIGRATIONS", {**db.MIGRATIONS, now: add_note, now + 1: lambda c: ran.append(now + 1)}
+    )
     store = SqlStore(url)
-    assert ran == [1, 2] and store.schema_found == 1 and stored_version(store) == 3
+    assert ran == [now, now + 1] and store.schema_found == now
+    assert stored_version(store) == now + 2
     with store.engine.connect() as conn:
         columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(models)")]
     assert "note" in columns
     store.close()
     SqlStore(url).close()
-    assert ran == [1, 2]  # not again
+    assert ran == [now, now + 1]  # not again
 
 
 def test_a_failed_migration_changes_nothing(url, monkeypatch):
     SqlStore(url).close()
+    now = db.SCHEMA_VERSION
 
     def broken(conn) -> None:
         conn.execute(text("ALTER TABLE models ADD COLUMN half_done TEXT"))
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(db, "MIGRATIONS", {1: broken})
+    monkeypatch.setattr(db, "SCHEMA_VERSION", now + 1)
+    monkeypatch.setattr(db, "MIGRATIONS", {**db.MIGRATIONS, now: broken})
     with pytest.raises(RuntimeError, match="migration bug"):
         SqlStore(url)
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(db, "SCHEMA_VERSION", now)
     store = SqlStore(url)
     with store.engine.connect() as conn:
         columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(models)")]
-    assert "half_done" not in columns and stored_version(store) == 1
+    assert "half_done" not in columns and stored_version(store) == now
     store.close()
 
 
@@ -108,3 +113,20 @@ def test_the_refusal_never_shows_a_password(monkeypatch):
 
         db.migrate(Newer(), "postgresql+psycopg://teacher:s3cret@db.example/playground")
     assert "s3cret" not in str(err.value) and "teacher" in str(err.value)
+
+
+def test_a_version_1_database_gains_the_trainings_tables(url):
+    store = SqlStore(url)
+    ws, _ = store.create_workspace()
+    rec = ModelRecord(store.new_model_id(), ws.id, PRESETS["linear_3_2"].spec, 7)
+    store.put_model(rec)
+    with store.engine.begin() as conn:  # as schema 1 left it: no trainings tables
+        for table in ("checkpoints", "training_events", "trainings"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(schema_info.update().values(version=1))
+    store.close()
+    again = SqlStore(url)
+    assert again.schema_found == 1 and stored_version(again) == db.SCHEMA_VERSION == 2
+    t = again.trainings.create(ws.id, rec.id, 1, {"dataset": "digits"}, 10)
+    assert again.trainings.get(ws.id, t.id).status == "queued"
+    again.close()
