@@ -279,3 +279,55 @@ def test_log_spaced_checkpoint_steps() -> None:
             steps = log_steps(total, most)
             assert steps[0] == 0 and steps[-1] == total and len(steps) <= most
             assert steps == sorted(set(steps))
+
+
+def _run_script(tmp_path: Path, source: str, init: bytes) -> dict[str, torch.Tensor]:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "train.py").write_text(source)
+    (tmp_path / "init.safetensors").write_bytes(init)
+    out = tmp_path / "out.safetensors"
+    subprocess.run(
+        [sys.executable, str(tmp_path / "train.py"), str(tmp_path / "init.safetensors"), str(out)],
+        check=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=300,
+    )
+    return st_load(out.read_bytes())
+
+
+@pytest.mark.slow
+def test_the_exported_script_reproduces_the_training(tmp_path: Path) -> None:
+    from models.training.script import training_script
+
+    model = build(DIGITS_MLP, seed=3).model
+    model.fc1.bias.requires_grad_(False)
+    config = {**MLP_CONFIG, "loss": {"name": "CrossEntropyLoss", "args": {"label_smoothing": 0.1}}}
+    plan = check_training(DIGITS_MLP, config, ROOTS, DEFAULT_LIMITS)
+    trainer = Trainer(model, plan, config, "cpu", ROOTS)
+    init = trainer.advance(math.inf, max_steps=0).checkpoints[0][1]
+    while not trainer.done:
+        trainer.advance(math.inf)
+    source = training_script(DIGITS_MLP, config, frozen=["fc1.bias"])
+    assert "requires_grad_(False)" in source and "label_smoothing=0.1" in source
+    got = _run_script(tmp_path, source, init)
+    for k, v in model.state_dict().items():
+        assert torch.equal(got[k], v), k
+
+    spec = PRESETS["lstm_tagger"].to_spec()
+    config = {
+        "dataset": "pos_tagging",
+        "loss": {"name": "NLLLoss"},
+        "optimizer": {"name": "adam", "args": {"lr": 0.05}},
+        "schedule": {"name": "onecycle"},
+        "batch_size": 1,
+        "epochs": 20,
+    }
+    model, _, _, ckpts, _ = _train(spec, config, seed=1)
+    got = _run_script(tmp_path, training_script(spec, config), ckpts[0][1])
+    for k, v in model.state_dict().items():
+        assert torch.equal(got[k], v), k
