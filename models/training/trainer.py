@@ -175,7 +175,7 @@ class Trainer:
             "kind": "step",
             "step": step,
             "epoch": (step - 1) // self.plan.steps_per_epoch,
-            "loss": float(loss.detach()),
+            "loss": record.finite(float(loss.detach())),
             "lr": float(lr),
         }
         if rec.accuracy and self.plan.target != "value":
@@ -239,7 +239,7 @@ class Trainer:
             "kind": "eval",
             "step": self.step,
             "epoch": self.epoch,
-            "test_loss": total_loss / count,
+            "test_loss": record.finite(total_loss / count),
         }
         if classes:
             event["test_accuracy"] = hits / seen

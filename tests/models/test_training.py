@@ -331,3 +331,86 @@ def test_the_exported_script_reproduces_the_training(tmp_path: Path) -> None:
     got = _run_script(tmp_path, training_script(spec, config), ckpts[0][1])
     for k, v in model.state_dict().items():
         assert torch.equal(got[k], v), k
+
+
+class PlainPoints(nn.Module):
+    def __init__(self, outputs: int):
+        super().__init__()
+        self.fc1 = nn.Linear(2, 8)
+        self.relu = nn.Tanh()
+        self.fc2 = nn.Linear(8, outputs)
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(x)))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "loss", "outputs", "target"),
+    [
+        ("plane", "MSELoss", 1, lambda y: y),
+        ("gauss", "BCEWithLogitsLoss", 1, lambda y: y.float()[:, None]),
+        ("xor", "MSELoss", 2, lambda y: F.one_hot(y, 2).float()),
+        ("spiral", "HuberLoss", 2, lambda y: F.one_hot(y, 2).float()),
+    ],
+)
+def test_every_kind_of_target_equals_the_plain_loop(dataset, loss, outputs, target) -> None:
+    spec = {
+        "name": "Points",
+        "inputs": {"x": {"shape": [1, 2]}},
+        "layers": [
+            {"name": "fc1", "type": "Linear", "args": {"in_features": 2, "out_features": 8}},
+            {"name": "relu", "type": "Tanh"},
+            {"name": "fc2", "type": "Linear", "args": {"in_features": 8, "out_features": outputs}},
+        ],
+    }
+    params = {"n_train": 100, "n_test": 50, "noise": 0.1, "seed": 2}
+    config = {
+        "dataset": dataset,
+        "dataset_params": params,
+        "transforms": [{"kind": "normalize", "mean": 0.5, "std": 3.0}],
+        "loss": {"name": loss},
+        "optimizer": {"name": "rmsprop", "args": {"lr": 0.01, "momentum": 0.5}},
+        "schedule": {"name": "onecycle"},
+        "batch_size": 10,
+        "epochs": 3,
+        "seed": 5,
+    }
+    model, start, events, _, _ = _train(spec, config, slices=4, between=_random_work)
+    plain = PlainPoints(outputs)
+    plain.load_state_dict(start)
+    train = load_split(dataset, "train", params=params)
+    torch.manual_seed(5)
+    order = torch.Generator().manual_seed(5)
+    optimizer = torch.optim.RMSprop(plain.parameters(), lr=0.01, momentum=0.5)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=30)
+    loss_fn = getattr(nn, loss)()
+    for _epoch in range(3):
+        perm = torch.randperm(100, generator=order)
+        for i in range(0, 100, 10):
+            idx = perm[i : i + 10]
+            optimizer.zero_grad()
+            out = plain((train.x[idx] - 0.5) / 3.0)
+            loss_fn(out, target(train.y[idx])).backward()
+            optimizer.step()
+            scheduler.step()
+    _assert_same_weights(model, plain)
+    final = events[-1]
+    assert final["kind"] == "eval" and final["step"] == 30
+    assert ("test_accuracy" in final) == (dataset != "plane")
+
+
+def test_a_diverging_run_reports_none_not_nan() -> None:
+    import json
+
+    spec = {
+        "name": "Plane",
+        "inputs": {"x": {"shape": [1, 2]}},
+        "layers": [{"name": "fc", "type": "Linear", "args": {"in_features": 2, "out_features": 1}}],
+    }
+    config = {"dataset": "plane", "loss": {"name": "MSELoss"}, "batch_size": 10, "steps": 60,
+              "optimizer": {"name": "sgd", "args": {"lr": 10.0}},
+              "record": {"histograms_every": 20}}  # fmt: skip
+    _, _, events, _, _ = _train(spec, config)
+    json.dumps(events, allow_nan=False)  # strict JSON: no NaN anywhere
+    values = [e.get("loss", e.get("test_loss")) for e in events]
+    assert None in values and all(v is None or math.isfinite(v) for v in values)
