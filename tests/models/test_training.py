@@ -63,14 +63,14 @@ class PlainMLP(nn.Module):
         return self.fc2(self.dropout(self.relu(self.fc1(self.flatten(x)))))
 
 
-def _train(spec, config, *, seed=0, slices=None, between=None):
+def _train(spec, config, *, seed=0, slices=None, between=None, seconds=math.inf):
     model = build(spec, seed=seed).model
     start = {k: v.clone() for k, v in model.state_dict().items()}
     plan = check_training(spec, config, ROOTS, DEFAULT_LIMITS)
     trainer = Trainer(model, plan, config, "cpu", ROOTS)
     events, checkpoints = [], []
     while not trainer.done:
-        result = trainer.advance(math.inf, max_steps=slices)
+        result = trainer.advance(seconds, max_steps=slices)
         events += result.events
         checkpoints += result.checkpoints
         if between is not None:
@@ -148,6 +148,24 @@ def test_mlp_on_digits_equals_the_plain_loop_in_one_go_and_in_slices() -> None:
     assert [e["step"] for e in evals] == [50, 100, 120]
     assert evals[-1]["test_accuracy"] > 0.8
     assert sum(map(sum, evals[-1]["confusion"])) == 360
+
+
+def test_evaluations_are_cut_into_chunks_across_slices(monkeypatch) -> None:
+    config = {**MLP_CONFIG, "steps": 30, "eval_every": 10}
+    monkeypatch.setattr("models.training.trainer.EVAL_CHUNK", 50)  # 360 test digits: 8 chunks
+    events = _train(DIGITS_MLP, config, seed=3)[2]
+    model = build(DIGITS_MLP, seed=3).model
+    plan = check_training(DIGITS_MLP, config, ROOTS, DEFAULT_LIMITS)
+    trainer = Trainer(model, plan, config, "cpu", ROOTS)
+    sliced, sizes = [], []
+    while not trainer.done:
+        result = trainer.advance(0.0)  # one step, or one chunk of an evaluation, per slice
+        sliced += result.events
+        sizes.append(len(result.events))
+        _random_work()
+    assert sliced == events
+    # of each evaluation's 8 chunks, the first goes with its step, the last reports: 6 silent
+    assert sizes.count(0) == 3 * 6
 
 
 def test_checkpoints_hold_the_weights_of_their_step() -> None:
