@@ -70,7 +70,12 @@ class Trainer:
         self.loss_fn = loss_cls(**plan.loss_args)
         self.order = torch.Generator().manual_seed(self.config.seed)  # the data order
         with torch.random.fork_rng(devices=self._cuda()):
-            torch.manual_seed(self.config.seed)  # the global stream dropout draws from
+            # the global stream dropout draws from, as torch.manual_seed(seed) sets it (only on
+            # this training's devices: fork_rng restores no others)
+            torch.default_generator.manual_seed(self.config.seed)
+            for d in self._cuda():
+                with torch.cuda.device(d):
+                    torch.cuda.manual_seed(self.config.seed)
             self._rng = self._get_rng()
         self.step = 0
         self.epoch = 0
