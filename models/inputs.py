@@ -2,7 +2,8 @@
 
 Each maker is a pydantic model tagged by ``kind`` (the server reuses them as request
 schemas): ``tensor`` (given values), ``random`` (seeded), ``constant``, ``tokens`` (text
-looked up in a vocabulary) and ``image`` (a PNG or JPEG, resized to the declared shape).
+looked up in a vocabulary), ``image`` (a PNG or JPEG, resized to the declared shape) and
+``dataset`` (one sample of an offline dataset, with its label).
 ``make_input`` turns one into a tensor of the declared shape and dtype, checking every cost
 before spending it.
 
@@ -26,6 +27,8 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from models.datasets import DATASETS, DEFAULT_ROOTS, DataRoots, apply_transforms, get_sample
+from models.datasets.transforms import Transform
 from models.errors import LimitError, SpecError, fmt_shape
 from models.tensors import Encoding, decode
 
@@ -94,10 +97,21 @@ class ImageInput(_Maker):
     png_base64: str
 
 
-AnyMaker = TensorInput | RandomInput | ConstantInput | TokensInput | ImageInput
+class DatasetInput(_Maker):
+    """Sample ``index`` of a dataset's split, after the transforms (as a training feeds it)."""
+
+    kind: Literal["dataset"] = "dataset"
+    dataset: str = Field(max_length=64)
+    split: Literal["train", "test"] = "test"
+    index: int = Field(0, ge=0, le=10**7)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=16)
+    transforms: list[Transform] = Field(default_factory=list, max_length=8)
+
+
+AnyMaker = TensorInput | RandomInput | ConstantInput | TokensInput | ImageInput | DatasetInput
 InputMaker = Annotated[AnyMaker, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(InputMaker)
-_KINDS = "tensor, random, constant, tokens or image"
+_KINDS = "tensor, random, constant, tokens, image or dataset"
 
 
 @dataclass
@@ -106,6 +120,7 @@ class MadeInput:
 
     tensor: torch.Tensor
     tokens: list[str] | None = None
+    label: Any = None  # a dataset sample's label: class index, value or tag indices
 
 
 def parse_maker(maker: Any) -> AnyMaker:
@@ -281,6 +296,32 @@ def _image(m: ImageInput, shape: Sequence[int] | None, max_pixels: int) -> torch
     return t[None] if len(shape) == 4 else t
 
 
+def _dataset(m: DatasetInput, shape: Sequence[int] | None, integer: bool, roots: DataRoots):
+    x, label = get_sample(m.dataset, m.split, m.index, params=m.params or None, roots=roots)
+    info = DATASETS[m.dataset]
+    if (info.dtype == "int64") != integer:
+        raise SpecError(
+            "input_shape_mismatch",
+            f"{m.dataset} gives {info.dtype} samples; this input is "
+            f"{'int64' if integer else 'float32'}: choose another dataset or change the input",
+        )
+    if integer:
+        if m.transforms:
+            raise SpecError("invalid_input", f"{m.dataset}'s samples are tokens: remove transforms")
+        batch = x[None]
+    else:
+        batch = apply_transforms(x[None], m.transforms, value_range=info.value_range)
+    if shape is None or len(shape) == batch.ndim:
+        return batch, label
+    if len(shape) == batch.ndim - 1:
+        return batch[0], label
+    raise SpecError(
+        "input_shape_mismatch",
+        f"{m.dataset} gives samples of {fmt_shape(tuple(batch.shape[1:]))}; the input is "
+        f"declared {fmt_shape(shape)}: add transforms (pad, flatten) or change the input",
+    )
+
+
 def make_input(
     maker: Any,
     shape: Sequence[int] | None,
@@ -290,6 +331,7 @@ def make_input(
     max_elements: int = 10_000_000,
     max_pixels: int = 4_000_000,
     name: str | None = None,
+    data_roots: DataRoots = DEFAULT_ROOTS,
 ) -> MadeInput:
     """Make the tensor for one model input declared with ``shape`` and ``dtype``.
 
@@ -297,7 +339,9 @@ def make_input(
     take the declared shape; a given tensor may have any shape of the declared rank (the
     engine re-infers shapes), or any shape at all when ``shape`` is None; tokens take their
     length from the text; images are resized to the declared H×W (alpha composited on white).
-    Integer dtypes give int64 tensors. ``name`` only improves messages.
+    Integer dtypes give int64 tensors. A dataset sample comes with its label, batched to
+    the declared rank; ``data_roots`` says where file-backed datasets live. ``name`` only
+    improves messages.
     """
     m = parse_maker(maker)
     label = f"input {name!r}" if name else "the input"
@@ -323,6 +367,10 @@ def make_input(
         _declared_numel((len(ids),), max_elements, label)
         t = torch.tensor(ids, dtype=torch.int64).reshape(_token_shape(len(ids), shape))
         return MadeInput(t, tokens=words)
+    if isinstance(m, DatasetInput):
+        tensor, sample_label = _dataset(m, shape, integer, data_roots)
+        _declared_numel(tuple(tensor.shape), max_elements, label)
+        return MadeInput(tensor.to(out_dtype), label=sample_label)
     if isinstance(m, ImageInput):
         if integer:
             raise SpecError("invalid_input", f"image input needs a float input; {label} is {dtype}")

@@ -9,6 +9,7 @@ float32 per batch; the ``scale`` transform maps them to [0, 1].
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,7 @@ _ALL = [
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _ALL}
 _CACHE: OrderedDict[tuple, Split] = OrderedDict()
 _CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()  # workers may load from several threads
 
 
 def _info(name: str) -> DatasetInfo:
@@ -223,14 +225,15 @@ def load_split(
         raise SpecError("dataset_unavailable", reason, detail={"field": "dataset"}, status=409)
     p = parse_params(info, params)
     key = (name, split, json.dumps(p.model_dump() if p else None, sort_keys=True), roots)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    data = _load(info, split, p, roots)
-    _CACHE[key] = data
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return data
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        data = _load(info, split, p, roots)
+        _CACHE[key] = data
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return data
 
 
 def get_sample(

@@ -137,6 +137,10 @@ def _fits(declared: list[int], sample: tuple[int, ...]) -> bool:
     )
 
 
+def _shape(shape) -> str:
+    return "×".join("L" if int(d) < 0 else str(int(d)) for d in shape)
+
+
 def _shape_hint(declared: list[int], sample: tuple[int, ...]) -> str:
     inner = declared[1:]
     if (
@@ -150,7 +154,7 @@ def _shape_hint(declared: list[int], sample: tuple[int, ...]) -> str:
         return "add the flatten transform or change the input"
     if len(sample) == 1 and math.prod(inner) == sample[0]:
         return "remove the flatten transform or change the input"
-    return f"change the input's shape to 1×{fmt_shape(sample)}"
+    return f"change the input's shape to 1×{_shape(sample)}"
 
 
 def _placement(spec: Spec, name: str, info: DatasetInfo, sample: tuple[int, ...]) -> bool:
@@ -171,7 +175,7 @@ def _placement(spec: Spec, name: str, info: DatasetInfo, sample: tuple[int, ...]
         return False
     raise _bad(
         "shape_mismatch",
-        f"{spec.name} reads {fmt_shape(declared)}; {info.name} gives {fmt_shape(sample)}: "
+        f"{spec.name} reads {fmt_shape(declared)}; {info.name} gives {_shape(sample)}: "
         f"{_shape_hint(declared, sample)}",
         "transforms",
         expected=declared,

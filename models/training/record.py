@@ -35,14 +35,22 @@ def grad_flow(
         w0 = _norm(before[n] for n in names)
         dw = _norm(params[n].detach() - before[n] for n in names)
         out[layer] = {
-            "grad_norm": _norm(grads) if grads else None,
-            "update_ratio": dw / w0 if w0 > 0 else None,
+            "grad_norm": finite(_norm(grads)) if grads else None,
+            "update_ratio": finite(dw / w0) if w0 > 0 else None,
         }
     return out
 
 
+def finite(value: float) -> float | None:
+    """The value, or None when it is NaN or infinite (JSON has no NaN; a diverged run shows)."""
+    return value if value == value and abs(value) != float("inf") else None
+
+
 def _histogram(t: torch.Tensor, bins: int) -> dict[str, object]:
     t = t.detach().float().flatten()
+    t = t[torch.isfinite(t)]
+    if t.numel() == 0:
+        return {"min": None, "max": None, "counts": [0] * bins}
     lo, hi = float(t.min()), float(t.max())
     if hi == lo:
         hi = lo + 1e-12

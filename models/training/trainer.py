@@ -70,7 +70,12 @@ class Trainer:
         self.loss_fn = loss_cls(**plan.loss_args)
         self.order = torch.Generator().manual_seed(self.config.seed)  # the data order
         with torch.random.fork_rng(devices=self._cuda()):
-            torch.manual_seed(self.config.seed)  # the global stream dropout draws from
+            # the global stream dropout draws from, as torch.manual_seed(seed) sets it (only on
+            # this training's devices: fork_rng restores no others)
+            torch.default_generator.manual_seed(self.config.seed)
+            for d in self._cuda():
+                with torch.cuda.device(d):
+                    torch.cuda.manual_seed(self.config.seed)
             self._rng = self._get_rng()
         self.step = 0
         self.epoch = 0
@@ -79,11 +84,12 @@ class Trainer:
         self._pos = 0
         self._checkpoints = set(plan.checkpoint_steps)
         self._saved_zero = False
-        self._last_eval = -1
+        self._eval: _Evaluation | None = None
 
     @property
     def done(self) -> bool:
-        return self.step >= self.total_steps
+        """All steps taken and the last evaluation reported."""
+        return self.step >= self.total_steps and self._eval is None
 
     # -- randomness -------------------------------------------------------------------------
     def _cuda(self) -> list[int]:
@@ -175,7 +181,7 @@ class Trainer:
             "kind": "step",
             "step": step,
             "epoch": (step - 1) // self.plan.steps_per_epoch,
-            "loss": float(loss.detach()),
+            "loss": record.finite(float(loss.detach())),
             "lr": float(lr),
         }
         if rec.accuracy and self.plan.target != "value":
@@ -191,22 +197,34 @@ class Trainer:
         """Run steps until ``max_seconds`` have passed (at least one step) or ``max_steps``."""
         result = SliceResult()
         start = time.perf_counter()
-        taken = 0
+        taken, progressed = 0, False
         with self._own_rng():
             self.model.train()
             if not self._saved_zero:
                 self._saved_zero = True
                 if 0 in self._checkpoints:
                     result.checkpoints.append((0, to_safetensors(self.model)))
-            while not self.done and (max_steps is None or taken < max_steps):
+            while True:
+                if self._eval is not None:  # an evaluation under way: finish it first
+                    progressed = True
+                    while not self._eval.advance(self):
+                        if time.perf_counter() - start >= max_seconds:
+                            break
+                    else:
+                        result.events.append(self._eval.event(self))
+                        self._eval = None
+                    if self._eval is not None:
+                        break
+                if self.done or (max_steps is not None and taken >= max_steps):
+                    break
+                if (taken or progressed) and time.perf_counter() - start >= max_seconds:
+                    break
                 result.events.append(self._one_step())
                 taken += 1
                 if self.step in self._checkpoints:
                     result.checkpoints.append((self.step, to_safetensors(self.model)))
-                if self.step % self.plan.eval_every == 0 or self.done:
-                    result.events.append(self._evaluate())
-                if time.perf_counter() - start >= max_seconds:
-                    break
+                if self.step % self.plan.eval_every == 0 or self.step >= self.total_steps:
+                    self._eval = _Evaluation(self.plan.n_classes)
         result.done = self.done
         return result
 
@@ -215,35 +233,54 @@ class Trainer:
         with self._own_rng():
             return self._evaluate()
 
-    @torch.no_grad()
     def _evaluate(self) -> dict[str, Any]:
-        self.model.eval()
-        data = self.test_data
-        n = len(data)
-        classes = self.plan.target != "value"
-        total_loss, count, hits, seen = 0.0, 0, 0, 0
-        conf = torch.zeros(self.plan.n_classes, self.plan.n_classes, dtype=torch.long)
-        chunk = EVAL_CHUNK if self.plan.batched else 1
-        for start in range(0, n, chunk):
-            idx = torch.arange(start, min(start + chunk, n))
-            out = self.model(self.inputs(data, idx))
-            target = self.targets(data, idx)
-            total_loss += float(self.loss_fn(out, target)) * target.numel()
-            count += target.numel()
-            if classes:
-                pred, true = self._predict(out).cpu(), self._labels(data, idx).cpu()
-                hits += int((pred == true).sum())
-                seen += true.numel()
-                conf += record.confusion(pred, true, self.plan.n_classes)
+        evaluation = _Evaluation(self.plan.n_classes)
+        while not evaluation.advance(self):
+            pass
+        return evaluation.event(self)
+
+
+class _Evaluation:
+    """A pass over the test split, done in chunks so a slice never runs long."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.pos = 0
+        self.total_loss, self.count, self.hits, self.seen = 0.0, 0, 0, 0
+        self.conf = torch.zeros(n_classes, n_classes, dtype=torch.long)
+
+    @torch.no_grad()
+    def advance(self, t: Trainer) -> bool:
+        """Evaluate the next chunk; True when the whole split is done."""
+        data, n = t.test_data, len(t.test_data)
+        if self.pos >= n:
+            return True
+        chunk = EVAL_CHUNK if t.plan.batched else 1
+        idx = torch.arange(self.pos, min(self.pos + chunk, n))
+        self.pos += len(idx)
+        t.model.eval()
+        try:
+            out = t.model(t.inputs(data, idx))
+        finally:
+            t.model.train()
+        target = t.targets(data, idx)
+        self.total_loss += float(t.loss_fn(out, target)) * target.numel()
+        self.count += target.numel()
+        if t.plan.target != "value":
+            pred, true = t._predict(out).cpu(), t._labels(data, idx).cpu()
+            self.hits += int((pred == true).sum())
+            self.seen += true.numel()
+            self.conf += record.confusion(pred, true, t.plan.n_classes)
+        return self.pos >= n
+
+    def event(self, t: Trainer) -> dict[str, Any]:
         event: dict[str, Any] = {
             "kind": "eval",
-            "step": self.step,
-            "epoch": self.epoch,
-            "test_loss": total_loss / count,
+            "step": t.step,
+            "epoch": t.epoch,
+            "test_loss": record.finite(self.total_loss / self.count),
         }
-        if classes:
-            event["test_accuracy"] = hits / seen
-            if self.config.record.confusion:
-                event["confusion"] = conf.tolist()
-        self.model.train()
+        if t.plan.target != "value":
+            event["test_accuracy"] = self.hits / self.seen
+            if t.config.record.confusion:
+                event["confusion"] = self.conf.tolist()
         return event

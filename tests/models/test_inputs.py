@@ -233,3 +233,75 @@ def test_image_over_max_pixels_is_refused_before_decoding() -> None:
         make_input(maker, [1, 28, 28], max_pixels=4_000_000)
     # with room for it, the same bytes fail only when the pixels are decoded
     assert _err(maker, [1, 28, 28], max_pixels=10_000_000).code == "bad_image"
+
+
+def test_dataset_sample_input_is_the_sample_batched_with_its_label() -> None:
+    import torch.nn.functional as F
+
+    from models.datasets import load_split
+
+    maker = {
+        "kind": "dataset",
+        "dataset": "digits",
+        "index": 5,
+        "transforms": [{"kind": "pad", "size": 10}, {"kind": "scale"}],
+    }
+    made = make_input(maker, [1, 1, 10, 10])
+    test = load_split("digits", "test")
+    assert torch.equal(made.tensor, F.pad(test.x[5:6].float(), (1, 1, 1, 1)) / 16.0)
+    assert made.label == int(test.y[5])
+    assert make_input({**maker, "transforms": []}, [1, 8, 8]).tensor.shape == (1, 8, 8)
+    words = make_input({"kind": "dataset", "dataset": "pos_tagging", "index": 1}, [5], "int64")
+    assert words.tensor.tolist() == [5, 6, 7, 8] and words.label == [1, 2, 0, 1]
+    point = make_input(
+        {"kind": "dataset", "dataset": "plane", "split": "train", "index": 0}, [1, 2]
+    )
+    assert isinstance(point.label, float) and point.tensor.shape == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("maker", "shape", "dtype", "code", "phrase"),
+    [
+        (
+            {"kind": "dataset", "dataset": "digits"},
+            [8, 8],
+            "float32",
+            "input_shape_mismatch",
+            "add transforms",
+        ),
+        (
+            {"kind": "dataset", "dataset": "digits", "index": 360},
+            [1, 1, 8, 8],
+            "float32",
+            "sample_out_of_range",
+            "0–359",
+        ),
+        (
+            {"kind": "dataset", "dataset": "digits"},
+            [1, 1, 8, 8],
+            "int64",
+            "input_shape_mismatch",
+            "float32 samples",
+        ),
+        (
+            {"kind": "dataset", "dataset": "nope"},
+            [1],
+            "float32",
+            "unknown_dataset",
+            "Known datasets",
+        ),
+    ],
+)
+def test_bad_dataset_inputs(maker, shape, dtype, code, phrase) -> None:
+    with pytest.raises(SpecError) as err:
+        make_input(maker, shape, dtype)
+    assert err.value.code == code and phrase in err.value.message
+
+
+def test_dataset_input_from_a_missing_folder_says_how_to_install(tmp_path) -> None:
+    from models.datasets import DataRoots
+
+    maker = {"kind": "dataset", "dataset": "fashion_mnist"}
+    with pytest.raises(SpecError) as err:
+        make_input(maker, [1, 1, 28, 28], data_roots=DataRoots(fashion_mnist_dir=tmp_path))
+    assert err.value.code == "dataset_unavailable" and "dataset-fashion-mnist" in err.value.message

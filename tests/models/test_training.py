@@ -63,14 +63,14 @@ class PlainMLP(nn.Module):
         return self.fc2(self.dropout(self.relu(self.fc1(self.flatten(x)))))
 
 
-def _train(spec, config, *, seed=0, slices=None, between=None):
+def _train(spec, config, *, seed=0, slices=None, between=None, seconds=math.inf):
     model = build(spec, seed=seed).model
     start = {k: v.clone() for k, v in model.state_dict().items()}
     plan = check_training(spec, config, ROOTS, DEFAULT_LIMITS)
     trainer = Trainer(model, plan, config, "cpu", ROOTS)
     events, checkpoints = [], []
     while not trainer.done:
-        result = trainer.advance(math.inf, max_steps=slices)
+        result = trainer.advance(seconds, max_steps=slices)
         events += result.events
         checkpoints += result.checkpoints
         if between is not None:
@@ -148,6 +148,24 @@ def test_mlp_on_digits_equals_the_plain_loop_in_one_go_and_in_slices() -> None:
     assert [e["step"] for e in evals] == [50, 100, 120]
     assert evals[-1]["test_accuracy"] > 0.8
     assert sum(map(sum, evals[-1]["confusion"])) == 360
+
+
+def test_evaluations_are_cut_into_chunks_across_slices(monkeypatch) -> None:
+    config = {**MLP_CONFIG, "steps": 30, "eval_every": 10}
+    monkeypatch.setattr("models.training.trainer.EVAL_CHUNK", 50)  # 360 test digits: 8 chunks
+    events = _train(DIGITS_MLP, config, seed=3)[2]
+    model = build(DIGITS_MLP, seed=3).model
+    plan = check_training(DIGITS_MLP, config, ROOTS, DEFAULT_LIMITS)
+    trainer = Trainer(model, plan, config, "cpu", ROOTS)
+    sliced, sizes = [], []
+    while not trainer.done:
+        result = trainer.advance(0.0)  # one step, or one chunk of an evaluation, per slice
+        sliced += result.events
+        sizes.append(len(result.events))
+        _random_work()
+    assert sliced == events
+    # of each evaluation's 8 chunks, the first goes with its step, the last reports: 6 silent
+    assert sizes.count(0) == 3 * 6
 
 
 def test_checkpoints_hold_the_weights_of_their_step() -> None:
@@ -279,3 +297,138 @@ def test_log_spaced_checkpoint_steps() -> None:
             steps = log_steps(total, most)
             assert steps[0] == 0 and steps[-1] == total and len(steps) <= most
             assert steps == sorted(set(steps))
+
+
+def _run_script(tmp_path: Path, source: str, init: bytes) -> dict[str, torch.Tensor]:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "train.py").write_text(source)
+    (tmp_path / "init.safetensors").write_bytes(init)
+    out = tmp_path / "out.safetensors"
+    subprocess.run(
+        [sys.executable, str(tmp_path / "train.py"), str(tmp_path / "init.safetensors"), str(out)],
+        check=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=300,
+    )
+    return st_load(out.read_bytes())
+
+
+@pytest.mark.slow
+def test_the_exported_script_reproduces_the_training(tmp_path: Path) -> None:
+    from models.training.script import training_script
+
+    model = build(DIGITS_MLP, seed=3).model
+    model.fc1.bias.requires_grad_(False)
+    config = {**MLP_CONFIG, "loss": {"name": "CrossEntropyLoss", "args": {"label_smoothing": 0.1}}}
+    plan = check_training(DIGITS_MLP, config, ROOTS, DEFAULT_LIMITS)
+    trainer = Trainer(model, plan, config, "cpu", ROOTS)
+    init = trainer.advance(math.inf, max_steps=0).checkpoints[0][1]
+    while not trainer.done:
+        trainer.advance(math.inf)
+    source = training_script(DIGITS_MLP, config, frozen=["fc1.bias"])
+    assert "requires_grad_(False)" in source and "label_smoothing=0.1" in source
+    got = _run_script(tmp_path, source, init)
+    for k, v in model.state_dict().items():
+        assert torch.equal(got[k], v), k
+
+    spec = PRESETS["lstm_tagger"].to_spec()
+    config = {
+        "dataset": "pos_tagging",
+        "loss": {"name": "NLLLoss"},
+        "optimizer": {"name": "adam", "args": {"lr": 0.05}},
+        "schedule": {"name": "onecycle"},
+        "batch_size": 1,
+        "epochs": 20,
+    }
+    model, _, _, ckpts, _ = _train(spec, config, seed=1)
+    got = _run_script(tmp_path, training_script(spec, config), ckpts[0][1])
+    for k, v in model.state_dict().items():
+        assert torch.equal(got[k], v), k
+
+
+class PlainPoints(nn.Module):
+    def __init__(self, outputs: int):
+        super().__init__()
+        self.fc1 = nn.Linear(2, 8)
+        self.relu = nn.Tanh()
+        self.fc2 = nn.Linear(8, outputs)
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(x)))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "loss", "outputs", "target"),
+    [
+        ("plane", "MSELoss", 1, lambda y: y),
+        ("gauss", "BCEWithLogitsLoss", 1, lambda y: y.float()[:, None]),
+        ("xor", "MSELoss", 2, lambda y: F.one_hot(y, 2).float()),
+        ("spiral", "HuberLoss", 2, lambda y: F.one_hot(y, 2).float()),
+    ],
+)
+def test_every_kind_of_target_equals_the_plain_loop(dataset, loss, outputs, target) -> None:
+    spec = {
+        "name": "Points",
+        "inputs": {"x": {"shape": [1, 2]}},
+        "layers": [
+            {"name": "fc1", "type": "Linear", "args": {"in_features": 2, "out_features": 8}},
+            {"name": "relu", "type": "Tanh"},
+            {"name": "fc2", "type": "Linear", "args": {"in_features": 8, "out_features": outputs}},
+        ],
+    }
+    params = {"n_train": 100, "n_test": 50, "noise": 0.1, "seed": 2}
+    config = {
+        "dataset": dataset,
+        "dataset_params": params,
+        "transforms": [{"kind": "normalize", "mean": 0.5, "std": 3.0}],
+        "loss": {"name": loss},
+        "optimizer": {"name": "rmsprop", "args": {"lr": 0.01, "momentum": 0.5}},
+        "schedule": {"name": "onecycle"},
+        "batch_size": 10,
+        "epochs": 3,
+        "seed": 5,
+    }
+    model, start, events, _, _ = _train(spec, config, slices=4, between=_random_work)
+    plain = PlainPoints(outputs)
+    plain.load_state_dict(start)
+    train = load_split(dataset, "train", params=params)
+    torch.manual_seed(5)
+    order = torch.Generator().manual_seed(5)
+    optimizer = torch.optim.RMSprop(plain.parameters(), lr=0.01, momentum=0.5)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=30)
+    loss_fn = getattr(nn, loss)()
+    for _epoch in range(3):
+        perm = torch.randperm(100, generator=order)
+        for i in range(0, 100, 10):
+            idx = perm[i : i + 10]
+            optimizer.zero_grad()
+            out = plain((train.x[idx] - 0.5) / 3.0)
+            loss_fn(out, target(train.y[idx])).backward()
+            optimizer.step()
+            scheduler.step()
+    _assert_same_weights(model, plain)
+    final = events[-1]
+    assert final["kind"] == "eval" and final["step"] == 30
+    assert ("test_accuracy" in final) == (dataset != "plane")
+
+
+def test_a_diverging_run_reports_none_not_nan() -> None:
+    import json
+
+    spec = {
+        "name": "Plane",
+        "inputs": {"x": {"shape": [1, 2]}},
+        "layers": [{"name": "fc", "type": "Linear", "args": {"in_features": 2, "out_features": 1}}],
+    }
+    config = {"dataset": "plane", "loss": {"name": "MSELoss"}, "batch_size": 10, "steps": 60,
+              "optimizer": {"name": "sgd", "args": {"lr": 10.0}},
+              "record": {"histograms_every": 20}}  # fmt: skip
+    _, _, events, _, _ = _train(spec, config)
+    json.dumps(events, allow_nan=False)  # strict JSON: no NaN anywhere
+    values = [e.get("loss", e.get("test_loss")) for e in events]
+    assert None in values and all(v is None or math.isfinite(v) for v in values)

@@ -90,3 +90,22 @@ def test_options_are_data_with_torch_defaults() -> None:
     }
     assert [o["name"] for o in options["schedules"]] == ["constant", "step", "cosine", "onecycle"]
     json.dumps(options)
+
+
+def test_checkpoints_are_bounded_in_bytes() -> None:
+    from models.errors import LimitError
+    from models.limits import Limits
+
+    spec = PRESETS["tiny_model"].to_spec()  # 1,002 parameters: about 5 kB a checkpoint
+    spec["inputs"]["x"]["shape"] = [1, 2]
+    spec["layers"][0]["args"]["in_features"] = 2
+    spec["layers"][2]["args"]["out_features"] = 2
+    config = {"dataset": "circle", "steps": 1000, "loss": {"name": "NLLLoss"}}
+    roots = DataRoots()
+    plan = check_training(spec, config, roots, Limits(max_checkpoint_bytes=10**5))
+    assert plan.checkpoint_steps == [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+    plan = check_training(spec, config, roots, Limits(max_checkpoint_bytes=20_000))
+    assert len(plan.checkpoint_steps) == 3 and plan.checkpoint_steps[::2] == [0, 1000]
+    with pytest.raises(LimitError) as err:
+        check_training(spec, config, roots, Limits(max_checkpoint_bytes=10_000))
+    assert "PLAYGROUND_MAX_CHECKPOINT_BYTES" in err.value.message
