@@ -60,10 +60,13 @@ def training_script(
     frozen: Sequence[str] = (),
     roots: DataRoots = DEFAULT_ROOTS,
     limits: Limits = DEFAULT_LIMITS,
+    threads: int | None = None,
 ) -> str:
     """Python source that trains the spec's model as ``config`` says, in plain torch.
 
     ``frozen`` names the parameters whose ``requires_grad`` is off (they stay fixed).
+    ``threads``: torch's intra-op threads the training ran with; the script sets the same
+    (a matrix product's sums run in another order with another count: not bit for bit).
     """
     config = parse_config(config)
     plan = check_training(spec, config, roots, limits)
@@ -121,7 +124,10 @@ def training_script(
     else:
         out.append(f'{_I}"""One sequence of token ids, fed as it is."""')
         out.append(f"{_I}return x")
-    out += ["", "", "def main(init_path, out_path):", f"{_I}model = {class_name}()"]
+    out += ["", "", "def main(init_path, out_path):"]
+    if threads:
+        out.append(f"{_I}torch.set_num_threads({threads})  # as the playground ran it: same sums")
+    out.append(f"{_I}model = {class_name}()")
     out.append(f"{_I}model.load_state_dict(load_file(init_path))")
     out += [f"{_I}model.get_parameter({name!r}).requires_grad_(False)" for name in frozen]
     out += [

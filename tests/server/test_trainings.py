@@ -250,3 +250,29 @@ def test_other_workspaces_see_no_training(api, mlp):
     r = other.get(f"/api/models/{mlp['id']}/trainings/{t['id']}")
     assert r.status_code == 404
     wait(api, mlp["id"], t["id"])
+
+
+def test_the_exported_script_reproduces_the_training(api, mlp, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    t = start(api, mlp["id"])
+    wait(api, mlp["id"], t["id"])
+    base = f"/api/models/{mlp['id']}/trainings/{t['id']}"
+    r = api.get(f"{base}/script")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/x-python")
+    script = tmp_path / "train.py"
+    script.write_text(r.text)
+    init = tmp_path / "init.safetensors"
+    init.write_bytes(api.get(f"{base}/checkpoints/0/weights").content)
+    out = tmp_path / "out.safetensors"
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, str(script), str(init), str(out)], cwd=root, check=True, timeout=300
+    )
+    want = st_load(api.weights(mlp["id"]))
+    got = st_load(out.read_bytes())
+    assert set(got) == set(want)
+    for name, tensor in want.items():
+        assert torch.equal(got[name], tensor), name
