@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 from fastapi import FastAPI
-from models.datasets import DataRoots
 
 from server import errors, security
 from server.housekeeping import Housekeeper
@@ -49,8 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     housekeeper = Housekeeper(store, worker, settings)
     store.trainings.interrupt_all()  # what ran when the last server stopped
-    roots = DataRoots(fashion_mnist_dir=settings.fashion_mnist_dir)
-    context = WorkerContext(worker, store, settings.limits(), roots)
+    context = WorkerContext(worker, store, settings.limits(), settings.data_roots())
     manager = TrainingManager(context, settings.training_slice_ms)
     state = AppState(settings, settings.limits(), store, worker, manager)
 

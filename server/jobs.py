@@ -114,6 +114,7 @@ def run_model(
             max_elements=limits.max_input_elements,
             max_pixels=settings.max_image_pixels,
             name=name,
+            data_roots=settings.data_roots(),
         )
     shapes = {n: list(m.tensor.shape) for n, m in made.items()}
     if shapes != inference.input_shapes:  # other shapes than declared: check them on meta first
@@ -129,7 +130,7 @@ def run_model(
     max_el = settings.max_display_elements if req.downsample else None
     out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)
     out["inputs"] = {
-        n: {"tensor": encode(m.tensor, req.encoding, max_el), "tokens": m.tokens}
+        n: {"tensor": encode(m.tensor, req.encoding, max_el), "tokens": m.tokens, "label": m.label}
         for n, m in made.items()
     }
     out["labels"] = spec.labels

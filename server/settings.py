@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.datasets import DataRoots
 from models.limits import Limits
 
 MiB = 2**20
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     # a student's run waits behind at most one slice of a training (bench_train: 50 ms
     # slices cost LeNet-5 ~1 % of its steps per second)
     training_slice_ms: int = Field(50, ge=5, le=2000, description="a training's job length")
+
+    def data_roots(self) -> DataRoots:
+        return DataRoots(fashion_mnist_dir=self.fashion_mnist_dir)
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'playground.db'}"

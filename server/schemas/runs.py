@@ -68,6 +68,9 @@ class ActivationOut(BaseModel):
 class InputOut(BaseModel):
     tensor: TensorPayload
     tokens: list[str] | None = None
+    label: int | float | list[int] | None = Field(
+        None, description="a dataset sample's label (class index, value or tag indices)"
+    )
 
 
 class RunResult(BaseModel):

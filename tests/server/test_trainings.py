@@ -276,3 +276,27 @@ def test_the_exported_script_reproduces_the_training(api, mlp, tmp_path):
     assert set(got) == set(want)
     for name, tensor in want.items():
         assert torch.equal(got[name], tensor), name
+
+
+def test_a_run_takes_a_dataset_sample_with_its_label(api):
+    from models.datasets import apply_transforms, get_sample
+
+    lenet = api.create(preset="lenet5", seed=0)
+    transforms = [{"kind": "scale"}, {"kind": "pad", "size": 32}]
+    maker = {
+        "kind": "dataset",
+        "dataset": "fashion_mnist",
+        "split": "test",
+        "index": 3,
+        "transforms": transforms,
+    }
+    out = api.run(lenet["id"], inputs={"x": maker}, encoding="f32")
+    x, label = get_sample("fashion_mnist", "test", 3)
+    assert out["inputs"]["x"]["label"] == label
+    from pydantic import TypeAdapter
+
+    from models.datasets import DATASETS, Transform
+
+    parsed = TypeAdapter(list[Transform]).validate_python(transforms)
+    want = apply_transforms(x[None], parsed, value_range=DATASETS["fashion_mnist"].value_range)
+    api.assert_same(out["inputs"]["x"]["tensor"], want)
