@@ -294,4 +294,6 @@ def _expects(arg: Arg | None) -> str:
     return f"expected {text}"
 
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Always used with ``fullmatch``: ``match`` with a final ``$`` lets a trailing newline through
+# ("Evil\n"), which breaks the exported code and the download filename.
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
