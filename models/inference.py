@@ -8,23 +8,28 @@ any memory, stopping at the first cost over a limit.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from models import layer_memo
+from models import cost, layer_memo
 from models.catalog import LayerType, Source, lookup
 from models.catalog.helpers import rank_error
+from models.cost import WorkCounter
 from models.errors import SpecError, fmt_shape
 from models.limits import DEFAULT_LIMITS, Limits
 from models.spec import LayerSpec, Spec, parse_spec
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
+# ``warnings.catch_warnings`` swaps process-wide state: two threads measuring at once (the
+# device's and the anonymous validation's) would leave each other's filters behind.
+MEASURING = threading.Lock()
 
 
 @dataclass
@@ -42,6 +47,7 @@ class LayerInfo:
     activation_bytes: int
     flops: int
     auto: list[str] = field(default_factory=list)
+    work: int = 0  # models.cost's estimate (about 1 ns of one CPU core per unit)
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Inference:
     total_activation_bytes: int
     total_flops: int
     warnings: list[str]
+    total_work: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,7 @@ class Inference:
             "total_params": self.total_params,
             "total_activation_bytes": self.total_activation_bytes,
             "total_flops": self.total_flops,
+            "total_work": self.total_work,
             "warnings": self.warnings,
         }
 
@@ -101,6 +109,7 @@ def infer(
         walk.bytes,
         walk.flops,
         walk.warnings,
+        walk.work,
     )
 
 
@@ -113,7 +122,7 @@ class _Walk:
         self.resolved: list[LayerSpec] = []
         self.infos: list[LayerInfo] = []
         self.warnings: list[str] = []
-        self.params = self.flops = 0
+        self.params = self.flops = self.work = 0
 
     def step(self, index: int, layer: LayerSpec) -> None:
         entry = lookup(layer.type, layer.name)
@@ -146,6 +155,17 @@ class _Walk:
             layer=layer.name,
             hint="Use smaller layers or inputs. ",
         )
+        self.work += measured.work
+        limits.check(
+            "The forward pass's estimated work",
+            self.work,
+            limits.max_work,
+            "MAX_WORK",
+            layer=layer.name,
+            hint="Use smaller inputs, pooling windows or sequences (the work counts every "
+            "pooling window element, element written and operator call, see models/cost.py). ",
+        )
+        limits.check_time(self.work, layer=layer.name)
         out_bytes = _numel(measured.shape) * measured.dtype.itemsize
         nbytes = out_bytes + sum(_numel(shape) * dt.itemsize for _, shape, dt in measured.extras)
         self.bytes += nbytes
@@ -176,6 +196,7 @@ class _Walk:
                 nbytes,
                 measured.flops,
                 autos,
+                measured.work,
             )
         )
 
@@ -198,29 +219,73 @@ class _Walk:
         xs: list[torch.Tensor],
         srcs: list[Source],
     ) -> layer_memo.Measured:
-        """Build the layer on the meta device and run it: its output, extras and costs."""
-        with warnings.catch_warnings(record=True) as seen:
+        """Build the layer on the meta device and run it: its output, extras and costs.
+
+        A layer that steps along a sequence (``LayerType.time_axis``) runs one step, and its
+        output length and costs are scaled to the whole sequence: on the meta device each
+        step costs milliseconds, so a 3,200-step LSTM took 91 s to infer.
+        """
+        axis = entry.time_axis(args, xs[0].ndim) if entry.time_axis and xs else None
+        steps = int(xs[0].shape[axis]) if axis is not None else 1
+        if steps > 1:
+            shape = list(xs[0].shape)
+            shape[axis] = 1
+            short = [torch.empty(shape, dtype=xs[0].dtype, device="meta"), *xs[1:]]
+            scaled = _scaled(self._measure_once(name, entry, args, short, srcs), axis, steps)
+            if scaled is not None:
+                return scaled
+        return self._measure_once(name, entry, args, xs, srcs)
+
+    def _measure_once(
+        self,
+        name: str,
+        entry: LayerType,
+        args: dict[str, Any],
+        xs: list[torch.Tensor],
+        srcs: list[Source],
+    ) -> layer_memo.Measured:
+        with MEASURING, warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             module = construct(name, entry, args, device="meta")
             module.eval()  # shapes as in inference; train-only refusals surface at run time
             params = sum(p.numel() for p in module.parameters())
             self._add_params(name, params)  # over the limit: refused before the forward
-            with FlopCounterMode(display=False) as counter:
+            with FlopCounterMode(display=False) as counter, WorkCounter() as work:
                 out = _meta_forward(name, entry, module, xs, srcs)
         main, extras = entry.split(out)
         messages: list[str] = []
         for w in seen:
             if str(w.message) not in messages:
                 messages.append(str(w.message))
+        flops = int(counter.get_total_flops())
         return layer_memo.Measured(
             params=params,
-            flops=int(counter.get_total_flops()),
+            flops=flops,
+            work=work.work(flops),
             shape=tuple(main.shape),
             stride=tuple(main.stride()),
             dtype=main.dtype,
             extras=tuple((k, tuple(v.shape), v.dtype) for k, v in extras.items()),
             warnings=tuple(messages),
         )
+
+
+def _scaled(one: layer_memo.Measured, axis: int, steps: int) -> layer_memo.Measured | None:
+    """A one-step measurement stretched to ``steps``: the output's time axis, FLOPs and work
+    grow linearly (checked against torch's own count in tests/models/test_cost.py); the
+    extras (h_n, c_n) do not depend on the length. None when the output is not laid out so.
+    """
+    if len(one.shape) <= axis or one.shape[axis] != 1 or not one.output().is_contiguous():
+        return None
+    shape = (*one.shape[:axis], steps, *one.shape[axis + 1 :])
+    stride = torch.empty(shape, device="meta").stride()
+    return replace(
+        one,
+        flops=one.flops * steps,
+        work=cost.CALL + (one.work - cost.CALL) * steps,
+        shape=shape,
+        stride=stride,
+    )
 
 
 def _meta_inputs(spec: Spec, shapes: dict[str, list[int]], limits: Limits):

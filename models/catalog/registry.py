@@ -163,6 +163,10 @@ class LayerType:
     call: Callable[[nn.Module, Sequence[torch.Tensor]], Any] | None = None
     call_code: Callable[[Sequence[str]], str] | None = None  # codegen of a non-plain call
     integer_input: bool = False  # takes token indices (Embedding)
+    # For a layer that steps along a sequence (RNN, LSTM, GRU): the time axis of its first
+    # input, given its args and the input's rank. Its output keeps that axis, and its cost
+    # grows linearly with it, so shape inference measures one step and scales.
+    time_axis: Callable[[Mapping[str, Any], int], int] | None = None
     note: str = ""
     args_model: type[BaseModel] = field(init=False)
 
