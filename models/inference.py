@@ -23,7 +23,7 @@ from models.catalog import LayerType, Source, lookup
 from models.catalog.helpers import rank_error
 from models.cost import WorkCounter
 from models.errors import SpecError, fmt_shape
-from models.limits import DEFAULT_LIMITS, Limits
+from models.limits import DEFAULT_LIMITS, Deadline, Limits
 from models.spec import LayerSpec, Spec, parse_spec
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
@@ -83,8 +83,11 @@ def infer(
     *,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    deadline: Deadline | None = None,
 ) -> Inference:
     """Check and measure a spec on the meta device; nothing is allocated.
+
+    A ``deadline`` is checked after every layer (``DeadlineExceeded`` once it has passed).
 
     A SpecError raised here carries ``partial``: the LayerInfo of every layer inferred
     before the failing one, so an editor can still show their shapes.
@@ -95,6 +98,8 @@ def infer(
     try:
         for i, layer in enumerate(spec.layers):
             walk.step(i, layer)
+            if deadline is not None:
+                deadline.check(layer.name)
     except SpecError as exc:
         exc.partial = list(walk.infos)
         raise

@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.model_cache_bytes,
         queue_size=settings.job_queue_size,
         save=store.put_model,
+        anonymous_queue_size=settings.validate_queue_size,
     )
     housekeeper = Housekeeper(store, worker, settings)
     state = AppState(settings, settings.limits(), store, worker)

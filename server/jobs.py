@@ -32,9 +32,11 @@ def state_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
-def resolve(spec: dict[str, Any], limits: Limits) -> Inference:
-    """Infer a spec on the meta device (the job behind /validate and model creation)."""
-    return infer(spec, limits=limits)
+def resolve(spec: dict[str, Any], limits: Limits, budget_s: float | None = None) -> Inference:
+    """Infer a spec on the meta device (the job behind /validate and model creation), within
+    ``budget_s`` seconds when given (checked between layers)."""
+    deadline = Deadline(budget_s, "This validation") if budget_s is not None else None
+    return infer(spec, limits=limits, deadline=deadline)
 
 
 # -- update: keep the weights of unchanged layers -------------------------------------------
