@@ -12,7 +12,8 @@ measured time of every layer type):
 =================  ======================================================================
 ``FLOPS_PER_UNIT``  matmul and convolution FLOPs (FlopCounterMode's count) per unit
 ``ELEMENT``         each element an operator reads or writes (memory traffic, elementwise work
-                    and reductions such as a global average pool's mean)
+                    and reductions such as a global average pool's mean); a matmul's or a
+                    convolution's reads are in its FLOPs
 ``WINDOW``          each element of each pooling window (max, avg, Lp, adaptive; dilation
                     spreads a window but does not grow it)
 ``OP``              each operator dispatched (torch's per-call overhead; a recurrent layer
@@ -34,9 +35,10 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 FLOPS_PER_UNIT = 20  # ~100 GFLOP/s for a large matmul on one core; small ones and convs less
-ELEMENT = 1  # ReLU, tanh, BatchNorm: 1.8-2.7 ns per element read and written on one core
+ELEMENT = 2  # ReLU 0.9 ns per element read or written on one core, tanh 1.3, Mish 2
 WINDOW = 4  # max pooling: 0.6 ns per window element (k=100) to 3.4 ns (k=3)
 OP = 500  # an aten call with its Python and dispatch overhead: about 0.5 µs
 CALL = 10_000  # a layer's __call__, hooks off: about 10 µs
@@ -110,7 +112,9 @@ class WorkCounter(TorchDispatchMode):
         self.ops += 1
         if not func.is_view:
             outs = out if isinstance(out, (tuple, list)) else (out,)
-            ins = [*args, *(kwargs or {}).values()]
+            # a matmul's or convolution's reads are in its FLOPs (a recurrent layer would
+            # otherwise pay for reading its weights again at every step)
+            ins = [] if func.overloadpacket in flop_registry else [*args, *(kwargs or {}).values()]
             self.elements += sum(t.numel() for t in (*ins, *outs) if isinstance(t, torch.Tensor))
             self.windows += window_elements(func.__name__.split(".")[0], args, out)
         return out

@@ -82,13 +82,13 @@ def test_recurrent_inference_equals_torch_on_the_real_module(type_name, shape, a
     assert info.extras == {k: list(v.shape) for k, v in extras.items()}
     assert info.params == sum(p.numel() for p in module.parameters())
     # FLOPs and work of the whole sequence, stepped on the meta device (as inference did):
-    # the FLOPs are the same, the scaled work never less and at most twice as much
+    # the FLOPs are the same, the scaled work (about) never less and at most twice as much
     meta = getattr(nn, type_name)(**args, device="meta").eval()
     with FlopCounterMode(display=False) as counter, cost.WorkCounter() as work:
         meta(torch.empty(shape(steps), device="meta"))
     assert info.flops == counter.get_total_flops()
     direct = work.work(counter.get_total_flops())
-    assert direct - cost.OP - 10 <= info.work <= 2 * direct
+    assert direct - 2 * cost.OP <= info.work <= 2 * direct  # give or take an operator
 
 
 @pytest.mark.parametrize(("type_name", "shape", "args"), RECURRENT, ids=IDS)

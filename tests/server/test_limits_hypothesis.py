@@ -39,6 +39,8 @@ FAR_LIMITS: dict[str, Any] = {
     "max_layers": 200,
     "max_input_elements": FAR,
     "max_sequence_length": MAX_SIZE,
+    "max_work": FAR,
+    "job_timeout_s": float(FAR),
 }
 HYPOTHESIS = settings(
     max_examples=25,
