@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from models import cost, layer_memo
+from models import layer_memo, scaling
 from models.catalog import LayerType, Source, lookup
 from models.catalog.helpers import rank_error
 from models.cost import WorkCounter
@@ -226,9 +226,9 @@ class _Walk:
     ) -> layer_memo.Measured:
         """Build the layer on the meta device and run it: its output, extras and costs.
 
-        A layer that steps along a sequence (``LayerType.time_axis``) runs one step, and its
-        output length and costs are scaled to the whole sequence: on the meta device each
-        step costs milliseconds, so a 3,200-step LSTM took 91 s to infer.
+        A layer that steps along a sequence runs one step, a stacked one one and two copies,
+        and the measurement is scaled (models/scaling.py): on the meta device each step or
+        copy costs milliseconds, so a 3,200-step LSTM took 91 s to infer.
         """
         axis = entry.time_axis(args, xs[0].ndim) if entry.time_axis and xs else None
         steps = int(xs[0].shape[axis]) if axis is not None else 1
@@ -236,10 +236,31 @@ class _Walk:
             shape = list(xs[0].shape)
             shape[axis] = 1
             short = [torch.empty(shape, dtype=xs[0].dtype, device="meta"), *xs[1:]]
-            scaled = _scaled(self._measure_once(name, entry, args, short, srcs), axis, steps)
+            one = self._measure_deep(name, entry, args, short, srcs)
+            scaled = scaling.along_time(one, axis, steps) if one is not None else None
             if scaled is not None:
+                self._add_params(name, scaled.params)
                 return scaled
-        return self._measure_once(name, entry, args, xs, srcs)
+        deep = self._measure_deep(name, entry, args, xs, srcs)
+        if deep is not None:
+            self._add_params(name, deep.params)
+            return deep
+        return self._measure_once(name, entry, args, xs, srcs, count=True)
+
+    def _measure_deep(self, name, entry, args, xs, srcs) -> layer_memo.Measured | None:
+        """The layer measured with each depth arg at 1 and 2 and scaled to its value (None:
+        not deep, or copies that change the layout); its parameters are not counted yet."""
+        deep = [a for a in entry.depth_args if isinstance(args.get(a), int) and args[a] > 1]
+        if not deep:
+            return self._measure_once(name, entry, args, xs, srcs) if entry.time_axis else None
+        shallow = {**args, **dict.fromkeys(deep, 1)}
+        one = total = self._measure_once(name, entry, shallow, xs, srcs)
+        for arg in deep:
+            two = self._measure_once(name, entry, {**shallow, arg: 2}, xs, srcs)
+            total = scaling.along_depth(total, one, two, args[arg] - 1)
+            if total is None:
+                return None
+        return total
 
     def _measure_once(
         self,
@@ -248,13 +269,15 @@ class _Walk:
         args: dict[str, Any],
         xs: list[torch.Tensor],
         srcs: list[Source],
+        count: bool = False,
     ) -> layer_memo.Measured:
         with MEASURING, warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             module = construct(name, entry, args, device="meta")
             module.eval()  # shapes as in inference; train-only refusals surface at run time
             params = sum(p.numel() for p in module.parameters())
-            self._add_params(name, params)  # over the limit: refused before the forward
+            if count:
+                self._add_params(name, params)  # over the limit: refused before the forward
             with FlopCounterMode(display=False) as counter, WorkCounter() as work:
                 out = _meta_forward(name, entry, module, xs, srcs)
         main, extras = entry.split(out)
@@ -273,24 +296,6 @@ class _Walk:
             extras=tuple((k, tuple(v.shape), v.dtype) for k, v in extras.items()),
             warnings=tuple(messages),
         )
-
-
-def _scaled(one: layer_memo.Measured, axis: int, steps: int) -> layer_memo.Measured | None:
-    """A one-step measurement stretched to ``steps``: the output's time axis, FLOPs and work
-    grow linearly (checked against torch's own count in tests/models/test_cost.py); the
-    extras (h_n, c_n) do not depend on the length. None when the output is not laid out so.
-    """
-    if len(one.shape) <= axis or one.shape[axis] != 1 or not one.output().is_contiguous():
-        return None
-    shape = (*one.shape[:axis], steps, *one.shape[axis + 1 :])
-    stride = torch.empty(shape, device="meta").stride()
-    return replace(
-        one,
-        flops=one.flops * steps,
-        work=cost.CALL + (one.work - cost.CALL) * steps,
-        shape=shape,
-        stride=stride,
-    )
 
 
 def _meta_inputs(spec: Spec, shapes: dict[str, list[int]], limits: Limits):

@@ -53,6 +53,7 @@ def _rnn(cls: type[nn.Module]) -> LayerType:
         main_output=0,
         extras=extras,
         time_axis=_time_axis,
+        depth_args=("num_layers",),
     )
 
 

@@ -167,6 +167,9 @@ class LayerType:
     # input, given its args and the input's rank. Its output keeps that axis, and its cost
     # grows linearly with it, so shape inference measures one step and scales.
     time_axis: Callable[[Mapping[str, Any], int], int] | None = None
+    # Args that stack copies of the same block (num_layers): cost and extras grow linearly
+    # with each, so shape inference measures one and two copies and scales (models/scaling).
+    depth_args: tuple[str, ...] = ()
     note: str = ""
     args_model: type[BaseModel] = field(init=False)
 
