@@ -2,12 +2,12 @@
 
 Specs come from ``specs()`` of tests/server/test_limits_hypothesis.py (the property test's
 generator: chains of up to 6 layers, sizes up to 4,096, pooling windows up to 100), drawn by
-Hypothesis, plus a few hand-made heavy ones (the issue's LSTM on 3,200 steps, MaxPool2d k=100
-on 500×500). Each goes through ``/api/validate``, creation and one run, in-process (a
-starlette TestClient on the ASGI app), with the server's **default limits** (the rate limits
-off). It prints, for the accepted specs, the worst validate and run times and the measured
-run time per estimated second of work (models/cost.py: the unit is about 1 ns of one core),
-and the answer to every hand-made case.
+Hypothesis, plus a few hand-made heavy ones (the issue's LSTM on 3,200 steps, a 500-layer
+TransformerDecoder, MaxPool2d k=100 on 500×500). Each goes through ``/api/validate``,
+creation and one run, in-process (a starlette TestClient on the ASGI app), with the
+server's **default limits** (the rate limits off). It prints, for the accepted specs, the
+worst validate and run times and the measured run time per estimated second of work
+(models/cost.py: the unit is about 1 ns of one core), and the answer to every hand-made case.
 
     python bench/bench_limits.py [--examples 300] [--seed 0] [--code DIR]
 
@@ -41,6 +41,17 @@ HEAVY = {
     "gru_4096x64": {
         "inputs": {"x": {"shape": [4096, 1, 64]}},
         "layers": [{"name": "gru", "type": "GRU", "args": {"input_size": 64, "hidden_size": 64}}],
+    },
+    "transformer_decoder_500_layers": {
+        "inputs": {"x": {"shape": [5, 1, 8]}},
+        "layers": [
+            {
+                "name": "dec",
+                "type": "TransformerDecoder",
+                "args": {"d_model": 8, "nhead": 2, "dim_feedforward": 8, "num_layers": 500},
+                "inputs": ["x", "x"],
+            }
+        ],
     },
     "maxpool_k100_s1_500x500": {
         "inputs": {"x": {"shape": [1, 1, 500, 500]}},
