@@ -18,10 +18,11 @@ measured time of every layer type):
                     spreads a window but does not grow it)
 ``OP``              each operator dispatched (torch's per-call overhead; a recurrent layer
                     pays it at every time step)
-``CALL``            each layer called (the module's ``__call__`` and the spec's plumbing)
+``CALL``            each module called: the layer and each of its submodules (``__call__``
+                    and the spec's plumbing)
 =================  ======================================================================
 
-A layer's work is ``CALL + OP·ops + ELEMENT·elements + WINDOW·windows + flops //
+A layer's work is ``CALL·modules + OP·ops + ELEMENT·elements + WINDOW·windows + flops //
 FLOPS_PER_UNIT``; a model's is the sum over its layers, checked against
 ``Limits.max_work`` before anything runs, and turned into a time budget by
 :func:`budget_seconds`.
@@ -41,7 +42,7 @@ FLOPS_PER_UNIT = 20  # ~100 GFLOP/s for a large matmul on one core; small ones a
 ELEMENT = 2  # ReLU 0.9 ns per element read or written on one core, tanh 1.3, Mish 2
 WINDOW = 4  # max pooling: 0.6 ns per window element (k=100) to 3.4 ns (k=3)
 OP = 500  # an aten call with its Python and dispatch overhead: about 0.5 µs
-CALL = 10_000  # a layer's __call__, hooks off: about 10 µs
+CALL = 30_000  # a module's __call__ with its Python forward: LeNet-5 runs 12 in 0.3 ms
 UNITS_PER_SECOND = 10**9  # the unit is about a nanosecond
 JOB_GRACE_S = 5.0  # every job may take this long whatever its estimate
 JOB_SLACK = 10.0  # ... plus this many times its estimated time (a loaded or slower CPU)
@@ -119,10 +120,11 @@ class WorkCounter(TorchDispatchMode):
             self.windows += window_elements(func.__name__.split(".")[0], args, out)
         return out
 
-    def work(self, flops: int) -> int:
-        """The layer's work units (the table above)."""
+    def work(self, flops: int, modules: int = 1) -> int:
+        """The layer's work units (the table above); ``modules``: the layer's module and its
+        submodules (a transformer layer calls a dozen), each called once."""
         return (
-            CALL
+            CALL * modules
             + OP * self.ops
             + ELEMENT * self.elements
             + WINDOW * self.windows

@@ -289,7 +289,7 @@ class _Walk:
         return layer_memo.Measured(
             params=params,
             flops=flops,
-            work=work.work(flops),
+            work=work.work(flops, modules=sum(1 for _ in module.modules())),
             shape=tuple(main.shape),
             stride=tuple(main.stride()),
             dtype=main.dtype,
