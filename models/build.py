@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from models.catalog import CATALOG, lookup
-from models.inference import DTYPES, Inference, LayerInfo, construct, infer
-from models.limits import DEFAULT_LIMITS, Limits
+from models.inference import DTYPES, MEASURING, Inference, LayerInfo, construct, infer
+from models.limits import DEFAULT_LIMITS, Deadline, Limits
 from models.spec import Spec
 
 __all__ = ["DTYPES", "Built", "Inference", "LayerInfo", "SpecModel", "build", "infer"]
@@ -55,13 +55,19 @@ class SpecModel(nn.Module):
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> Any:
         return self.run_plan(self.bind(args, kwargs))
 
-    def run_plan(self, values: dict[str, Any], keep: dict[str, Any] | None = None) -> Any:
+    def run_plan(
+        self,
+        values: dict[str, Any],
+        keep: dict[str, Any] | None = None,
+        deadline: Deadline | None = None,
+    ) -> Any:
         """The forward pass: each layer in spec order on ``values`` (input name -> tensor).
 
         ``keep`` (layer name -> None for each layer wanted) receives the raw output of each
         of those layers, exactly what a forward hook on the layer would see: a probe needs
         no hooks, so ``nn.Module.__call__`` keeps its fast path (LeNet-5's forward: 0.19 ms,
-        0.26 ms with a hook on every layer).
+        0.26 ms with a hook on every layer). A ``deadline`` is checked after every layer: a
+        run past its time budget stops there (``DeadlineExceeded``).
         """
         for name, type_name, refs in self.plan:
             entry = CATALOG[type_name]
@@ -69,6 +75,8 @@ class SpecModel(nn.Module):
             if keep is not None and name in keep:
                 keep[name] = out
             values[name], _ = entry.split(out)
+            if deadline is not None:
+                deadline.check(name)
         outs = tuple(values[n] for n in self.output_names)
         return outs[0] if len(outs) == 1 else outs
 
@@ -98,7 +106,7 @@ def build(
     """
     inference = inference or infer(spec, limits=limits)
     resolved = inference.spec
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+    with MEASURING, torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already reported by infer()
         if seed is not None:
             torch.manual_seed(seed)

@@ -8,6 +8,7 @@ any memory, stopping at the first cost over a limit.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,14 +18,18 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from models import layer_memo
+from models import layer_memo, scaling
 from models.catalog import LayerType, Source, lookup
 from models.catalog.helpers import rank_error
+from models.cost import WorkCounter
 from models.errors import SpecError, fmt_shape
-from models.limits import DEFAULT_LIMITS, Limits
+from models.limits import DEFAULT_LIMITS, Deadline, Limits
 from models.spec import LayerSpec, Spec, parse_spec
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
+# ``warnings.catch_warnings`` swaps process-wide state: two threads measuring at once (the
+# device's and the anonymous validation's) would leave each other's filters behind.
+MEASURING = threading.Lock()
 
 
 @dataclass
@@ -42,6 +47,7 @@ class LayerInfo:
     activation_bytes: int
     flops: int
     auto: list[str] = field(default_factory=list)
+    work: int = 0  # models.cost's estimate (about 1 ns of one CPU core per unit)
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Inference:
     total_activation_bytes: int
     total_flops: int
     warnings: list[str]
+    total_work: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,7 @@ class Inference:
             "total_params": self.total_params,
             "total_activation_bytes": self.total_activation_bytes,
             "total_flops": self.total_flops,
+            "total_work": self.total_work,
             "warnings": self.warnings,
         }
 
@@ -75,8 +83,11 @@ def infer(
     *,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    deadline: Deadline | None = None,
 ) -> Inference:
     """Check and measure a spec on the meta device; nothing is allocated.
+
+    A ``deadline`` is checked after every layer (``DeadlineExceeded`` once it has passed).
 
     A SpecError raised here carries ``partial``: the LayerInfo of every layer inferred
     before the failing one, so an editor can still show their shapes.
@@ -87,6 +98,8 @@ def infer(
     try:
         for i, layer in enumerate(spec.layers):
             walk.step(i, layer)
+            if deadline is not None:
+                deadline.check(layer.name)
     except SpecError as exc:
         exc.partial = list(walk.infos)
         raise
@@ -101,6 +114,7 @@ def infer(
         walk.bytes,
         walk.flops,
         walk.warnings,
+        walk.work,
     )
 
 
@@ -113,7 +127,7 @@ class _Walk:
         self.resolved: list[LayerSpec] = []
         self.infos: list[LayerInfo] = []
         self.warnings: list[str] = []
-        self.params = self.flops = 0
+        self.params = self.flops = self.work = 0
 
     def step(self, index: int, layer: LayerSpec) -> None:
         entry = lookup(layer.type, layer.name)
@@ -146,6 +160,17 @@ class _Walk:
             layer=layer.name,
             hint="Use smaller layers or inputs. ",
         )
+        self.work += measured.work
+        limits.check(
+            "The forward pass's estimated work",
+            self.work,
+            limits.max_work,
+            "MAX_WORK",
+            layer=layer.name,
+            hint="Use smaller inputs, pooling windows or sequences (the work counts every "
+            "pooling window element, element written and operator call, see models/cost.py). ",
+        )
+        limits.check_time(self.work, layer=layer.name)
         out_bytes = _numel(measured.shape) * measured.dtype.itemsize
         nbytes = out_bytes + sum(_numel(shape) * dt.itemsize for _, shape, dt in measured.extras)
         self.bytes += nbytes
@@ -176,6 +201,7 @@ class _Walk:
                 nbytes,
                 measured.flops,
                 autos,
+                measured.work,
             )
         )
 
@@ -198,23 +224,72 @@ class _Walk:
         xs: list[torch.Tensor],
         srcs: list[Source],
     ) -> layer_memo.Measured:
-        """Build the layer on the meta device and run it: its output, extras and costs."""
-        with warnings.catch_warnings(record=True) as seen:
+        """Build the layer on the meta device and run it: its output, extras and costs.
+
+        A layer that steps along a sequence runs one step, a stacked one one and two copies,
+        and the measurement is scaled (models/scaling.py): on the meta device each step or
+        copy costs milliseconds, so a 3,200-step LSTM took 91 s to infer.
+        """
+        axis = entry.time_axis(args, xs[0].ndim) if entry.time_axis and xs else None
+        steps = int(xs[0].shape[axis]) if axis is not None else 1
+        if steps > 1:
+            shape = list(xs[0].shape)
+            shape[axis] = 1
+            short = [torch.empty(shape, dtype=xs[0].dtype, device="meta"), *xs[1:]]
+            one = self._measure_deep(name, entry, args, short, srcs)
+            scaled = scaling.along_time(one, axis, steps) if one is not None else None
+            if scaled is not None:
+                self._add_params(name, scaled.params)
+                return scaled
+        deep = self._measure_deep(name, entry, args, xs, srcs)
+        if deep is not None:
+            self._add_params(name, deep.params)
+            return deep
+        return self._measure_once(name, entry, args, xs, srcs, count=True)
+
+    def _measure_deep(self, name, entry, args, xs, srcs) -> layer_memo.Measured | None:
+        """The layer measured with each depth arg at 1 and 2 and scaled to its value (None:
+        not deep, or copies that change the layout); its parameters are not counted yet."""
+        deep = [a for a in entry.depth_args if isinstance(args.get(a), int) and args[a] > 1]
+        if not deep:
+            return self._measure_once(name, entry, args, xs, srcs) if entry.time_axis else None
+        shallow = {**args, **dict.fromkeys(deep, 1)}
+        one = total = self._measure_once(name, entry, shallow, xs, srcs)
+        for arg in deep:
+            two = self._measure_once(name, entry, {**shallow, arg: 2}, xs, srcs)
+            total = scaling.along_depth(total, one, two, args[arg] - 1)
+            if total is None:
+                return None
+        return total
+
+    def _measure_once(
+        self,
+        name: str,
+        entry: LayerType,
+        args: dict[str, Any],
+        xs: list[torch.Tensor],
+        srcs: list[Source],
+        count: bool = False,
+    ) -> layer_memo.Measured:
+        with MEASURING, warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             module = construct(name, entry, args, device="meta")
             module.eval()  # shapes as in inference; train-only refusals surface at run time
             params = sum(p.numel() for p in module.parameters())
-            self._add_params(name, params)  # over the limit: refused before the forward
-            with FlopCounterMode(display=False) as counter:
+            if count:
+                self._add_params(name, params)  # over the limit: refused before the forward
+            with FlopCounterMode(display=False) as counter, WorkCounter() as work:
                 out = _meta_forward(name, entry, module, xs, srcs)
         main, extras = entry.split(out)
         messages: list[str] = []
         for w in seen:
             if str(w.message) not in messages:
                 messages.append(str(w.message))
+        flops = int(counter.get_total_flops())
         return layer_memo.Measured(
             params=params,
-            flops=int(counter.get_total_flops()),
+            flops=flops,
+            work=work.work(flops, modules=sum(1 for _ in module.modules())),
             shape=tuple(main.shape),
             stride=tuple(main.stride()),
             dtype=main.dtype,

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from models.datasets import DATASETS, DEFAULT_ROOTS, DataRoots, apply_transforms, get_sample
 from models.datasets.transforms import Transform
 from models.errors import LimitError, SpecError, fmt_shape
-from models.tensors import Encoding, decode
+from models.tensors import Encoding, decode, out_of_range
 
 _FLOAT_DTYPES = {
     "float32": torch.float32,
@@ -150,6 +150,22 @@ def _declared_numel(shape: Sequence[int], max_elements: int, label: str) -> None
             f"{label} is {fmt_shape(shape)} = {numel:,} elements; the limit is "
             f"{max_elements:,}. Declare a smaller input shape."
         )
+
+
+def _check_range(m: AnyMaker) -> None:
+    """Numbers given for float values fit float32 (``models.tensors.out_of_range``, the rule
+    tensor data follows too): a 1e308 constant and a 1e308 tensor are both refused."""
+    numbers: list[tuple[str, float]] = []
+    if isinstance(m, ConstantInput):
+        numbers = [("value", m.value)]
+    elif isinstance(m, RandomInput):
+        numbers = [("mean", m.mean), ("std", m.std), ("low", m.low), ("high", m.high)]
+        if m.distribution == "uniform":
+            numbers.append(("high - low", m.high - m.low))
+    for what, value in numbers:
+        problem = out_of_range(value, what)
+        if problem:
+            raise SpecError("invalid_input", problem)
 
 
 def _random(m: RandomInput, shape: tuple[int, ...], integer: bool, vocab) -> torch.Tensor:
@@ -349,6 +365,8 @@ def make_input(
     if not integer and dtype not in _FLOAT_DTYPES:
         raise SpecError("invalid_input", f"unknown input dtype {dtype!r}; use float32 or int64")
     out_dtype = torch.int64 if integer else _FLOAT_DTYPES[dtype]
+    if not integer:
+        _check_range(m)
     if isinstance(m, RandomInput | ConstantInput):
         if shape is None:
             raise SpecError("invalid_input", f"{m.kind} input needs a declared shape")

@@ -203,6 +203,7 @@ def summary(model: nn.Module, inference: Inference) -> list[dict[str, Any]]:
                 "trainable": sum(p.numel() for p in params if p.requires_grad),
                 "activation_bytes": info.activation_bytes,
                 "flops": info.flops,
+                "work": info.work,
             }
         )
     return rows

@@ -28,6 +28,7 @@ class Measured:
 
     params: int
     flops: int
+    work: int  # models.cost's estimate, in units of about a nanosecond of one CPU core
     shape: tuple[int, ...]
     stride: tuple[int, ...]
     dtype: torch.dtype

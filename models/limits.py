@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from models.errors import LimitError
+from models import cost
+from models.errors import LimitError, SpecError
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds for one model or one run. The server fills them from its settings."""
+    """Upper bounds for one model or one run. The server fills them from its settings, whose
+    defaults are these (server/settings.py reads them from here: one copy)."""
 
     max_params: int = 60_000_000  # the default nn.Transformer has 44 M
-    max_activation_bytes: int = 512 * 2**20
+    max_activation_bytes: int = 256 * 2**20
     max_flops: int = 50 * 10**9
     max_layers: int = 200
     max_input_elements: int = 4_000_000
@@ -22,6 +25,10 @@ class Limits:
     # Fashion-MNIST is about 2.4·10¹¹, so the default allows about 20 of them
     max_train_flops: int = 5 * 10**12
     max_checkpoint_bytes: int = 256 * 2**20  # all of a training's checkpoints together
+    # models.cost's estimate of one forward pass, in units of about 1 ns of one CPU core: a
+    # MaxPool2d(100, stride=1) on 500×500 is 6.4·10⁹, LeNet-5 about 4·10⁵
+    max_work: int = 3 * 10**9
+    job_timeout_s: float = 30.0  # the most any job may run on the worker
 
     def check(
         self,
@@ -42,6 +49,58 @@ class Limits:
                 layer=layer,
                 detail={"limit": limit, "actual": value, "setting": f"PLAYGROUND_{setting}"},
             )
+
+    def check_time(self, work: int, *, layer: str | None = None) -> None:
+        """Refuse up front what the work estimate says cannot finish within a job's time."""
+        seconds = cost.estimated_seconds(work)
+        if seconds > self.job_timeout_s:
+            where = f" (reached at layer {layer})" if layer else ""
+            raise LimitError(
+                f"The forward pass would take about {seconds:,.1f} s{where} by its estimated "
+                f"work ({work:,} units of about 1 ns); a job may run at most "
+                f"{self.job_timeout_s:g} s. Use smaller inputs or layers, or raise "
+                f"PLAYGROUND_JOB_TIMEOUT_S.",
+                layer=layer,
+                detail={
+                    "limit": self.job_timeout_s,
+                    "actual": round(seconds, 3),
+                    "setting": "PLAYGROUND_JOB_TIMEOUT_S",
+                },
+            )
+
+
+class DeadlineExceeded(SpecError):
+    """A job ran past its time budget and was stopped between two layers: 503."""
+
+    def __init__(self, message: str, *, layer: str | None, detail: dict) -> None:
+        super().__init__("deadline_exceeded", message, layer=layer, detail=detail, status=503)
+
+
+class Deadline:
+    """A job's time budget (``models.cost.budget_seconds``), checked between layers."""
+
+    def __init__(self, budget_s: float, what: str = "The run") -> None:
+        self.budget_s = budget_s
+        self.what = what
+        self.at = time.monotonic() + budget_s
+
+    @classmethod
+    def for_work(cls, work: int, limits: Limits, what: str = "The run") -> Deadline:
+        return cls(cost.budget_seconds(work, limits.job_timeout_s), what)
+
+    def check(self, layer: str | None = None) -> None:
+        """Raise DeadlineExceeded once the budget is spent (``layer``: the last one done)."""
+        if time.monotonic() <= self.at:
+            return
+        after = f" after layer {layer}" if layer else ""
+        raise DeadlineExceeded(
+            f"{self.what} was stopped{after}: it ran past its time budget of "
+            f"{self.budget_s:.1f} s ({cost.JOB_GRACE_S:g} s + {cost.JOB_SLACK:g} × its "
+            f"estimated time, at most PLAYGROUND_JOB_TIMEOUT_S). The server may be busy: try "
+            f"again, or use smaller inputs or layers.",
+            layer=layer,
+            detail={"budget_s": round(self.budget_s, 3), "setting": "PLAYGROUND_JOB_TIMEOUT_S"},
+        )
 
 
 DEFAULT_LIMITS = Limits()

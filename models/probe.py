@@ -34,6 +34,7 @@ from torch import nn
 from models.build import SpecModel
 from models.catalog import CATALOG
 from models.errors import SpecError
+from models.limits import Deadline
 from models.stats import tensor_stats_many
 from models.tensors import Encoding, encode
 
@@ -234,6 +235,7 @@ def probe(
     mode: Mode = "eval",
     capture: Literal["all"] | Sequence[str] = "all",
     seed: int | None = None,
+    deadline: Deadline | None = None,
 ) -> ProbeResult:
     """Run ``inputs`` through ``model`` under ``torch.no_grad()`` and capture activations.
 
@@ -241,7 +243,8 @@ def probe(
     in. As in torch, a train-mode run updates BatchNorm's running statistics. With a
     ``seed`` the run's random draws (dropout masks) are seeded inside a forked RNG, so the
     same seed gives the same activations and the caller's global RNG is left alone. Inputs
-    are moved to the model's device; the tensors returned stay there.
+    are moved to the model's device; the tensors returned stay there. A ``deadline`` is
+    checked between layers (``models.limits.Deadline``).
     """
     if mode not in ("eval", "train"):
         raise SpecError("invalid_mode", f"mode must be 'eval' or 'train', not {mode!r}.")
@@ -265,7 +268,7 @@ def probe(
     ):
         if seed is not None:
             _seed(device, seed)
-        out = model.run_plan(xs, keep=cap.outputs)
+        out = model.run_plan(xs, keep=cap.outputs, deadline=deadline)
     missing = cap.missing_attention()
     if missing:  # a torch whose fused path ignores hooks: a bug to report, not a user error
         raise RuntimeError(f"attention weights of {', '.join(missing)} were not captured")

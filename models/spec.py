@@ -119,7 +119,7 @@ def _spec_message(exc: ValidationError) -> str:
 
 
 def _check_name(name: str, what: str) -> None:
-    if not NAME_RE.match(name) or keyword.iskeyword(name):
+    if not NAME_RE.fullmatch(name) or keyword.iskeyword(name):
         raise SpecError(
             "invalid_name",
             f"'{name}' cannot name {what}: use letters, digits and underscores, starting with "
@@ -139,7 +139,7 @@ def check_structure(spec: Spec) -> None:
     """Names are valid and unique; every layer reads inputs or earlier layers; outputs exist."""
     if not spec.layers:
         raise SpecError("empty_spec", "The spec has no layers; add at least one layer.")
-    if not NAME_RE.match(spec.name) or keyword.iskeyword(spec.name):
+    if not NAME_RE.fullmatch(spec.name) or keyword.iskeyword(spec.name):
         raise SpecError(
             "invalid_name",
             f"The model name '{spec.name}' must be a Python class name (e.g. LeNet5).",

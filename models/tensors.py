@@ -149,6 +149,21 @@ def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None
 # --------------------------------------------------------------------------- decode
 
 
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def out_of_range(x: float, what: str) -> str | None:
+    """The one rule for numbers given for float32 values (tensor data, constants, random
+    parameters): a finite number beyond float32's range is refused, never silently made
+    ±inf; infinity itself is asked for by name ("Infinity" in tensor data)."""
+    if math.isfinite(x) and abs(x) > FLOAT32_MAX:
+        return (
+            f"{what} is {x:g}, beyond float32's range (±{FLOAT32_MAX:.6g}); use a smaller "
+            f'number, or "Infinity" / "-Infinity" in tensor data for an infinite value'
+        )
+    return None
+
+
 def _bad(message: str) -> SpecError:
     return SpecError("bad_tensor", message, status=422)
 
@@ -202,9 +217,13 @@ def _leaf(x: Any, integer: bool, where: str) -> float | int:
             raise _bad(f"data{where} is {x}, outside the int64 range")
         return x
     try:
-        return float(x)
+        value = float(x)
     except OverflowError:
         raise _bad(f"data{where} is too large for a float") from None
+    problem = out_of_range(value, f"data{where}")
+    if problem:
+        raise _bad(problem)
+    return value
 
 
 def _walk(data: Any, shape: list[int], integer: bool, out: list, where: str = "") -> None:

@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.model_cache_bytes,
         queue_size=settings.job_queue_size,
         save=store.put_model,
+        anonymous_queue_size=settings.validate_queue_size,
     )
     housekeeper = Housekeeper(store, worker, settings)
     store.trainings.interrupt_all()  # what ran when the last server stopped

@@ -16,7 +16,7 @@ from models.catalog import lookup
 from models.errors import SpecError
 from models.inputs import make_input
 from models.introspect import parameter_table, set_requires_grad
-from models.limits import Limits
+from models.limits import Deadline, Limits
 from models.probe import describe, probe
 from models.tensors import encode
 from models.weights import load_safetensors, to_safetensors
@@ -32,9 +32,11 @@ def state_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
-def resolve(spec: dict[str, Any], limits: Limits) -> Inference:
-    """Infer a spec on the meta device (the job behind /validate and model creation)."""
-    return infer(spec, limits=limits)
+def resolve(spec: dict[str, Any], limits: Limits, budget_s: float | None = None) -> Inference:
+    """Infer a spec on the meta device (the job behind /validate and model creation), within
+    ``budget_s`` seconds when given (checked between layers)."""
+    deadline = Deadline(budget_s, "This validation") if budget_s is not None else None
+    return infer(spec, limits=limits, deadline=deadline)
 
 
 # -- update: keep the weights of unchanged layers -------------------------------------------
@@ -95,6 +97,7 @@ def run_model(
     """
     started = time.perf_counter()
     inference = live.built.inference
+    work = inference.total_work
     spec = inference.spec
     unknown = [n for n in req.inputs if n not in spec.inputs]
     if unknown:
@@ -118,7 +121,7 @@ def run_model(
         )
     shapes = {n: list(m.tensor.shape) for n, m in made.items()}
     if shapes != inference.input_shapes:  # other shapes than declared: check them on meta first
-        infer(spec, input_shapes=shapes, limits=limits)
+        work = infer(spec, input_shapes=shapes, limits=limits).total_work
     capture = "all" if req.capture == "all" else [] if req.capture == "none" else req.capture
     result = probe(
         live.model,
@@ -126,6 +129,7 @@ def run_model(
         mode=req.mode,
         capture=capture,
         seed=req.seed,
+        deadline=Deadline.for_work(work, limits),
     )
     max_el = settings.max_display_elements if req.downsample else None
     out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)

@@ -17,6 +17,7 @@ from models.datasets import DataRoots
 from models.limits import Limits
 
 MiB = 2**20
+_LIMITS = Limits()  # the defaults of the cost limits live in models/limits.py
 
 
 class Settings(BaseSettings):
@@ -38,15 +39,27 @@ class Settings(BaseSettings):
     access_log: bool = False
 
     # costs of one model or one run, checked on the meta device before anything is allocated
-    max_params: int = Field(60_000_000, ge=1)
-    max_activation_bytes: int = Field(256 * MiB, ge=1)
-    max_flops: int = Field(50 * 10**9, ge=1)
-    max_layers: int = Field(200, ge=1)
-    max_input_elements: int = Field(4_000_000, ge=1)
-    max_sequence_length: int = Field(4_096, ge=1)
-    max_vocab: int = Field(100_000, ge=1)
+    max_params: int = Field(_LIMITS.max_params, ge=1)
+    max_activation_bytes: int = Field(_LIMITS.max_activation_bytes, ge=1)
+    max_flops: int = Field(_LIMITS.max_flops, ge=1)
+    max_layers: int = Field(_LIMITS.max_layers, ge=1)
+    max_input_elements: int = Field(_LIMITS.max_input_elements, ge=1)
+    max_sequence_length: int = Field(_LIMITS.max_sequence_length, ge=1)
+    max_vocab: int = Field(_LIMITS.max_vocab, ge=1)
     max_image_pixels: int = Field(16_000_000, ge=1)
     max_display_elements: int = Field(65_536, ge=16, description="larger maps are downsampled")
+    max_work: int = Field(
+        _LIMITS.max_work, ge=1, description="estimated work of one forward (models/cost.py)"
+    )
+    job_timeout_s: float = Field(
+        _LIMITS.job_timeout_s, gt=0, description="the most one job may run on the worker"
+    )
+    validate_timeout_s: float = Field(
+        2.0, gt=0, description="time budget of one /api/validate (which needs no token)"
+    )
+    validate_queue_size: int = Field(
+        4, ge=1, description="validations waiting for their own thread; then 503"
+    )
 
     # requests and tenancy
     max_body_bytes: int = Field(8 * MiB, ge=1024, description="JSON request bodies")
@@ -100,4 +113,6 @@ class Settings(BaseSettings):
             max_input_elements=self.max_input_elements,
             max_sequence_length=self.max_sequence_length,
             max_vocab=self.max_vocab,
+            max_work=self.max_work,
+            job_timeout_s=self.job_timeout_s,
         )

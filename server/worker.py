@@ -86,6 +86,11 @@ class Worker(ABC):
     async def with_model(self, record: ModelRecord, fn: Callable[[Live], T]) -> T:
         """Run ``fn(live)`` on the worker with the record's model loaded."""
 
+    async def call_anonymous(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` for a request without a token (``/api/validate``): where it
+        cannot delay workspaces' jobs. By default, like :meth:`call`."""
+        return await self.call(fn, *args)
+
     @abstractmethod
     def adopt(self, live: Live) -> None:
         """Keep ``live`` as the current in-memory copy of its record (called on the worker)."""
@@ -116,6 +121,9 @@ class EmbeddedWorker(Worker):
     """One job thread per device inside the server process, with an LRU of live models.
 
     At most ``queue_size`` jobs wait behind the running one; a job past that is refused.
+    Anonymous jobs (``/api/validate``, meta-device inference only) have their own thread and
+    their own queue of ``anonymous_queue_size``, so they never wait in, nor hold, the device's
+    queue; their time budget is the caller's (``jobs.resolve``'s deadline).
     """
 
     def __init__(
@@ -125,6 +133,7 @@ class EmbeddedWorker(Worker):
         cache_bytes: int,
         queue_size: int = 64,
         save: Callable[[ModelRecord], ModelRecord | None] | None = None,
+        anonymous_queue_size: int = 4,
     ) -> None:
         self.device = device
         self._save = save  # the store's put_model (the record as stored); None: memory only
@@ -138,6 +147,9 @@ class EmbeddedWorker(Worker):
         self._job_seconds = 0.05  # moving average of a job's duration, for Retry-After
         self.jobs_done = 0
         self.jobs_refused = 0
+        self._anonymous = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
+        self.anonymous_queue_size = anonymous_queue_size
+        self._anonymous_jobs = 0  # waiting + running
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         self._admit()
@@ -148,6 +160,34 @@ class EmbeddedWorker(Worker):
             raise
         future.add_done_callback(self._release)  # also when cancelled before it ran
         return await asyncio.wrap_future(future)
+
+    async def call_anonymous(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            waiting = max(self._anonymous_jobs - 1, 0)
+            if waiting >= self.anonymous_queue_size:
+                self.jobs_refused += 1
+                full = True
+            else:
+                self._anonymous_jobs += 1
+                full = False
+        if full:
+            raise Busy(
+                "busy",
+                f"Validation is busy: its queue is full ({waiting} waiting, the most "
+                f"PLAYGROUND_VALIDATE_QUEUE_SIZE allows). Try again in 1 s.",
+                1,
+            )
+        try:
+            future = self._anonymous.submit(self._translated, fn, *args)
+        except RuntimeError:  # shut down
+            self._release_anonymous()
+            raise
+        future.add_done_callback(self._release_anonymous)
+        return await asyncio.wrap_future(future)
+
+    def _release_anonymous(self, _: Future | None = None) -> None:
+        with self._lock:
+            self._anonymous_jobs -= 1
 
     def _admit(self) -> None:
         with self._lock:
@@ -179,8 +219,17 @@ class EmbeddedWorker(Worker):
         return fn(live)
 
     def _guard(self, fn: Callable[..., T], *args: Any) -> T:
-        """Turn torch's runtime failures into errors the user can act on."""
+        """A device job: run it (errors translated) and keep the duration statistics."""
         started = time.perf_counter()
+        try:
+            return self._translated(fn, *args)
+        finally:
+            self.jobs_done += 1
+            seconds = time.perf_counter() - started
+            self._job_seconds = 0.9 * self._job_seconds + 0.1 * seconds
+
+    def _translated(self, fn: Callable[..., T], *args: Any) -> T:
+        """Turn torch's runtime failures into errors the user can act on."""
         try:
             return fn(*args)
         except SpecError:
@@ -202,10 +251,6 @@ class EmbeddedWorker(Worker):
                 f"PyTorch refused this input: {str(exc).strip().splitlines()[0]}. "
                 f"Check the input's values (e.g. token indices within the vocabulary).",
             ) from None
-        finally:
-            self.jobs_done += 1
-            seconds = time.perf_counter() - started
-            self._job_seconds = 0.9 * self._job_seconds + 0.1 * seconds
 
     def _free_memory(self) -> None:
         with self._lock:
@@ -302,7 +347,9 @@ class EmbeddedWorker(Worker):
                 "jobs_queued": self._jobs,
                 "queue_size": self.queue_size,
                 "jobs_refused": self.jobs_refused,
+                "validations_queued": self._anonymous_jobs,
             }
 
     async def close(self) -> None:
+        self._anonymous.shutdown(wait=True, cancel_futures=True)
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -52,7 +52,14 @@ def _rnn(cls: type[nn.Module]) -> LayerType:
         checks=(expects_size("input_size", -1, "features per time step"),),
         main_output=0,
         extras=extras,
+        time_axis=_time_axis,
+        depth_args=("num_layers",),
     )
+
+
+def _time_axis(args: Mapping[str, Any], rank: int) -> int:
+    """(L, N, H), (N, L, H) with batch_first, or unbatched (L, H)."""
+    return 1 if rank == 3 and args["batch_first"] else 0
 
 
 def _vocab_size(srcs: Sequence[Source]) -> int | None:

@@ -163,6 +163,13 @@ class LayerType:
     call: Callable[[nn.Module, Sequence[torch.Tensor]], Any] | None = None
     call_code: Callable[[Sequence[str]], str] | None = None  # codegen of a non-plain call
     integer_input: bool = False  # takes token indices (Embedding)
+    # For a layer that steps along a sequence (RNN, LSTM, GRU): the time axis of its first
+    # input, given its args and the input's rank. Its output keeps that axis, and its cost
+    # grows linearly with it, so shape inference measures one step and scales.
+    time_axis: Callable[[Mapping[str, Any], int], int] | None = None
+    # Args that stack copies of the same block (num_layers): cost and extras grow linearly
+    # with each, so shape inference measures one and two copies and scales (models/scaling).
+    depth_args: tuple[str, ...] = ()
     note: str = ""
     args_model: type[BaseModel] = field(init=False)
 
@@ -294,4 +301,6 @@ def _expects(arg: Arg | None) -> str:
     return f"expected {text}"
 
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Always used with ``fullmatch``: ``match`` with a final ``$`` lets a trailing newline through
+# ("Evil\n"), which breaks the exported code and the download filename.
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

@@ -95,6 +95,7 @@ ENTRIES = [
             expects_size("d_model", -1, "features per token (d_model) on tgt", src=1, shared=True),
             HEADS,
         ),
+        depth_args=("num_encoder_layers", "num_decoder_layers"),
     ),
     LayerType(
         "TransformerEncoderLayer",
@@ -120,6 +121,7 @@ ENTRIES = [
         layout=LAYOUT,
         ranks=(2, 3),
         checks=CHECKS,
+        depth_args=("num_layers",),
     ),
     LayerType(
         "TransformerDecoderLayer",
@@ -144,6 +146,7 @@ ENTRIES = [
         Example({**EXAMPLE, "num_layers": 2}, ((7, 1, 16), (5, 1, 16))),
         torch_class=nn.TransformerDecoder,
         factory=make_decoder,
+        depth_args=("num_layers",),
         n_inputs=(2, 2),
         input_names=("tgt", "memory"),
         layout=LAYOUT,

@@ -58,7 +58,10 @@ async def validate(body: ValidateRequest, state: StateDep) -> dict:
     if verdict is not None:
         return verdict
     try:
-        inference = await state.worker.call(jobs.resolve, body.spec, state.limits)
+        # no token needed: its own thread, small queue and time budget (server/worker.py)
+        inference = await state.worker.call_anonymous(
+            jobs.resolve, body.spec, state.limits, state.settings.validate_timeout_s
+        )
     except SpecError as exc:
         if exc.status >= 500 or (exc.status == 413 and exc.layer is None):
             raise  # busy, out of memory, over a limit: not a verdict on the spec

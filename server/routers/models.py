@@ -128,6 +128,7 @@ async def model_summary(record: ModelDep, state: StateDep) -> dict:
             "trainable_params": sum(p.numel() for p in live.model.parameters() if p.requires_grad),
             "total_activation_bytes": inference.total_activation_bytes,
             "total_flops": inference.total_flops,
+            "total_work": inference.total_work,
         }
 
     return await state.worker.with_model(record, job)

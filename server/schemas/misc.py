@@ -18,7 +18,7 @@ class WorkspaceCreated(BaseModel):
 class WorkspaceInfo(BaseModel):
     id: str
     models: int
-    limits: dict[str, int]
+    limits: dict[str, int | float]
 
 
 class PresetBrief(BaseModel):
@@ -58,6 +58,7 @@ class ValidateResult(BaseModel):
     total_params: int = 0
     total_activation_bytes: int = 0
     total_flops: int = 0
+    total_work: int = 0
     warnings: list[str] = []
 
 

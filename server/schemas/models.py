@@ -25,6 +25,7 @@ class LayerCost(BaseModel):
     activation_bytes: int
     flops: int
     auto: list[str] = []
+    work: int = Field(0, description="estimated work, units of about 1 ns (models/cost.py)")
 
 
 class InferenceOut(BaseModel):
@@ -36,6 +37,7 @@ class InferenceOut(BaseModel):
     total_activation_bytes: int
     total_flops: int
     warnings: list[str]
+    total_work: int = 0
 
 
 class ModelCreate(BaseModel):
@@ -107,6 +109,7 @@ class LayerRow(BaseModel):
     trainable: int
     activation_bytes: int
     flops: int
+    work: int = Field(0, description="estimated work, units of about 1 ns (models/cost.py)")
 
 
 class SummaryOut(BaseModel):
@@ -118,6 +121,7 @@ class SummaryOut(BaseModel):
     trainable_params: int
     total_activation_bytes: int
     total_flops: int
+    total_work: int = 0
 
 
 class CodeOut(BaseModel):

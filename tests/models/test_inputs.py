@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 
 import numpy as np
 import pytest
@@ -305,3 +306,39 @@ def test_dataset_input_from_a_missing_folder_says_how_to_install(tmp_path) -> No
     with pytest.raises(SpecError) as err:
         make_input(maker, [1, 1, 28, 28], data_roots=DataRoots(fashion_mnist_dir=tmp_path))
     assert err.value.code == "dataset_unavailable" and "dataset-fashion-mnist" in err.value.message
+
+
+# -- one rule for numbers past float32 (issue 15: a 1e308 constant was refused by torch, a
+# 1e308 tensor silently became inf) ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "maker",
+    [
+        {"kind": "constant", "value": 1e308},
+        {"kind": "constant", "value": -3.5e38},
+        {"kind": "tensor", "data": [1.0, 1e308]},
+        {"kind": "tensor", "data": [[1.0], [-1e39]]},
+        {"kind": "random", "mean": 1e308},
+        {"kind": "random", "std": 1e39},
+        {"kind": "random", "distribution": "uniform", "low": -3e38, "high": 3e38},
+    ],
+    ids=["constant", "constant_neg", "tensor", "tensor_nested", "mean", "std", "uniform_span"],
+)
+def test_a_number_past_float32_is_refused_by_every_maker(maker) -> None:
+    with pytest.raises(SpecError) as info:
+        make_input(maker, [2, 1] if "[[" in str(maker.get("data")) else [2])
+    assert "beyond float32's range" in info.value.message
+    assert info.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("maker", "value"),
+    [
+        ({"kind": "constant", "value": 3.4e38}, 3.4e38),
+        ({"kind": "tensor", "data": [3.4e38, 3.4e38]}, 3.4e38),
+        ({"kind": "tensor", "data": ["Infinity", "Infinity"]}, math.inf),
+    ],
+)
+def test_the_float32_range_and_named_infinity_are_accepted(maker, value) -> None:
+    t = make_input(maker, [2]).tensor
+    assert t.dtype == torch.float32
+    assert torch.equal(t, torch.full((2,), value, dtype=torch.float32))

@@ -212,3 +212,15 @@ def test_empty_labels_are_refused(lenet: dict[str, Any]) -> None:
     assert info.value.code == "invalid_spec" and "labels" in info.value.message
     lenet["labels"] = [str(i) for i in range(10)]
     assert parse_spec(lenet).labels == lenet["labels"]
+
+
+@pytest.mark.parametrize("name", ["fc\n", "fc\r", "fc ", "\nfc", "fc\n\n", "fc\x00"])
+def test_names_with_a_trailing_newline_or_space_are_refused(name: str) -> None:
+    """``re.match`` with ``$`` accepts "fc\\n": every name check is a ``fullmatch``."""
+    layer = {"inputs": {"inp": {"shape": [2, 3]}}, "layers": [{"name": name, "type": "ReLU"}]}
+    inp = {"inputs": {name: {"shape": [2, 3]}}, "layers": [{"name": "relu", "type": "ReLU"}]}
+    model = {**inp, "inputs": {"inp": {"shape": [2, 3]}}, "name": name.replace("fc", "Evil")}
+    for data in (layer, inp, model):
+        with pytest.raises(SpecError) as info:
+            parse_spec(data)
+        assert info.value.code == "invalid_name", data

@@ -19,6 +19,7 @@ layer on n float32 values holds 4n bytes of input and 4n of output.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ FAR_LIMITS: dict[str, Any] = {
     "max_layers": 200,
     "max_input_elements": FAR,
     "max_sequence_length": MAX_SIZE,
+    "max_work": FAR,
+    "job_timeout_s": float(FAR),
 }
 HYPOTHESIS = settings(
     max_examples=25,
@@ -285,3 +288,118 @@ def test_declared_body_lengths_over_the_cap_are_refused_unread(make_api, builds,
     assert f"{declared:,}" in err["message"]
     assert builds == []
     assert api.ok(api.get("/api/models"))["models"] == []
+
+
+# -- time: every spec the limits accept validates and runs, or is refused -------------------
+# Generated chains of layers (sizes from tiny to a few thousand, pooling windows up to 100,
+# sequences up to 4,096 steps) go through /api/validate, creation and one run. Whatever the
+# limits accept must finish: each answer is a success or a refusal with the one error body
+# (413 over a limit, 422 a wrong spec, 503 busy or past its time budget), never a 5xx bug or
+# a hang. Timings are not asserted; bench/bench_limits.py measures the worst accepted ones
+# over many more specs, reusing ``specs()``.
+SIZES = st.one_of(
+    st.integers(1, 16), st.integers(1, 128), st.sampled_from([256, 500, 1000, 2000, 4096])
+)
+KERNELS = st.one_of(st.integers(1, 8), st.sampled_from([30, 100]))
+SIMPLE = [
+    "ReLU", "Tanh", "Sigmoid", "GELU", "Flatten", "Dropout", "Identity", "PReLU",
+]  # fmt: skip
+
+
+def _layer(draw: Callable) -> tuple[str, dict[str, Any]]:
+    kind = draw(
+        st.sampled_from(
+            [
+                "simple", "Linear", "Conv1d", "Conv2d", "pool", "AdaptiveAvgPool2d", "recurrent",
+                "norm", "Softmax", "LogSoftmax", "TransformerEncoderLayer", "MultiheadAttention",
+            ]
+        )
+    )  # fmt: skip
+    small = st.integers(1, 16)
+    if kind == "simple":
+        return draw(st.sampled_from(SIMPLE)), {}
+    if kind == "Linear":
+        return "Linear", {"in_features": "auto", "out_features": draw(SIZES)}
+    if kind in ("Conv1d", "Conv2d"):
+        args = {"in_channels": "auto", "out_channels": draw(small), "kernel_size": draw(KERNELS)}
+        args |= {"stride": draw(st.integers(1, 3)), "padding": draw(st.integers(0, 2))}
+        return kind, args | {"dilation": draw(st.integers(1, 3))}
+    if kind == "pool":
+        name = draw(st.sampled_from(["MaxPool1d", "MaxPool2d", "AvgPool2d", "MinPool2d"]))
+        args = {"kernel_size": draw(KERNELS), "stride": draw(st.sampled_from([None, 1, 2]))}
+        if name != "AvgPool2d":
+            args["dilation"] = draw(st.integers(1, 3))
+        return name, args
+    if kind == "AdaptiveAvgPool2d":
+        return kind, {"output_size": draw(st.integers(1, 8))}
+    if kind == "recurrent":
+        name = draw(st.sampled_from(["RNN", "LSTM", "GRU"]))
+        args = {"input_size": "auto", "hidden_size": draw(st.integers(1, 64))}
+        args |= {"num_layers": draw(st.integers(1, 2)), "bidirectional": draw(st.booleans())}
+        return name, args
+    if kind == "norm":
+        name = draw(st.sampled_from(["BatchNorm1d", "BatchNorm2d", "LayerNorm", "InstanceNorm2d"]))
+        key = "normalized_shape" if name == "LayerNorm" else "num_features"
+        return name, {key: "auto"}
+    if kind in ("Softmax", "LogSoftmax"):
+        return kind, {"dim": -1}
+    if kind == "TransformerEncoderLayer":
+        return kind, {"d_model": "auto", "nhead": 1, "dim_feedforward": draw(SIZES)}
+    return kind, {"embed_dim": "auto", "num_heads": 1}
+
+
+@st.composite
+def specs(draw: Callable) -> dict[str, Any]:
+    """A model input of rank 2 to 4 and a chain of 1 to 6 generated layers."""
+    shape = draw(st.lists(SIZES, min_size=2, max_size=4))
+    layers = []
+    for i in range(draw(st.integers(1, 6))):
+        type_name, args = _layer(draw)
+        args = {k: v for k, v in args.items() if v is not None}
+        layers.append({"name": f"l{i}", "type": type_name, "args": args})
+    return {"inputs": {"x": {"shape": shape}}, "layers": layers}
+
+
+REFUSALS = {413, 422, 503}
+
+
+def refused_or_finished(api, r, status: int = 200) -> bool:
+    """True when ``r`` finished (``status``); otherwise it must be a documented refusal."""
+    if r.status_code == status:
+        return True
+    assert r.status_code in REFUSALS, r.text
+    err = api.error(r, r.status_code)
+    if r.status_code == 503:
+        assert err["code"] in {"busy", "deadline_exceeded", "out_of_memory"}, err
+    return False
+
+
+def validate_and_run(api, spec: dict[str, Any]) -> dict[str, float]:
+    """Validate, create and run ``spec`` once; the seconds each step took when accepted."""
+    took: dict[str, float] = {}
+    started = time.perf_counter()
+    r = api.post("/api/validate", json={"spec": spec})
+    if not refused_or_finished(api, r) or not r.json()["valid"]:
+        return took
+    took["validate"], took["work"] = time.perf_counter() - started, r.json().get("total_work", 0)
+    r = api.post("/api/models", json={"spec": spec})
+    if not refused_or_finished(api, r, 201):
+        return took
+    model = r.json()
+    started = time.perf_counter()
+    r = api.post(f"/api/models/{model['id']}/run", json={"capture": "none"})
+    if refused_or_finished(api, r):
+        took["run"] = time.perf_counter() - started
+    assert api.delete(f"/api/models/{model['id']}").status_code == 204
+    return took
+
+
+def test_every_spec_the_limits_accept_validates_and_runs_or_is_refused(make_api) -> None:
+    api = make_api(max_work=3 * 10**8, max_flops=10**9, max_params=10**6)
+
+    @HYPOTHESIS
+    @given(specs())
+    def probe(spec: dict[str, Any]) -> None:
+        validate_and_run(api, spec)
+
+    probe()

@@ -20,9 +20,9 @@ def resolves(monkeypatch) -> list[int]:
     calls: list[int] = []
     real = jobs.resolve
 
-    def counted(spec, limits):
+    def counted(spec, limits, *budget):
         calls.append(1)
-        return real(spec, limits)
+        return real(spec, limits, *budget)
 
     monkeypatch.setattr(jobs, "resolve", counted)
     return calls
