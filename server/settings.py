@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         "dataset-fashion-mnist)",
     )
     max_trainings: int = Field(4, ge=1, description="trainings in progress on this server")
+    max_train_flops: int = Field(
+        _LIMITS.max_train_flops, ge=1, description="a training's steps × batch × FLOPs"
+    )
+    max_checkpoint_bytes: int = Field(
+        _LIMITS.max_checkpoint_bytes, ge=1, description="a training's checkpoints together"
+    )
     # a student's run waits behind at most one slice of a training (bench_train: 50 ms
     # slices cost LeNet-5 ~1 % of its steps per second)
     training_slice_ms: int = Field(50, ge=5, le=2000, description="a training's job length")
@@ -115,4 +121,6 @@ class Settings(BaseSettings):
             max_vocab=self.max_vocab,
             max_work=self.max_work,
             job_timeout_s=self.job_timeout_s,
+            max_train_flops=self.max_train_flops,
+            max_checkpoint_bytes=self.max_checkpoint_bytes,
         )
