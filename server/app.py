@@ -15,6 +15,7 @@ from server.routers import docs, health, library, models, pages, parameters, run
 from server.settings import Settings
 from server.state import AppState
 from server.store import SqlStore
+from server.uploads import UploadSlots
 from server.worker import EmbeddedWorker, pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         save=store.put_model,
     )
     housekeeper = Housekeeper(store, worker, settings)
-    state = AppState(settings, settings.limits(), store, worker)
+    uploads = UploadSlots(settings.max_concurrent_uploads)
+    state = AppState(settings, settings.limits(), store, worker, uploads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -55,7 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.playground = state
     errors.install(app)
     app.add_middleware(
-        BodyGuard, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+        BodyGuard,
+        max_json=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+        max_depth=settings.max_json_depth,
+        timeout=settings.request_timeout_seconds,
     )
     from server.routers import effects  # the effects lab
 

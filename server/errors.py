@@ -54,6 +54,7 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "body_timeout",  # BodyGuard's: the body did not arrive in time
     413: "body_too_large",  # the only HTTPException 413: BodyGuard's
     415: "unsupported_media_type",
     429: "rate_limited",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from models.limits import Limits
 from server.settings import Settings
 from server.store import SqlStore
+from server.uploads import UploadSlots
 from server.verdicts import VerdictCache
 from server.worker import Worker
 
@@ -17,4 +18,5 @@ class AppState:
     limits: Limits
     store: SqlStore
     worker: Worker
+    uploads: UploadSlots  # weights uploads in progress
     verdicts: VerdictCache = field(default_factory=VerdictCache)  # /api/validate answers

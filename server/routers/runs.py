@@ -8,10 +8,11 @@ from fastapi.responses import JSONResponse
 
 from server import jobs
 from server.deps import ModelDep, state_of
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.runs import RunRequest, RunResult
 
-router = APIRouter(prefix="/api/models", tags=["runs"])
+router = APIRouter(prefix="/api/models", tags=["runs"], route_class=JsonRoute)
 
 
 class RunJSONResponse(JSONResponse):
