@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from fastapi import FastAPI
 
-from server import errors, security
+from server import errors, openapi, security
 from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
 from server.routers import docs, health, library, models, pages, parameters, runs, workspaces
@@ -70,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pages.mount(app, ROOT)
     docs.mount(app)
     security.install(app, settings)  # rate limit, CORS, security headers (outermost)
+    openapi.install(app)  # the document states what the validation does
     return app

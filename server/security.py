@@ -130,14 +130,14 @@ class RateLimiter:
         return wait
 
 
-def _pattern(template: str) -> re.Pattern[str]:
+def path_pattern(template: str) -> re.Pattern[str]:
     """A path template as a regex: ``{name}`` is one segment, ``{name:path}`` the rest."""
     regex = re.sub(r"\\{[^}:]+:path\\}", ".+", re.escape(template))
     return re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", regex) + "$")
 
 
-LIMITED = [(method, _pattern(path)) for method, path in EXPENSIVE]
-VALIDATED = [(method, _pattern(path)) for method, path in VALIDATION]
+LIMITED = [(method, path_pattern(path)) for method, path in EXPENSIVE]
+VALIDATED = [(method, path_pattern(path)) for method, path in VALIDATION]
 
 
 def is_expensive(method: str, path: str) -> bool:

@@ -19,7 +19,12 @@ VERSIONS = {
 }
 
 
-@router.get("/healthz", response_model=Health, response_model_exclude_none=True)
+@router.get(
+    "/healthz",
+    response_model=Health,
+    response_model_exclude_none=True,
+    openapi_extra={"security": [{}]},  # with the HTTPBearer FastAPI lists: optional
+)
 def healthz(state: StateDep, credentials: Credentials) -> dict:
     """The server is up; which device the worker owns; package versions (for a token)."""
     shown = state.settings.healthz_versions or (
