@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,11 +35,14 @@ def main() -> int:
     parser.add_argument("-k", dest="select", default=None, help="pytest -k expression")
     parser.add_argument("--live", action="store_true", help="schemathesis against uvicorn")
     parser.add_argument("--seed", type=int, default=0, help="--live: schemathesis' seed")
-    parser.add_argument("--report-dir", type=Path, default=ROOT / "bench" / "fuzz-report")
+    parser.add_argument(
+        "--report-dir", type=Path, default=Path(tempfile.gettempdir()) / "playground-fuzz"
+    )
     args = parser.parse_args()
     # read by the test module on import
     os.environ["FUZZ_LIVE_EXAMPLES" if args.live else "FUZZ_EXAMPLES"] = str(args.examples)
     os.environ["FUZZ_LIVE_SEED"] = str(args.seed)
+    sys.path.insert(0, str(ROOT))  # this checkout's server/ and models/, as pytest -m would
     import pytest
 
     argv = [str(TEST), "-q", "-p", "no:cacheprovider", "--durations=0", f"--rootdir={ROOT}"]
