@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from fastapi import FastAPI
 
-from server import errors, security
+from server import errors, openapi, security
 from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
 from server.routers import (
@@ -28,6 +28,7 @@ from server.state import AppState
 from server.store import SqlStore
 from server.training_jobs import WorkerContext
 from server.trainings import TrainingManager
+from server.uploads import UploadSlots
 from server.worker import EmbeddedWorker, pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     context = WorkerContext(worker, store, settings.limits(), settings.data_roots())
     manager = TrainingManager(context, settings.training_slice_ms)
     state = AppState(settings, settings.limits(), store, worker, manager)
+    uploads = UploadSlots(settings.max_concurrent_uploads)
+    state = AppState(settings, settings.limits(), store, worker, uploads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -73,7 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.playground = state
     errors.install(app)
     app.add_middleware(
-        BodyGuard, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+        BodyGuard,
+        max_json=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+        max_depth=settings.max_json_depth,
+        timeout=settings.request_timeout_seconds,
     )
     from server.routers import effects  # the effects lab
 
@@ -83,4 +90,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pages.mount(app, ROOT)
     docs.mount(app)
     security.install(app, settings)  # rate limit, CORS, security headers (outermost)
+    openapi.install(app)  # the document states what the validation does
     return app

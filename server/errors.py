@@ -54,6 +54,7 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "body_timeout",  # BodyGuard's: the body did not arrive in time
     413: "body_too_large",  # the only HTTPException 413: BodyGuard's
     415: "unsupported_media_type",
     429: "rate_limited",
@@ -66,9 +67,26 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"No route {request.method} {request.url.path}; see /docs for the API."
+    headers = exc.headers
     if exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}; see /docs."
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        allow = ", ".join(allowed_methods(request, (headers or {}).get("Allow")))
+        headers = {**(headers or {}), "Allow": allow}
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request, allow: str | None) -> list[str]:
+    """Every method the API takes at this path, from its OpenAPI document, with the ones
+    Starlette's 405 names (``allow``): Starlette names only the methods of the first route
+    that matched the path, and GET and POST /api/models are two routes."""
+    # imported here: security imports middleware, which imports this module
+    from server.security import path_pattern
+
+    methods = {m.strip() for m in (allow or "").split(",") if m.strip()}
+    for template, operations in request.app.openapi()["paths"].items():
+        if path_pattern(template).match(request.url.path):
+            methods |= {m.upper() for m in operations}
+    return sorted(methods)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,10 +19,11 @@ from models.introspect import parameter_table, set_requires_grad
 from models.limits import Deadline, Limits
 from models.probe import describe, probe
 from models.tensors import encode
-from models.weights import load_safetensors, to_safetensors
+from models.weights import to_safetensors
 from server.schemas.runs import RunRequest
 from server.settings import Settings
 from server.store import ModelRecord
+from server.uploads import load_file
 from server.worker import Live, Worker
 
 DEFAULT_MAKER = {"kind": "random", "distribution": "normal", "seed": 0}
@@ -163,11 +164,12 @@ def patch_grad(
 
 
 def upload_weights(
-    live: Live, data: bytes, worker: Worker, *, max_header_bytes: int = 1 << 20
+    live: Live, path: str, worker: Worker, *, max_header_bytes: int = 1 << 20
 ) -> tuple[ModelRecord, int]:
-    """Load checked safetensors bytes (header capped at ``max_header_bytes``) into the model."""
+    """Load the checked safetensors file at ``path`` (header capped at ``max_header_bytes``)
+    into the model."""
     # checks everything before changing anything
-    count = load_safetensors(live.model, data, max_header_bytes=max_header_bytes)
+    count = load_file(live.model, path, max_header_bytes=max_header_bytes)
     record = live.record.changed(weights=to_safetensors(live.model))
     worker.commit(Live(record, live.built, live.nbytes))
     return record, count

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.middleware import send_error
 from server.settings import Settings
@@ -129,14 +130,14 @@ class RateLimiter:
         return wait
 
 
-def _pattern(template: str) -> re.Pattern[str]:
+def path_pattern(template: str) -> re.Pattern[str]:
     """A path template as a regex: ``{name}`` is one segment, ``{name:path}`` the rest."""
     regex = re.sub(r"\\{[^}:]+:path\\}", ".+", re.escape(template))
     return re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", regex) + "$")
 
 
-LIMITED = [(method, _pattern(path)) for method, path in EXPENSIVE]
-VALIDATED = [(method, _pattern(path)) for method, path in VALIDATION]
+LIMITED = [(method, path_pattern(path)) for method, path in EXPENSIVE]
+VALIDATED = [(method, path_pattern(path)) for method, path in VALIDATION]
 
 
 def is_expensive(method: str, path: str) -> bool:
@@ -211,7 +212,8 @@ def _document_429(app: FastAPI, limited: list[Callable[[str, str], bool]]) -> No
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the rate limits (each unless 0), CORS (only with origins), the security headers.
+    """Add the rate limits (each unless 0), CORS (only with origins), the forwarded-address
+    headers of trusted proxies (only those named), the security headers.
 
     The 429 answers are added to the OpenAPI of the limited operations. The limiters are
     kept on ``app.state.rate_limiter`` and ``app.state.validate_rate_limiter`` (None: off).
@@ -237,6 +239,11 @@ def install(app: FastAPI, settings: Settings) -> None:
             expose_headers=["Retry-After", "Content-Disposition"],
             allow_credentials=False,  # the token travels in a header, never in a cookie
         )
+    if settings.forwarded_allow_ips:
+        # outside the rate limit, so that it counts the address the trusted proxy forwards;
+        # uvicorn's own handling of these headers is off (server/__main__.py), so that one
+        # setting decides, whatever server runs the app
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     # Outside Starlette's own outermost layer (ServerErrorMiddleware), so that even the 500
     # answer to a bug carries the headers.
     build = app.build_middleware_stack

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     max_models_per_workspace: int = Field(20, ge=1)
     max_workspaces: int = Field(1_000, ge=1)
     model_cache_bytes: int = Field(1024 * MiB, ge=1, description="live models kept in memory")
+    max_json_depth: int = Field(
+        64, ge=2, le=512, description="nesting of [ and { in a JSON body, checked before parsing"
+    )
+    max_concurrent_uploads: int = Field(2, ge=1, description="weights uploads at once; then 503")
+    request_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="to send a request's headers, and again its whole body (uploads included); "
+        "then 408 (a body) or the connection is closed (headers)",
+    )
 
     # persistence
     database_url: str | None = Field(
@@ -86,6 +96,12 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="CORS is off when empty")
     max_safetensors_header_bytes: int = Field(1 * MiB, ge=1024)
+    forwarded_allow_ips: str = Field(
+        "",
+        description="proxies whose X-Forwarded-For/-Proto are trusted (comma-separated IPs or "
+        "networks, '*' for any); empty: none, each connection's own address counts",
+    )
+    healthz_versions: bool = Field(False, description="/healthz shows versions to anyone")
 
     # learning: datasets and trainings
     fashion_mnist_dir: Path = Field(

@@ -8,6 +8,7 @@ from models.limits import Limits
 from server.settings import Settings
 from server.store import SqlStore
 from server.trainings import TrainingManager
+from server.uploads import UploadSlots
 from server.verdicts import VerdictCache
 from server.worker import Worker
 
@@ -19,4 +20,5 @@ class AppState:
     store: SqlStore
     worker: Worker
     trainings: TrainingManager
+    uploads: UploadSlots  # weights uploads in progress
     verdicts: VerdictCache = field(default_factory=VerdictCache)  # /api/validate answers

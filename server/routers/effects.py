@@ -23,6 +23,7 @@ from models.effects import losses, normalization, pooling, to_payloads
 from models.effects.source import ModelSource, RandomSource, resolve
 from models.errors import SpecError
 from server.deps import StateDep, WorkspaceDep
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.effects import (
     ActivationsRequest,
@@ -47,7 +48,7 @@ from server.schemas.effects_results import (
 from server.state import AppState
 from server.store import Workspace
 
-router = APIRouter(prefix="/api/effects", tags=["effects"])
+router = APIRouter(prefix="/api/effects", tags=["effects"], route_class=JsonRoute)
 Job = Callable[[Built | None], dict[str, Any]]
 
 

@@ -9,6 +9,7 @@ from models.errors import SpecError
 from models.presets import get_preset, preset_list
 from server import jobs
 from server.deps import StateDep
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.misc import (
     CatalogOut,
@@ -18,7 +19,7 @@ from server.schemas.misc import (
     ValidateResult,
 )
 
-router = APIRouter(prefix="/api", tags=["library"])
+router = APIRouter(prefix="/api", tags=["library"], route_class=JsonRoute)
 _CATALOG = catalog_json()
 
 

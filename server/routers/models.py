@@ -12,6 +12,7 @@ from models.introspect import module_tree, summary
 from models.presets import get_preset
 from server import jobs
 from server.deps import ModelDep, StateDep, WorkspaceDep
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.models import (
     CodeOut,
@@ -24,7 +25,7 @@ from server.schemas.models import (
 from server.store import ModelRecord
 from server.worker import Live
 
-router = APIRouter(prefix="/api/models", tags=["models"])
+router = APIRouter(prefix="/api/models", tags=["models"], route_class=JsonRoute)
 
 
 def _fresh_seed() -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request, Response
 
 from models.introspect import parameter_table, parameter_values
@@ -10,6 +13,7 @@ from models.tensors import Encoding, encode
 from models.weights import to_safetensors
 from server import jobs
 from server.deps import ModelDep, StateDep
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.parameters import (
     GradPatch,
@@ -18,9 +22,22 @@ from server.schemas.parameters import (
     ParameterValues,
     WeightsLoaded,
 )
+from server.uploads import spool
 from server.worker import Live
 
-router = APIRouter(prefix="/api/models", tags=["parameters"])
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with ``filename`` for any name: RFC 6266's ``filename*=UTF-8''…``
+    (percent-encoded, RFC 5987) and a plain ASCII ``filename`` for old clients, in which
+    anything but letters, digits and ``._-`` becomes ``_``. Never a character that is not
+    allowed in a header value (a name ending in a newline made the server drop the
+    connection)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename) or "weights.safetensors"
+    encoded = quote(filename, safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+router = APIRouter(prefix="/api/models", tags=["parameters"], route_class=JsonRoute)
 
 
 @router.get("/{model_id}/parameters", response_model=ParameterTable, responses=ERRORS)
@@ -69,7 +86,7 @@ async def download_weights(record: ModelDep, state: StateDep) -> Response:
     return Response(
         data,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 
@@ -89,11 +106,15 @@ async def download_weights(record: ModelDep, state: StateDep) -> Response:
 async def upload_weights(request: Request, record: ModelDep, state: StateDep) -> dict:
     """Load a safetensors file, checked against the model's names and shapes (never pickle)."""
     state.trainings.check_idle(record.id, "uploading weights")
-    data = await request.body()
-    saved, count = await state.worker.with_model(
-        record,
-        lambda live: jobs.upload_weights(
-            live, data, state.worker, max_header_bytes=state.settings.max_safetensors_header_bytes
-        ),
-    )
+    # 503 when PLAYGROUND_MAX_CONCURRENT_UPLOADS are in progress; the file goes on close
+    with state.uploads.take(), await spool(request) as file:
+        saved, count = await state.worker.with_model(
+            record,
+            lambda live: jobs.upload_weights(
+                live,
+                file.name,
+                state.worker,
+                max_header_bytes=state.settings.max_safetensors_header_bytes,
+            ),
+        )
     return {"tensors": count, "version": saved.version}

@@ -10,13 +10,14 @@ from starlette.concurrency import run_in_threadpool
 from models.errors import SpecError
 from server import jobs
 from server.deps import ModelDep, state_of
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.runs import RunRequest, RunResult
 from server.store import ModelRecord
 from server.training_jobs import checkpoint_model
 from server.worker import Live
 
-router = APIRouter(prefix="/api/models", tags=["runs"])
+router = APIRouter(prefix="/api/models", tags=["runs"], route_class=JsonRoute)
 
 
 class RunJSONResponse(JSONResponse):

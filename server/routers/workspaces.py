@@ -3,6 +3,12 @@
 When the teacher sets a class access code (``PLAYGROUND_ACCESS_CODE``), creating a
 workspace needs it in the ``X-Access-Code`` header; a workspace's own routes then need
 only its token.
+
+Creating a workspace is the one write that needs no token and may have no body, so a web
+page on another site could send it from a student's browser with a plain form (a "simple"
+request, sent without asking CORS). Browsers say where such a request comes from (``Origin``
+on every POST, ``Sec-Fetch-Site`` too): one from another site is refused unless its origin
+is one of ``PLAYGROUND_CORS_ORIGINS``. Clients that are not browsers send neither header.
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import asdict
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 
 from models.errors import LimitError, SpecError
 from server.deps import StateDep, WorkspaceDep
@@ -47,17 +54,41 @@ def check_access_code(expected: str | None, given: str | None) -> None:
         raise SpecError("access_code_wrong", message, status=403)
 
 
+def check_same_site(request: Request, allowed: list[str]) -> None:
+    """Refuse (403) a request a browser sent from another site's page, unless CORS allows
+    that site: its ``Origin`` is not this server's (nor an allowed one), or, without an
+    ``Origin``, its ``Sec-Fetch-Site`` says cross-site."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        ours = urlsplit(origin).netloc == request.headers.get("host", "") and origin != "null"
+        if ours or origin in allowed:
+            return
+    elif request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none"):
+        return
+    raise SpecError(
+        "cross_site_request",
+        "A page of another site cannot create workspaces here. Open the playground itself, "
+        "or ask the teacher to add that site to PLAYGROUND_CORS_ORIGINS.",
+        status=403,
+    )
+
+
 @router.post(
     "",
     status_code=201,
     response_model=WorkspaceCreated,
     responses={
         **ERRORS,
-        403: {"model": ErrorBody, "description": "The class access code is missing or wrong"},
+        403: {
+            "model": ErrorBody,
+            "description": "The class access code is missing or wrong, or the request came "
+            "from another site's page",
+        },
     },
 )
-def create_workspace(state: StateDep, access_code: AccessCode = None) -> dict:
+def create_workspace(request: Request, state: StateDep, access_code: AccessCode = None) -> dict:
     """Create a workspace (needs X-Access-Code when the class has one); the token is shown once."""
+    check_same_site(request, state.settings.cors_origins)
     check_access_code(state.settings.access_code, access_code)
     limit = state.settings.max_workspaces
     if state.store.count_workspaces() >= limit:

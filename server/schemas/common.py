@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+
+# torch.manual_seed's range, as models/inputs.py bounds its seeds: 2**63 is exact as a JSON
+# number (a float), where 2**63 - 1 rounds up to it and let fuzzers send 2**63 + 191.
+Seed = Annotated[int, Field(ge=0, lt=2**63)]
 
 
 class ErrorDetail(BaseModel):

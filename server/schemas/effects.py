@@ -18,6 +18,7 @@ from models.effects.losses import Loss, Reduction
 from models.effects.pooling import Op
 from models.effects.source import ConstantSource, RandomSource, Source, TensorSource
 from models.tensors import Encoding
+from server.schemas.common import Seed
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Size = Annotated[int, Field(ge=1, le=4096)]
@@ -154,7 +155,7 @@ class DropoutRequest(EffectRequest):
     p: float = Field(0.5, ge=0, lt=1, description="probability of zeroing, in [0, 1)")
     passes: int = Field(2, ge=1, le=1000)
     mode: Literal["train", "eval"] = "train"
-    seed: int = Field(0, ge=0, le=2**63 - 1, description="torch.manual_seed before the passes")
+    seed: Seed = Field(0, description="torch.manual_seed before the passes")
 
 
 # -- activations --------------------------------------------------------------------------
@@ -216,7 +217,7 @@ class LinearStackRequest(EffectRequest):
         list[Annotated[int, Field(ge=1, le=128)]], Field(min_length=3, max_length=9)
     ] = Field(default_factory=lambda: [3, 4, 4, 2], description="3→4→4→2 is three layers")
     bias: bool = True
-    seed: int = Field(0, ge=0, le=2**63 - 1)
+    seed: Seed = 0
     batch: int = Field(8, ge=1, le=1024, description="random rows compared")
     samples: int = Field(512, ge=2, le=4096, description="random rows for the affine fit")
     activation: str = Field("ReLU", max_length=64)
@@ -276,7 +277,8 @@ class LossRequest(EffectRequest):
 
     @classmethod
     def _fill(cls, data: dict[str, Any]) -> dict[str, Any]:
-        example = LOSS_EXAMPLES.get(data.get("loss", "MSELoss"), {})
+        loss = data.get("loss", "MSELoss")  # any JSON: a dict is unhashable, so test str first
+        example = LOSS_EXAMPLES.get(loss, {}) if isinstance(loss, str) else {}
         return {**data, **{k: v for k, v in example.items() if data.get(k) is None}}
 
 
@@ -295,7 +297,7 @@ class LinearRequest(EffectRequest):
     in_features: int = Field(3, ge=1, le=1024)
     out_features: int = Field(2, ge=1, le=1024)
     bias: bool = True
-    seed: int = Field(0, ge=0, le=2**63 - 1, description="torch.manual_seed before nn.Linear")
+    seed: Seed = Field(0, description="torch.manual_seed before nn.Linear")
     model_id: str | None = Field(None, max_length=64, description="use this model's layer")
     layer: str | None = Field(None, max_length=128, description="a Linear layer of model_id")
     x: Source | None = None

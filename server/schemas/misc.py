@@ -71,5 +71,9 @@ class CatalogOut(BaseModel):
 class Health(BaseModel):
     status: str
     device: str
-    versions: dict[str, str]
+    versions: dict[str, str] | None = Field(
+        None,
+        description="package versions: only for a workspace's token, or to anyone with "
+        "PLAYGROUND_HEALTHZ_VERSIONS=true (they tell an attacker which bugs to try)",
+    )
     worker: dict[str, Any]

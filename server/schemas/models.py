@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.presets import PRESETS
+from server.schemas.common import Seed
 
 LENET_SPEC = PRESETS["lenet5"].spec
 
@@ -50,7 +51,7 @@ class ModelCreate(BaseModel):
 
     spec: dict[str, Any] | None = None
     preset: str | None = Field(None, max_length=64)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    seed: Seed | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelCreate:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.inputs import InputMaker
-from server.schemas.common import TensorPayload, TensorStats
+from server.schemas.common import Seed, TensorPayload, TensorStats
 
 
 class CheckpointRef(BaseModel):
@@ -41,7 +41,7 @@ class RunRequest(BaseModel):
     mode: Literal["eval", "train"] = "eval"
     capture: Literal["all", "none"] | Annotated[list[str], Field(max_length=10_000)] = "all"
     encoding: Literal["f16", "f32", "list"] = "f16"
-    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seeds dropout in train mode")
+    seed: Seed | None = Field(None, description="seeds dropout in train mode")
     downsample: bool = Field(True, description="shrink maps too large to draw")
     checkpoint: CheckpointRef | None = Field(
         None, description="run the weights of a training's checkpoint instead of the current ones"

@@ -14,6 +14,9 @@ from __future__ import annotations
 import base64
 import functools
 import itertools
+import socket
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -22,10 +25,12 @@ import httpx
 import numpy as np
 import pytest
 import torch
+import uvicorn
 from fastapi import FastAPI
 
 import server.jobs
 import server.worker
+from server.__main__ import config
 from server.app import create_app
 from server.settings import Settings
 
@@ -230,3 +235,50 @@ def builds(monkeypatch) -> list:
 
         monkeypatch.setattr(module, "build", spy)
     return calls
+
+
+class LiveServer:
+    """The app under uvicorn, configured as ``python -m server`` configures it, in a thread
+    of the test's process, on a free port of 127.0.0.1 (for what needs real sockets)."""
+
+    def __init__(self, settings: Settings) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+        self.url = f"http://127.0.0.1:{port}"
+        self.address = ("127.0.0.1", port)
+        self.server = uvicorn.Server(config(create_app(self.settings), self.settings))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise AssertionError("the live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture
+def live_server(tmp_path) -> Iterator[Callable[..., LiveServer]]:
+    """A factory: ``live_server(request_timeout_seconds=1)`` is a started server with those
+    settings (the small limits otherwise), stopped after the test."""
+    started: list[LiveServer] = []
+    made = itertools.count()
+
+    def start(**overrides: Any) -> LiveServer:
+        values = {**SMALL_LIMITS, "data_dir": tmp_path / f"live{next(made)}", **overrides}
+        values.setdefault("log_level", "warning")
+        live = LiveServer(Settings(**values))
+        started.append(live)
+        return live.start()
+
+    yield start
+    for live in reversed(started):
+        live.stop()

@@ -11,9 +11,12 @@ import struct
 from pathlib import Path
 from urllib.parse import unquote
 
+import httpx
 import pytest
 
+from server.app import create_app
 from server.routers.workspaces import check_access_code
+from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = "owl-42-river"
@@ -73,6 +76,84 @@ def test_guessing_the_code_is_rate_limited(make_client, api):
     ]
     assert statuses == [403, 403, 403, 429]
     api.error(client.post("/api/workspaces", headers={"X-Access-Code": CODE}), 429)
+
+
+def guesses(server, count: int, forwarded: bool = True) -> list[int]:
+    """``count`` wrong access codes sent to a live server, each with a fresh X-Forwarded-For."""
+    with httpx.Client(base_url=server.url) as client:
+        return [
+            client.post(
+                "/api/workspaces",
+                headers={
+                    "X-Access-Code": f"guess-{i}",
+                    **({"X-Forwarded-For": f"10.0.{i // 256}.{i % 256}"} if forwarded else {}),
+                },
+            ).status_code
+            for i in range(count)
+        ]
+
+
+def test_forwarded_headers_from_an_unnamed_address_do_not_escape_the_limit(live_server):
+    """uvicorn trusted X-Forwarded-For from 127.0.0.1 by default: a client on the same host
+    sent 300 guesses with fresh addresses, all 403, never 429."""
+    server = live_server(access_code=CODE, rate_limit_per_minute=240)
+    statuses = guesses(server, 300)
+    assert set(statuses[:240]) == {403}  # the burst, then one more every 0.25 s
+    assert set(statuses[240:]) <= {403, 429} and 429 in statuses
+
+
+def test_a_named_proxy_forwards_each_students_address(live_server):
+    server = live_server(access_code=CODE, rate_limit_per_minute=3, forwarded_allow_ips="127.0.0.1")
+    assert set(guesses(server, 10)) == {403}  # ten students, each under the limit
+    assert guesses(server, 4, forwarded=False) == [403, 403, 403, 429]  # the proxy itself
+
+
+def test_python_m_server_hands_uvicorn_no_proxy_trust():
+    from server.__main__ import config
+
+    cfg = config(create_app(Settings(database_url="sqlite://")), Settings())
+    assert cfg.proxy_headers is False
+
+
+# -- cross-site workspace creation ----------------------------------------------------------
+FOREIGN = "https://evil.example"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": FOREIGN},
+        {"Origin": "null"},  # a sandboxed page or a data: URL
+        {"Origin": "http://testserver.evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},  # a browser that left Origin out
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+)
+def test_a_page_of_another_site_cannot_create_a_workspace(client, api, headers):
+    """A body-less POST from a foreign page (a plain form) answered 201: any site a student
+    visited could fill the server's workspace quota."""
+    before = _workspaces(client)
+    err = api.error(client.post("/api/workspaces", headers=headers), 403, "cross_site_request")
+    assert "PLAYGROUND_CORS_ORIGINS" in err["message"]
+    assert _workspaces(client) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, the Python client: no browser headers at all
+        {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},  # the playground's page
+        {"Sec-Fetch-Site": "none"},  # typed into the address bar
+    ],
+)
+def test_the_playground_itself_and_non_browsers_may(client, headers):
+    assert client.post("/api/workspaces", headers=headers).status_code == 201
+
+
+def test_an_origin_cors_allows_may(make_client):
+    client = make_client(cors_origins=[FOREIGN])
+    r = client.post("/api/workspaces", headers={"Origin": FOREIGN, "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 201, r.text
 
 
 def test_codes_compare_as_bytes_in_constant_time():

@@ -2,12 +2,13 @@
 restarts on the same data directory, and every save it acknowledged reads back unchanged.
 
 A client thread keeps saving into one workspace: it creates models from presets with a seed,
-freezes and unfreezes parameters (PATCH), and uploads random weights (PUT); it deletes one
-now and then. For each model it keeps what the server acknowledged: the spec, the frozen
-parameter names and a sha256 of every tensor (name, dtype, shape, bytes). After each kill
-the server restarts and every acknowledged model must read back with that spec, those
-frozen names and that checksum; the one request in flight when the server died may have
-landed or not, nothing else. All traffic goes to 127.0.0.1.
+freezes and unfreezes parameters (PATCH), edits specs (PUT: a parameter-free layer added at
+the end or taken away again, so every other layer keeps its weights and its frozen flags)
+and uploads random weights (PUT); it deletes one now and then. For each model it keeps what
+the server acknowledged: the spec, the frozen parameter names and a sha256 of every tensor
+(name, dtype, shape, bytes). After each kill the server restarts and every acknowledged model
+must read back with that spec, those frozen names and that checksum; the one request in
+flight when the server died may have landed or not, nothing else. All traffic goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from models.build import build
+from models.build import build, infer
 
 pytestmark = pytest.mark.slow
 
-KILLS = 5
+KILLS = 10
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = ["linear_3_2", "tiny_model", "lenet5", "small_cnn", "lstm_tagger"]
 MAX_MODELS = 10
+EDIT_LAYER = {"name": "edit_relu", "type": "ReLU"}
 
 
 def digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -151,8 +153,10 @@ class Saver:
             self._create(c)
         elif roll < 0.3:
             self._delete(c, self.rng.choice(ids))
-        elif roll < 0.6:
+        elif roll < 0.5:
             self._freeze(c, self.rng.choice(ids))
+        elif roll < 0.65:
+            self._edit(c, self.rng.choice(ids))
         else:
             self._upload(c, self.rng.choice(ids))
 
@@ -186,6 +190,20 @@ class Saver:
         url = f"/api/models/{model_id}/parameters/{name}"
         self._ok(c.patch(url, json={"requires_grad": flag}, **self._h))
         self.acked[model_id] = replace(old, frozen=frozen, version=old.version + 1)
+
+    def _edit(self, c: httpx.Client, model_id: str) -> None:
+        old = self.acked[model_id]
+        layers = old.spec["layers"]
+        if layers[-1]["name"] == EDIT_LAYER["name"]:
+            spec = {**old.spec, "layers": layers[:-1]}
+        else:
+            spec = {**old.spec, "layers": [*layers, EDIT_LAYER]}
+        spec.pop("outputs", None)  # the model's output: the last layer's, whichever it is
+        resolved = infer(spec).spec.model_dump(exclude_none=True)  # as the server stores it
+        self.pending, self.pending_state = ("edit", model_id), replace(old, spec=resolved)
+        body = self._ok(c.put(f"/api/models/{model_id}", json={"spec": spec}, **self._h))
+        assert body["reinitialized"] == [], body  # every layer kept: weights, frozen flags
+        self.acked[model_id] = replace(old, spec=body["spec"], version=body["version"])
 
     def _upload(self, c: httpx.Client, model_id: str) -> None:
         old = self.acked[model_id]

@@ -11,14 +11,30 @@ The calls carry the bearer token of a workspace that holds a preset model (linea
 removed it), so the routes behind a model lookup are reached too, not just their 404s;
 ``name`` is then sometimes one of its parameters or layers. 100 cases per operation,
 derandomized, so CI sees the same cases on every run; ``bench/fuzz_api.py`` runs 1,000.
+
+The in-process fuzz above misses what only a real server shows (headers uvicorn refuses, a
+connection dropped) and schemathesis' other phases. ``test_live_server`` runs schemathesis'
+own runner against the app under uvicorn on 127.0.0.1 with four phases: the schema's
+examples, coverage (every boundary and every kind of wrong value of each field), fuzzing and
+stateful (sequences of calls linked by the ids the answers give). Every check schemathesis
+has, with ``tests/server/schemathesis.toml`` and the playground's own check in
+``tests/server/schemathesis_hooks.py`` in place of ``positive_data_acceptance``: requests the
+schema forbids are refused, requests it allows are not refused for a field's type or bounds,
+no 5xx, every answer as documented. ``FUZZ_LIVE_EXAMPLES`` cases per operation and phase
+(5 here; ``bench/fuzz_api.py --live`` runs the deep pass).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -62,6 +78,10 @@ CHECKS = [
     content_type_conformance,
 ]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+LIVE_EXAMPLES = int(os.environ.get("FUZZ_LIVE_EXAMPLES", "5"))
+LIVE_SEED = int(os.environ.get("FUZZ_LIVE_SEED", "0"))
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 
 
 class Target:
@@ -195,3 +215,71 @@ def test_statistics_that_overflow_are_left_out_as_documented(schema, target: Tar
     assert r.status_code == 200
     stats = r.json()["before_stats"]
     assert "mean" not in stats and stats["numel"] > 0
+
+
+# -- the live server: schemathesis' own runner, four phases --------------------------------
+def run_schemathesis(url: str, token: str, examples: int, seed: int, report_dir: Path) -> dict:
+    """``st run`` against ``url`` with every phase and check; its JSON report."""
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())",
+        "--config-file",
+        str(HERE / "schemathesis.toml"),
+        "run",
+        f"{url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        str(examples),
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",  # schema_valid_fields_are_accepted instead
+        "--seed",
+        str(seed),
+        "--workers",
+        "1",
+        "--report",
+        "json",
+        "--report-dir",
+        str(report_dir),
+        "--no-color",
+    ]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.server.schemathesis_hooks",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    (report_dir / "output.txt").write_text(done.stdout + done.stderr)
+    reports = sorted(report_dir.glob("*.json"))
+    assert reports, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(reports[-1].read_text())
+    report["output"] = done.stdout
+    return report
+
+
+def summary(report: dict) -> str:
+    """The failures and errors of a report, with schemathesis' own account of each."""
+    lines = [f"{f['code']} {f['title']}: {', '.join(f['operations'])}" for f in report["failures"]]
+    lines += [str(e) for e in report["errors"]]
+    return "\n".join(lines) + "\n\n" + report["output"][-6000:]
+
+
+@pytest.mark.slow
+def test_live_server(live_server, tmp_path) -> None:
+    """Coverage, fuzzing and stateful phases over a socket: no failure of any check."""
+    server = live_server(**FUZZ_SETTINGS)
+    token = httpx.post(f"{server.url}/api/workspaces").json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(f"{server.url}/api/models", json={"preset": PRESET, "seed": 0}, headers=auth)
+    assert r.status_code == 201, r.text
+    report = run_schemathesis(server.url, token, LIVE_EXAMPLES, LIVE_SEED, tmp_path)
+    phases = {name for name, phase in report["phases"].items() if phase["status"] != "skipped"}
+    assert phases == {"examples", "coverage", "fuzzing", "stateful"}, report["phases"]
+    assert report["operations"]["tested"] == len(operations())
+    print(f"{report['test_cases']['generated']} cases over {len(operations())} operations")
+    assert not report["failures"] and not report["errors"], summary(report)
