@@ -52,9 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store.trainings.interrupt_all()  # what ran when the last server stopped
     context = WorkerContext(worker, store, settings.limits(), settings.data_roots())
     manager = TrainingManager(context, settings.training_slice_ms)
-    state = AppState(settings, settings.limits(), store, worker, manager)
     uploads = UploadSlots(settings.max_concurrent_uploads)
-    state = AppState(settings, settings.limits(), store, worker, uploads)
+    state = AppState(settings, settings.limits(), store, worker, manager, uploads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
