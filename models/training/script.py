@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from models.codegen import to_python
 from models.datasets import DEFAULT_ROOTS, DataRoots, transformed_shape
 from models.datasets.transforms import transform_source
@@ -65,9 +67,11 @@ def training_script(
     """Python source that trains the spec's model as ``config`` says, in plain torch.
 
     ``frozen`` names the parameters whose ``requires_grad`` is off (they stay fixed).
-    ``threads``: torch's intra-op threads the training ran with; the script sets the same
-    (a matrix product's sums run in another order with another count: not bit for bit).
+    ``threads``: torch's intra-op threads the training ran with (default: this process's);
+    the script sets the same (with another count a matrix product's sums run in another
+    order: not bit for bit).
     """
+    threads = threads or torch.get_num_threads()
     config = parse_config(config)
     plan = check_training(spec, config, roots, limits)
     model_src, class_name = _model_source(spec, limits)
@@ -125,8 +129,7 @@ def training_script(
         out.append(f'{_I}"""One sequence of token ids, fed as it is."""')
         out.append(f"{_I}return x")
     out += ["", "", "def main(init_path, out_path):"]
-    if threads:
-        out.append(f"{_I}torch.set_num_threads({threads})  # as the playground ran it: same sums")
+    out.append(f"{_I}torch.set_num_threads({threads})  # as the playground ran it: same sums")
     out.append(f"{_I}model = {class_name}()")
     out.append(f"{_I}model.load_state_dict(load_file(init_path))")
     out += [f"{_I}model.get_parameter({name!r}).requires_grad_(False)" for name in frozen]
