@@ -132,8 +132,8 @@ def main() -> int:
             if body.get("valid"):
                 t = prop.validate_and_run(api, spec)
                 rows.append((t, spec))
-                run = t.get("run", float("nan")) * 1000
-                print(f"  run {run:.1f} ms, work {t['work']:,}")
+                run = f"{t['run'] * 1000:.1f} ms" if "run" in t else f"refused {t['refused']}"
+                print(f"  run {run}, work {t['work']:,}")
 
         @settings(
             max_examples=args.examples,
