@@ -92,6 +92,12 @@ class _Api:
         return r.json()["error"]
 
 
+def _budget() -> str:
+    from models import cost  # only in the code measured with a work estimate
+
+    return f"{cost.JOB_GRACE_S:g} s + {cost.JOB_SLACK:g} × its estimate, at most the timeout"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=300)
@@ -132,8 +138,8 @@ def main() -> int:
             if body.get("valid"):
                 t = prop.validate_and_run(api, spec)
                 rows.append((t, spec))
-                run = t.get("run", float("nan")) * 1000
-                print(f"  run {run:.1f} ms, work {t['work']:,}")
+                run = f"{t['run'] * 1000:.1f} ms" if "run" in t else f"refused {t['refused']}"
+                print(f"  run {run}, work {t['work']:,}")
 
         @settings(
             max_examples=args.examples,
@@ -176,7 +182,7 @@ def main() -> int:
         print(
             f"measured run request / estimated time, {len(ratios)} runs estimated ≥ 10 ms: "
             f"best {ratios[0]:.2f}, median {mid:.2f}, worst {ratios[-1]:.2f} (a job's budget "
-            f"is 5 s + 10 × its estimate, at most PLAYGROUND_JOB_TIMEOUT_S)"
+            f"is {_budget()})"
         )
     return 0
 

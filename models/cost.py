@@ -44,7 +44,7 @@ WINDOW = 4  # max pooling: 0.6 ns per window element (k=100) to 3.4 ns (k=3)
 OP = 500  # an aten call with its Python and dispatch overhead: about 0.5 µs
 CALL = 30_000  # a module's __call__ with its Python forward: LeNet-5 runs 12 in 0.3 ms
 UNITS_PER_SECOND = 10**9  # the unit is about a nanosecond
-JOB_GRACE_S = 5.0  # every job may take this long whatever its estimate
+JOB_GRACE_S = 10.0  # every job may take this long whatever its estimate (a cold start, a load)
 JOB_SLACK = 10.0  # ... plus this many times its estimated time (a loaded or slower CPU)
 
 _POOLS = {

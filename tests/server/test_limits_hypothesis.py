@@ -374,9 +374,10 @@ def refused_or_finished(api, r, status: int = 200) -> bool:
     return False
 
 
-def validate_and_run(api, spec: dict[str, Any]) -> dict[str, float]:
-    """Validate, create and run ``spec`` once; the seconds each step took when accepted."""
-    took: dict[str, float] = {}
+def validate_and_run(api, spec: dict[str, Any]) -> dict[str, Any]:
+    """Validate, create and run ``spec`` once; the seconds each step took when accepted, and
+    what refused it (``refused``: status and code) when a step after validation was."""
+    took: dict[str, Any] = {}
     started = time.perf_counter()
     r = api.post("/api/validate", json={"spec": spec})
     if not refused_or_finished(api, r) or not r.json()["valid"]:
@@ -384,12 +385,17 @@ def validate_and_run(api, spec: dict[str, Any]) -> dict[str, float]:
     took["validate"], took["work"] = time.perf_counter() - started, r.json().get("total_work", 0)
     r = api.post("/api/models", json={"spec": spec})
     if not refused_or_finished(api, r, 201):
+        took["refused"] = f"{r.status_code} {r.json()['error']['code']}"
         return took
     model = r.json()
     started = time.perf_counter()
     r = api.post(f"/api/models/{model['id']}/run", json={"capture": "none"})
     if refused_or_finished(api, r):
         took["run"] = time.perf_counter() - started
+    else:
+        took["refused"] = (
+            f"{r.status_code} {r.json()['error']['code']}: {r.json()['error']['message']}"
+        )
     assert api.delete(f"/api/models/{model['id']}").status_code == 204
     return took
 
