@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from models.cost import WINDOW
 from models.errors import LimitError
 from models.tensors import Encoding, encode
 
@@ -54,4 +55,17 @@ def check_cost(what: str, value: int, limit: int | None) -> None:
         )
 
 
-__all__ = ["check_cost", "to_payloads"]
+def check_work(what: str, windows: int, limit: int | None) -> None:
+    """Refuse a pooling whose window elements, in ``models.cost``'s work units, are over
+    ``limit`` (``Limits.max_work``: the same estimate and limit as a model's pooling layer)."""
+    work = windows * WINDOW
+    if limit is not None and work > limit:
+        raise LimitError(
+            f"{what} would visit {windows:,} window elements (estimated work {work:,}); this "
+            f"playground allows a work of at most {limit:,}. Use a smaller input, a smaller "
+            "kernel or a larger stride, or raise PLAYGROUND_MAX_WORK.",
+            detail={"limit": limit, "actual": work, "setting": "PLAYGROUND_MAX_WORK"},
+        )
+
+
+__all__ = ["check_cost", "check_work", "to_payloads"]

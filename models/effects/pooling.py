@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from models.effects import check_cost
+from models.effects import check_cost, check_work
 from models.errors import SpecError, fmt_shape
 
 Op = Literal["max", "avg", "min", "adaptive_avg", "adaptive_max"]
@@ -143,6 +143,7 @@ def pool(
     count_include_pad: bool = True,
     output_size: IntOrInts | None = None,
     max_elements: int | None = None,
+    max_work: int | None = None,
 ) -> dict[str, Any]:
     """Pool ``x`` ((N, C, L)/(C, L) or (N, C, H, W)/(C, H, W)) and explain every output cell.
 
@@ -162,6 +163,10 @@ def pool(
             raise _bad("adaptive pooling needs output_size (one number or one per spatial dim)")
         outs = per_dim(output_size, dims, "output_size", 1)
         check_cost("the pooled output", math.prod(x.shape[:-dims]) * math.prod(outs), max_elements)
+        # an adaptive window is at most ceil(size / out) + 1 long along each axis
+        longest = [-(-s // o) + 1 for s, o in zip(sizes, outs, strict=True)]
+        planes = math.prod(x.shape[:-dims])
+        check_work("the pooling", planes * math.prod(outs) * math.prod(longest), max_work)
         args: dict[str, Any] = {"output_size": list(outs)}
         windows = [adaptive_windows(s, o) for s, o in zip(sizes, outs, strict=True)]
         if op == "adaptive_avg":
@@ -200,6 +205,8 @@ def pool(
             for s, k, st, p, d in zip(sizes, ks, ss, ps, ds, strict=True)
         )
         check_cost("the pooled output", math.prod(x.shape[:-dims]) * math.prod(outs), max_elements)
+        planes = math.prod(x.shape[:-dims])
+        check_work("the pooling", planes * math.prod(outs) * math.prod(ks), max_work)
         args = {"kernel_size": list(ks), "stride": list(ss), "padding": list(ps)}
         if op != "avg":
             args["dilation"] = list(ds)

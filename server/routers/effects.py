@@ -110,6 +110,7 @@ async def pooling_effect(body: PoolingRequest, ws: WorkspaceDep, state: StateDep
             count_include_pad=body.count_include_pad,
             output_size=body.output_size,
             max_elements=state.limits.max_input_elements,
+            max_work=state.limits.max_work,
         )
 
     return await _run(state, ws, _model_id(body.source), job, body.encoding)

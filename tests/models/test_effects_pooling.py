@@ -152,3 +152,22 @@ def test_bad_arguments_are_refused(kw, phrase: str) -> None:
 def test_output_over_the_limit_is_refused() -> None:
     with pytest.raises(LimitError):
         pool(torch.zeros(1, 4, 4), "adaptive_max", output_size=100, max_elements=1000)
+
+
+def test_pooling_is_refused_over_the_work_limit_as_a_model_layer_would_be():
+    """MaxPool2d(100, stride=1) on 500×500 held the worker seconds: the effects lab counts its
+    window elements with the model cost table (models.cost.WINDOW) against max_work."""
+    from models.cost import WINDOW
+    from models.errors import LimitError
+    from models.limits import DEFAULT_LIMITS
+
+    x = torch.zeros(1, 1, 500, 500)
+    with pytest.raises(LimitError) as err:
+        pool(x, "max", kernel_size=100, stride=1, max_work=DEFAULT_LIMITS.max_work)
+    assert err.value.detail["actual"] == 401 * 401 * 100 * 100 * WINDOW
+    assert "PLAYGROUND_MAX_WORK" in err.value.message
+    with pytest.raises(LimitError):
+        pool(x, "adaptive_max", output_size=499, max_work=10**6)
+    # the tutorial's case is far below it
+    small = pool(torch.rand(1, 1, 6, 6), "max", kernel_size=3, max_work=DEFAULT_LIMITS.max_work)
+    assert small["output"].shape == (1, 1, 2, 2)
