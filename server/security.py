@@ -59,6 +59,12 @@ EXPENSIVE: tuple[tuple[str, str], ...] = (
     ("PUT", "/api/models/{model_id}/weights"),
     ("GET", "/api/models/{model_id}/weights"),  # serializes the whole state_dict
     ("POST", "/api/effects/{experiment:path}"),  # the effects lab runs torch too
+    # trainings: a start checks and reads a dataset; the rest read or write weights
+    ("POST", "/api/models/{model_id}/trainings"),
+    ("GET", "/api/models/{model_id}/trainings/{training_id}/script"),
+    ("GET", "/api/models/{model_id}/trainings/{training_id}/checkpoints/{step}/weights"),
+    ("POST", "/api/models/{model_id}/trainings/{training_id}/checkpoints/{step}/restore"),
+    ("GET", "/api/datasets/{name}/samples/{split}/{index}"),  # may read a dataset's files
 )
 # Validation has a budget of its own: the builder validates 250 ms after each edit (up to
 # 240 a minute while someone types), and most answers come from memory (server/verdicts.py),
