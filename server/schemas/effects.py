@@ -276,7 +276,8 @@ class LossRequest(EffectRequest):
 
     @classmethod
     def _fill(cls, data: dict[str, Any]) -> dict[str, Any]:
-        example = LOSS_EXAMPLES.get(data.get("loss", "MSELoss"), {})
+        loss = data.get("loss", "MSELoss")  # any JSON: a list or dict is unhashable
+        example = LOSS_EXAMPLES.get(loss, {}) if isinstance(loss, str) else {}
         return {**data, **{k: v for k, v in example.items() if data.get(k) is None}}
 
 
