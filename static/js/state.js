@@ -59,9 +59,12 @@ export class Store extends EventTarget {
     if (location.hash !== hash) history.replaceState(null, "", hash);
   }
 
-  /** The hash that restores this page (with the URL's hide flags unless others are given). */
-  async link(hide = this.hide) {
-    const parts = [`z=${await pack(this.state)}`];
+  /**
+   * The hash that restores this page (with the URL's hide flags unless others are given);
+   * `patch` overrides parts of the state in the link only (a share link's tab).
+   */
+  async link(hide = this.hide, patch = {}) {
+    const parts = [`z=${await pack({ ...this.state, ...patch })}`];
     if (hide.size) parts.push(`hide=${[...hide].join(",")}`);
     return `#${parts.join("&")}`;
   }
@@ -115,6 +118,8 @@ export async function readHash(hash = location.hash) {
   if (params.get("z")) {
     try {
       out.state = { ...defaultState(), ...(await unpack(params.get("z"))) };
+      // the Share tab is where a link is made, never where it should open
+      if (!TABS.includes(out.state.tab) || out.state.tab === "share") out.state.tab = "run";
     } catch {
       out.error = "This link's state could not be read (it may be cut short); starting empty.";
     }
