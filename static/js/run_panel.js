@@ -36,6 +36,13 @@ export function defaultMaker(inp) {
   return { kind: "random", distribution: "normal", seed: 0 };
 }
 
+/** Nested lists of zeros of `shape`: the tensor template has the input's declared shape. */
+function zeros(shape) {
+  if (!shape.length) return 0;
+  const [n, ...rest] = shape;
+  return Array.from({ length: n }, () => zeros(rest));
+}
+
 function uiKind(maker) {
   if (maker.kind === "image") return maker._via === "draw" ? "draw" : "upload";
   return maker.kind;
@@ -76,10 +83,10 @@ export class RunPanel {
     return out;
   }
 
-  setMaker(name, maker, rerender = false) {
+  setMaker(name, maker, { rerender = false, rerun = true } = {}) {
     this.ctx.store.update({ inputs: { ...this.state.inputs, [name]: maker } });
     if (rerender) this.render();
-    this.ctx.changed();
+    if (rerun) this.ctx.changed();
   }
 
   render() {
@@ -138,8 +145,9 @@ export class RunPanel {
     const select = el("select", { id, class: "kind-select" });
     for (const k of kindsFor(inp)) select.append(el("option", { value: k, text: KIND_LABELS[k] }));
     select.value = kind;
+    // a new kind of input starts from a template: it waits for an edit or Run, not runs
     select.addEventListener("change", () =>
-      this.setMaker(name, this.blank(select.value, inp), true),
+      this.setMaker(name, this.blank(select.value, inp), { rerender: true, rerun: false }),
     );
     const head = el(
       "div",
@@ -163,11 +171,7 @@ export class RunPanel {
     if (kind === "random") return { kind, distribution: "normal", seed: 0 };
     if (kind === "constant") return { kind, value: inp.dtype === "int64" ? 0 : 1 };
     if (kind === "tokens") return defaultMaker(inp);
-    if (kind === "tensor")
-      return {
-        kind,
-        data: inp.shape.length === 2 ? [Array(Math.min(inp.shape[1], 8)).fill(0)] : [0],
-      };
+    if (kind === "tensor") return { kind, data: zeros(inp.shape) };
     return { kind: "image", png_base64: "", _via: kind };
   }
 

@@ -3,6 +3,8 @@ plain torch), a digit drawn with the mouse, a tensor typed in, and train/eval mo
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -125,3 +127,28 @@ def test_train_mode_turns_dropout_on(page, server):
     expect(page.locator("#act-dropout .fig")).to_have_attribute("data-drawn", "bars")
     train_zeros = page.locator("#act-dropout .stats").inner_text()
     assert eval_zeros != train_zeros
+
+
+def test_tensor_template_has_the_declared_shape_and_waits_for_run(page, server):
+    page.goto(f"{server}/playground#preset=lenet5")
+    run(page)
+    runs = []
+    page.on("request", lambda r: runs.append(r.url) if r.url.endswith("/run") else None)
+    page.select_option("#run-controls .kind-select", "tensor")
+    template = page.input_value("#run-controls textarea.tensor-json")
+    assert torch.tensor(json.loads(template)).shape == (1, 1, 32, 32)
+    page.wait_for_timeout(1000)  # longer than the re-run's debounce: nothing may be sent
+    assert runs == []
+    expect(page.locator("#run-error")).to_be_hidden()
+    run(page)
+    assert len(runs) == 1
+    expect(page.locator("#run-error")).to_be_hidden()
+
+
+def test_no_prediction_says_why(page, server):
+    page.goto(f"{server}/playground#preset=lenet5")
+    page.locator("#stack .block[data-layer=fc3] .arg[data-arg=out_features] input").fill("5")
+    run(page)
+    expect(page.locator("#out-fc3 .prediction")).to_contain_text(
+        "the model gives 5 scores but there are 10 class labels"
+    )
