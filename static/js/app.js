@@ -200,7 +200,7 @@ export class App {
     }
   }
 
-  onApplied({ info, change }) {
+  onApplied({ info, change, rebuilt = false }) {
     this.shown = info;
     if (this.session.applied === JSON.stringify(this.store.state.spec))
       this.onValidated({ valid: true, ...info.summary });
@@ -208,6 +208,8 @@ export class App {
     if (change && change.reinitialized.length)
       text += ` Re-initialized: ${change.reinitialized.join(", ")}.`;
     else if (change) text += " Every layer kept its weights.";
+    if (rebuilt)
+      text = `The server had let this model go (a workspace keeps only its newest models), so it was rebuilt from its spec and seed. ${text}`;
     this.say(text, "ok");
     this.inspector.refresh().catch((err) => this.report(err));
     this.codeView.refresh().catch((err) => this.report(err));
@@ -233,7 +235,7 @@ export class App {
       };
       this.say("Running…", "busy");
       const started = performance.now();
-      const pending = api.run(this.session.id, body);
+      const pending = this.session.withModel((id) => api.run(id, body));
       performance.mark("pg:run-sent");
       const res = await pending;
       if (seq !== this.runSeq) return;

@@ -152,3 +152,32 @@ def test_no_prediction_says_why(page, server):
     expect(page.locator("#out-fc3 .prediction")).to_contain_text(
         "the model gives 5 scores but there are 10 class labels"
     )
+
+
+DROP_MODELS = """async () => {
+  const auth = {Authorization: `Bearer ${localStorage.getItem('playground.token')}`};
+  const {models} = await (await fetch('/api/models', {headers: auth})).json();
+  for (const m of models) await fetch(`/api/models/${m.id}`, {method: 'DELETE', headers: auth});
+  return models.length;
+}"""
+
+
+def test_a_model_the_server_let_go_is_rebuilt_from_its_spec(page, server, problems):
+    """Another tab of the same browser filled the workspace, so this tab's model was deleted
+    to make room: Run, Inspect and Code rebuild it from the spec and seed, and say so."""
+    problems.allow("404 (Not Found)")  # each first try, before the rebuild
+    page.goto(f"{server}/playground#preset=lenet5")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    assert page.evaluate(DROP_MODELS) == 1
+    run(page)
+    expect(page.locator("#results .act-card")).not_to_have_count(0)
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    assert page.evaluate(DROP_MODELS) == 1
+    page.click("#tab-inspect")
+    expect(page.locator("#model-status")).to_contain_text("rebuilt from its spec and seed")
+    expect(page.locator("#module-tree")).to_have_text(
+        str(build(PRESETS["lenet5"].spec, seed=0).model)
+    )
+    assert page.evaluate(DROP_MODELS) == 1
+    page.click("#tab-code")
+    expect(page.locator("#code")).to_contain_text("class LeNet(nn.Module)")
