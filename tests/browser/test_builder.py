@@ -115,3 +115,33 @@ def test_input_shape_and_wiring_of_a_merge(page, server):
     expect(block(page, "relu").locator(".out-shape")).to_have_text("→ 1×8×20×20")
     page.fill(".input-shape", "1, 8, y")
     expect(page.locator(".input-row .arg-problem")).to_contain_text("Use sizes")
+
+
+def test_a_rename_carries_over_to_the_layers_that_read_it(page, server):
+    page.goto(f"{server}/playground#preset=residual_block")
+    expect(block(page, "add").locator(".out-shape")).to_have_text("→ 1×8×16×16")
+    name = page.locator("#stack .block-name").nth(4)
+    expect(name).to_have_value("bn2")
+    name.fill("")  # through an empty name, and bn1's
+    name.press_sequentially("bn1")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("_second")
+    page.keyboard.press("Tab")
+    expect(name).to_have_value("bn_second")
+    selects = block(page, "add").locator(".wire-select")
+    expect(selects.nth(0)).to_have_value("x")
+    expect(selects.nth(1)).to_have_value("bn_second")
+    expect(block(page, "add").locator(".out-shape")).to_have_text("→ 1×8×16×16")
+    expect(page.locator("#spec-error")).to_be_hidden()
+
+
+def test_wiring_labels_say_what_a_layer_reads(page, server):
+    page.goto(f"{server}/playground#preset=residual_block")
+    expect(block(page, "add").locator(".out-shape")).to_have_text("→ 1×8×16×16")
+    first = page.locator("#stack .block").first
+    expect(first.locator(".wire summary")).to_have_text("reads x (the model's input)")
+    expect(block(page, "bn1").locator(".wire summary")).to_have_text(
+        "reads conv1 (the layer before)"
+    )
+    labels = block(page, "add").locator(".wire-slot label")
+    expect(labels).to_have_text(["input 1", "input 2"])
