@@ -94,3 +94,39 @@ def test_layout_fits_a_laptop_and_a_projector(page, server, shot):
     expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-drawn", "grid")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     shot(page, "projector_large_type")
+
+
+
+FITS = """(sel) => {
+  const fig = document.querySelector(sel);
+  const svg = fig.querySelector('.main-svg');
+  return [Math.round(svg.getBoundingClientRect().width), Math.round(fig.clientWidth)];
+}"""
+
+
+def chart_fits(page, sel: str) -> bool:
+    """Poll (no wait_for_function: the CSP refuses its eval) until the chart is its box's width."""
+    for _ in range(50):
+        chart, box = page.evaluate(FITS, sel)
+        if chart == box:
+            return True
+        page.wait_for_timeout(200)
+    return False
+
+
+def test_charts_re_lay_out_when_the_type_size_changes(page, server):
+    page.goto(f"{server}/playground#preset=lenet5&tab=run&focus=conv1")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.click("#run-btn")
+    fig = "#act-conv1 .fig"
+    expect(page.locator(fig)).to_have_attribute("data-drawn", "grid")
+    assert chart_fits(page, fig)
+    before = page.evaluate(FITS, fig)
+    page.click("#big-type")
+    expect(page.locator("html")).to_have_class("big-type")
+    assert page.evaluate(FITS, fig)[1] != before[1], "the large type moved the chart's box"
+    assert chart_fits(page, fig), "the chart follows its box: it does not overlap the stats"
+    page.click("#big-type")
+    expect(page.locator("html")).not_to_have_class("big-type")
+    assert chart_fits(page, fig), "and grows back when the type is normal again"
+    assert page.evaluate(FITS, fig) == before
