@@ -274,3 +274,17 @@ def test_pooling_offers_only_the_arguments_of_its_operation(page, server):
     for key in ("kernel", "stride", "padding", "ceil", "dilation", "include_pad"):
         expect(page.locator(f"[data-key={key}]")).to_be_disabled()
     expect(page.locator("[data-key=output]")).to_be_enabled()
+
+
+def test_the_lab_follows_hash_changes(page, server):
+    page.goto(f"{server}/effects#tab=pooling")
+    drawn(page, "#pool-out")
+    page.evaluate("location.hash = '#tab=losses'")
+    expect(page.locator("#tab-losses")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-losses")).to_be_visible()
+    page.evaluate("location.hash = '#tab=dropout&p=0.3&passes=3'")
+    expect(page.locator("#tab-dropout")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-dropout [data-key=p]")).to_have_value("0.3")
+    expect(page.locator("#panel-dropout [data-key=passes]")).to_have_value("3")
+    page.evaluate("location.hash = '#tab=dropout&p=0.2&passes=3'")  # the same tab, edited
+    expect(page.locator("#panel-dropout [data-key=p]")).to_have_value("0.2")
