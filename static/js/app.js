@@ -4,7 +4,7 @@
  * wires them to each other and to the API. Views get small context objects, not the App.
  */
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, serverUp, UNREACHABLE } from "./api.js";
 import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
 import { debounce, fmtInt } from "./dom.js";
@@ -241,6 +241,7 @@ export class App {
       if (seq !== this.runSeq) return;
       performance.mark("pg:run-answered");
       this.lastRun = res;
+      this.stale(false);
       if (!state.autorun) this.store.update({ autorun: true }); // the link shows what was run
       this.results.show(res);
       this.say(
@@ -283,9 +284,35 @@ export class App {
     s.dataset.kind = kind;
   }
 
+  /** Grey the results out (they are from before the server went away), or not. */
+  stale(on) {
+    $("results").classList.toggle("stale", on);
+    $("results").setAttribute("aria-disabled", String(on));
+  }
+
+  /** The server went away: wait for /healthz, then say so and do again what failed. */
+  waitForServer(again) {
+    this.stale(true);
+    if (this.waiting) return;
+    this.waiting = true;
+    const poll = async () => {
+      if (!(await serverUp())) {
+        setTimeout(poll, 2000);
+        return;
+      }
+      this.waiting = false;
+      this.say("The server is back.", "ok");
+      if (again) again();
+      else this.stale(false);
+    };
+    setTimeout(poll, 1000);
+  }
+
   report(err, inRun = false) {
     const message = err instanceof ApiError || err instanceof Error ? err.message : String(err);
     this.say(message, "error");
+    if (err instanceof ApiError && err.code === UNREACHABLE)
+      this.waitForServer(inRun && this.lastRun ? () => this.run() : null);
     if (err instanceof ApiError && err.layer) {
       this.stack.feedback({
         valid: false,

@@ -181,3 +181,26 @@ def test_a_model_the_server_let_go_is_rebuilt_from_its_spec(page, server, proble
     assert page.evaluate(DROP_MODELS) == 1
     page.click("#tab-code")
     expect(page.locator("#code")).to_contain_text("class LeNet(nn.Module)")
+
+
+def test_a_server_that_went_away_is_said_in_words_and_the_page_recovers(page, server, problems):
+    problems.allow("net::ERR_FAILED")
+    page.goto(f"{server}/playground#preset=lenet5")
+    run(page)
+    page.click("#tab-inspect")
+    expect(page.locator("#module-tree")).to_contain_text("LeNet(")
+    page.click("#tab-run")
+    gone = lambda route: route.abort()  # noqa: E731
+    page.route("**/api/**", gone)
+    page.route("**/healthz", gone)
+    page.click("#run-btn")
+    expect(page.locator("#run-error")).to_contain_text("The server cannot be reached")
+    assert "Failed to fetch" not in page.locator("#model-status").inner_text()
+    expect(page.locator("#results")).to_have_class("results stale")  # greyed: not current
+    page.click("#tab-inspect")
+    expect(page.locator("#module-tree")).to_contain_text("LeNet(")  # still there, not white
+    page.click("#tab-run")
+    page.unroute("**/api/**")
+    page.unroute("**/healthz")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")  # it ran again by itself
+    expect(page.locator("#results")).to_have_class("results")
