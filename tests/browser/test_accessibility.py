@@ -96,7 +96,6 @@ def test_layout_fits_a_laptop_and_a_projector(page, server, shot):
     shot(page, "projector_large_type")
 
 
-
 FITS = """(sel) => {
   const fig = document.querySelector(sel);
   const svg = fig.querySelector('.main-svg');

@@ -288,3 +288,35 @@ def test_the_lab_follows_hash_changes(page, server):
     expect(page.locator("#panel-dropout [data-key=passes]")).to_have_value("3")
     page.evaluate("location.hash = '#tab=dropout&p=0.2&passes=3'")  # the same tab, edited
     expect(page.locator("#panel-dropout [data-key=p]")).to_have_value("0.2")
+
+
+OVERLAPS = """(s) => {
+  const fig = document.querySelector(s);
+  const legend = fig.querySelector('.legend');
+  if (!legend) return [];
+  const a = legend.getBoundingClientRect();
+  return [...fig.querySelectorAll('.g-xtitle, .g-ytitle, .g-gtitle, .xtick, .ytick')]
+    .filter((t) => {
+      const b = t.getBoundingClientRect();
+      return b.width && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    })
+    .map((t) => t.textContent);
+}"""
+
+
+def test_effects_charts_keep_legends_off_titles_and_axes_readable(page, server):
+    page.goto(f"{server}/effects#tab=activations")
+    drawn(page, "#act-f")
+    assert page.evaluate(OVERLAPS, "#act-f") == []
+    page.goto(f"{server}/effects#tab=normalization")
+    drawn(page, "#norm-running")
+    assert page.evaluate(OVERLAPS, "#norm-running") == []
+    ticks = page.eval_on_selector_all("#norm-running .xtick", "ts => ts.map(t => t.textContent)")
+    assert ticks and all(t.strip().isdigit() for t in ticks), ticks  # calls are whole numbers
+    page.goto(f"{server}/effects#tab=dropout&p=0.4&mode=eval")
+    drawn(page, "#drop-zero")
+    y = page.evaluate("document.querySelector('#drop-zero')._fullLayout.yaxis.range")
+    assert y == [0, 1], "a fraction zeroed runs from 0 to 1"
+    notes = page.locator("#drop-notes").inner_text()
+    assert "against p = 0." not in notes
+    assert "p = 0.4" in notes and "eval" in notes.lower()

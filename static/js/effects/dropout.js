@@ -79,9 +79,12 @@ export function createDropout(panel, { values, onState, run }) {
     await groupedBars(figZero, [{ name: "zero fraction", x, y: r.zero_fractions }], {
       shapes: [hline(r.expected_zero_fraction)],
       yTitle: "fraction zeroed",
+      yRange: [0, 1],
     });
     const items = [
-      `Mean zero fraction ${fmtNum(r.mean_zero_fraction)} against p = ${fmtNum(r.expected_zero_fraction)}.`,
+      r.mode === "train"
+        ? `Mean zero fraction ${fmtNum(r.mean_zero_fraction)} against p = ${fmtNum(r.p)}.`
+        : `Eval mode: dropout is off, so nothing is zeroed (mean zero fraction ${fmtNum(r.mean_zero_fraction)}); p = ${fmtNum(r.p)} acts in training only.`,
       `Survivors are scaled by ${fmtNum(r.scale)}${r.mode === "train" ? " = 1/(1−p)" : ""}: ${r.survivors_scaled ? "yes" : "no"} (max error ${fmtNum(r.max_scaling_error)}).`,
       r.mode === "eval"
         ? `Eval mode: every pass equals the input (identity: ${r.identity ? "yes" : "no"}).`

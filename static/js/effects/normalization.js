@@ -139,7 +139,12 @@ export function createNormalization(panel, { values, onState, run }) {
       const hist = rows(r.running.history_mean);
       const steps = hist.map((_, i) => i);
       const series = hist[0].map((_, ch) => ({ name: `channel ${ch}`, x: steps, y: hist.map((h) => h[ch]) }));
-      await lines(figRun, series, { xTitle: "training-mode calls", yTitle: "running mean" });
+      await lines(figRun, series, {
+        xTitle: "training-mode calls",
+        yTitle: "running mean",
+        integerX: true,
+        xMax: steps.length - 1,
+      });
       items.push(`Running mean after ${r.running.steps} step(s): ${flat(r.running.mean).map(fmtNum).join(", ")} (${r.running.update}).`);
       items.push("Eval mode normalizes with these running statistics, not the batch's.");
     } else {
