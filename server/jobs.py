@@ -18,6 +18,7 @@ from models.inputs import make_input
 from models.introspect import parameter_table, set_requires_grad
 from models.limits import Limits
 from models.probe import describe, probe
+from models.stats import tensor_stats
 from models.tensors import encode
 from models.weights import load_safetensors, to_safetensors
 from server.schemas.runs import RunRequest
@@ -122,7 +123,12 @@ def run_model(
     max_el = settings.max_display_elements if req.downsample else None
     out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)
     out["inputs"] = {
-        n: {"tensor": encode(m.tensor, req.encoding, max_el), "tokens": m.tokens}
+        n: {
+            "tensor": encode(m.tensor, req.encoding, max_el),
+            "tokens": m.tokens,
+            # the same exact float32 statistics as a layer's (not the display encoding's)
+            "stats": tensor_stats(m.tensor) if req.stats and not m.tokens else None,
+        }
         for n, m in made.items()
     }
     out["labels"] = spec.labels

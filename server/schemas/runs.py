@@ -56,6 +56,9 @@ class ActivationOut(BaseModel):
 class InputOut(BaseModel):
     tensor: TensorPayload
     tokens: list[str] | None = None
+    stats: TensorStats | None = Field(
+        None, description="absent for token inputs and when the run asked stats: false"
+    )
 
 
 class RunResult(BaseModel):

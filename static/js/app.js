@@ -231,7 +231,7 @@ export class App {
         mode: state.mode,
         seed: state.runSeed,
         capture: "all",
-        encoding: "f16",
+        encoding: "f32", // exact: what is drawn, listed and downloaded is torch's float32
       };
       this.say("Running…", "busy");
       const started = performance.now();

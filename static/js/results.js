@@ -9,7 +9,7 @@ import { purge } from "./charts.js";
 import { downloadButtons } from "./download.js";
 import { el, fmtShape, replace } from "./dom.js";
 import { decodePayload, lazyTensor } from "./f16.js";
-import { computeStats, histogram, statsLine } from "./hist.js";
+import { histogram, statsLine } from "./hist.js";
 import { outputReading } from "./outputs.js";
 import { planView } from "./tensor_view.js";
 
@@ -110,7 +110,7 @@ export class Results {
   }
 
   body(title, payload, given, opts = {}) {
-    const stats = given || computeStats(decodePayload(payload).values);
+    const stats = given || null; // the server's, exact: inputs and layers alike
     const fig = this.figure(payload, { ...opts, stats, title });
     const side = el(
       "div",
@@ -167,7 +167,7 @@ export class Results {
       card.append(words);
       return card;
     }
-    card.append(this.body(name, inp.tensor, null, { mapName: "ch" }));
+    card.append(this.body(name, inp.tensor, inp.stats, { mapName: "ch" }));
     return card;
   }
 
