@@ -298,7 +298,8 @@ OVERLAPS = """(s) => {
   return [...fig.querySelectorAll('.g-xtitle, .g-ytitle, .g-gtitle, .xtick, .ytick')]
     .filter((t) => {
       const b = t.getBoundingClientRect();
-      return b.width && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+      const across = a.left < b.right && b.left < a.right;
+      return b.width && across && a.top < b.bottom && b.top < a.bottom;
     })
     .map((t) => t.textContent);
 }"""
