@@ -102,7 +102,7 @@ export async function unpack(text) {
 
 /**
  * Read the hash: `z=` (a saved state), `preset=` (open a preset), `new` (empty model),
- * plus `tab=`, `focus=` (a layer to select) and `hide=` (panels to hide).
+ * plus `tab=`, `focus=` (a layer to select), `run` (run on open) and `hide=` (panels to hide).
  */
 export async function readHash(hash = location.hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ""));
@@ -115,6 +115,7 @@ export async function readHash(hash = location.hash) {
   const out = { hide, preset: params.get("preset"), focus: params.get("focus"), state: null };
   out.tab = TABS.includes(params.get("tab")) ? params.get("tab") : null;
   out.isNew = params.has("new");
+  out.autorun = params.has("run"); // a lesson card: run as soon as the model is built
   if (params.get("z")) {
     try {
       out.state = { ...defaultState(), ...(await unpack(params.get("z"))) };

@@ -120,3 +120,16 @@ def test_input_statistics_are_the_servers_exact_ones(page, server):
     expect(stats.locator("div", has_text="std").locator("dd")).to_have_text(
         _fmt(x.std(correction=0))
     )
+
+
+def test_lesson_cards_run_on_open_and_the_top_bar_reaches_the_lab(page, server):
+    page.goto(f"{server}/")
+    page.click("a[data-lab=linear]")  # the "Linear layers" card: Linear by hand
+    expect(page.locator("#tab-linear")).to_have_attribute("aria-selected", "true")
+    page.goto(f"{server}/")
+    page.click("a[data-preset=lstm_tagger]")  # a card that opens on Run also runs
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    expect(page.locator("#out-log_softmax .tags")).to_be_visible()
+    page.click("#nav-effects")
+    expect(page).to_have_url(re.compile("/effects"))
+    expect(page.locator("#tab-pooling")).to_have_attribute("aria-selected", "true")
