@@ -13,7 +13,7 @@ import { InputsForm } from "./inputs_form.js";
 import { newLayer } from "./block.js";
 import { initPalette } from "./palette.js";
 import { Results } from "./results.js";
-import { RunPanel } from "./run_panel.js";
+import { RunPanel, runningStatLayers } from "./run_panel.js";
 import { SharePanel } from "./share.js";
 import { Stack } from "./stack.js";
 import { Tabs } from "./tabs.js";
@@ -154,7 +154,8 @@ export class App {
   }
 
   syncRunPanel() {
-    const json = JSON.stringify(this.store.state.spec.inputs);
+    const { spec } = this.store.state; // the inputs, and the layers the mode note names
+    const json = JSON.stringify([spec.inputs, runningStatLayers(spec)]);
     if (json === this.inputsJSON) return;
     this.inputsJSON = json;
     this.runPanel.render();
@@ -163,7 +164,7 @@ export class App {
   edited() {
     this.validator.schedule(this.store.state.spec);
     this.store.save();
-    this.syncRunPanel(); // only re-renders when the inputs changed
+    this.syncRunPanel(); // only re-renders when the inputs (or BatchNorm layers) changed
     this.markDirty();
   }
 

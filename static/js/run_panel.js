@@ -29,6 +29,11 @@ export function kindsFor(inp) {
   return kinds;
 }
 
+/** The layers a train-mode run changes (BatchNorm's running statistics). */
+export function runningStatLayers(spec) {
+  return spec.layers.filter((l) => /BatchNorm/.test(l.type)).map((l) => l.name);
+}
+
 /** The maker used when the state has none: a sentence for token inputs, else random. */
 export function defaultMaker(inp) {
   if (inp.dtype === "int64" && inp.vocab)
@@ -114,6 +119,15 @@ export class RunPanel {
         ),
       );
     }
+    const norms = runningStatLayers(this.state.spec);
+    if (norms.length)
+      mode.append(
+        el("p", {
+          class: "field-hint mode-note",
+          id: "train-note",
+          text: `A train-mode run updates the running statistics of ${norms.join(", ")} (kept with the model, as in PyTorch); eval mode uses them.`,
+        }),
+      );
     const seed = el("input", {
       type: "number",
       min: "0",

@@ -204,3 +204,12 @@ def test_a_server_that_went_away_is_said_in_words_and_the_page_recovers(page, se
     page.unroute("**/healthz")
     expect(page.locator("#model-status")).to_contain_text("Ran in")  # it ran again by itself
     expect(page.locator("#results")).to_have_class("results")
+
+
+def test_the_mode_switch_says_train_mode_moves_batchnorm_statistics(page, server):
+    page.goto(f"{server}/playground#preset=residual_block")
+    note = page.locator("#run-controls #train-note")
+    expect(note).to_contain_text("updates the running statistics of bn1, bn2")
+    page.goto(f"{server}/playground#preset=mlp")
+    expect(page.locator("#run-controls .maker")).to_have_count(1)
+    expect(note).to_have_count(0)  # no BatchNorm, nothing to say
