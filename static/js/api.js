@@ -123,6 +123,8 @@ export const api = {
     request("PATCH", `/api/models/${enc(id)}/parameters/${enc(name)}`, { requires_grad: flag }),
   run: (id, body) => request("POST", `/api/models/${enc(id)}/run`, body),
   code: (id) => request("GET", `/api/models/${enc(id)}/code`),
+  /** Each experiment's choices, defaults and tutorial case (the lab's one source of them). */
+  effectOptions: () => request("GET", "/api/effects", undefined, { auth: false }),
   /** An effects-lab experiment: name is "pooling", "activations/softmax" … */
   effect: (name, body) => request("POST", `/api/effects/${name}`, body),
 };

@@ -26,6 +26,16 @@ const TABS = {
 };
 const made = {};
 let catalog = null;
+// each experiment's choices and tutorial case, from the request schemas (GET /api/effects)
+const choices = api.effectOptions();
+choices.catch(() => {}); // reported by the tab that needs it
+
+/** Fill a schema's empty option lists from the API's choices for its fields. */
+function fillOptions(schema, info) {
+  for (const spec of schema)
+    if (spec.kind === "select" && !spec.options.length && info.options[spec.key])
+      spec.options = info.options[spec.key].map(String);
+}
 
 let written = location.hash; // the hash this page wrote last (a change to it is someone's)
 
@@ -55,13 +65,27 @@ async function open(name, params) {
   if (!TABS[name]) return;
   const [create, schema] = TABS[name];
   if (!made[name]) {
-    if (name === "activations" && !catalog) catalog = await api.catalog();
     const panel = document.getElementById(`panel-${name}`);
+    let info;
+    try {
+      if (name === "activations" && !catalog) catalog = await api.catalog();
+      info = (await choices)[name];
+    } catch (err) {
+      const status = document.createElement("p");
+      status.className = "fx-status";
+      status.dataset.kind = "error";
+      status.textContent = `The lab could not load its choices: ${err.message}`;
+      panel.replaceChildren(status);
+      return;
+    }
+    if (made[name]) return; // made while waiting
+    fillOptions(schema, info);
     const values = { ...Object.fromEntries(params || []), ...fromHash(schema, params || new URLSearchParams()) };
     made[name] = create(panel, {
       values,
       run,
       catalog,
+      info,
       onState: (v) => {
         if (tabs.current === name) writeHash(name, v);
       },
