@@ -19,10 +19,6 @@ from models.errors import SpecError
 log = logging.getLogger("playground")
 
 
-class ApiError(SpecError):
-    """A request mistake found by the server itself (auth, routing, quotas)."""
-
-
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     body.update({k: v for k, v in extra.items() if v is not None})
