@@ -75,7 +75,9 @@ export class App {
     $("palette-panel").hidden = hide.has("palette");
     $("toggle-palette").hidden = hide.has("palette");
     $("builder-panel").hidden = hide.has("builder");
-    document.body.classList.toggle("no-palette", hide.has("palette") || !state.palette);
+    // a narrow screen (a phone, a split window) starts with the palette folded away
+    const narrow = matchMedia("(max-width: 50rem)").matches;
+    document.body.classList.toggle("no-palette", hide.has("palette") || !state.palette || narrow);
     document.body.classList.toggle("no-builder", hide.has("builder"));
     initPalette($("palette"), $("palette-search"), this.catalog, (entry) =>
       this.stack.insert(newLayer(state.spec, entry)),
@@ -132,9 +134,10 @@ export class App {
     $("apply-btn").addEventListener("click", () => this.apply().catch((err) => this.report(err)));
     $("run-btn").addEventListener("click", () => this.run(true));
     const toggle = $("toggle-palette");
-    toggle.setAttribute("aria-expanded", String(state.palette));
+    const folded = () => document.body.classList.contains("no-palette");
+    toggle.setAttribute("aria-expanded", String(!folded()));
     toggle.addEventListener("click", () => {
-      const open = !this.store.state.palette;
+      const open = folded();
       this.store.update({ palette: open });
       toggle.setAttribute("aria-expanded", String(open));
       document.body.classList.toggle("no-palette", !open);

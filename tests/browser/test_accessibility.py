@@ -129,3 +129,15 @@ def test_charts_re_lay_out_when_the_type_size_changes(page, server):
     expect(page.locator("html")).not_to_have_class("big-type")
     assert chart_fits(page, fig), "and grows back when the type is normal again"
     assert page.evaluate(FITS, fig) == before
+
+
+def test_a_narrow_screen_starts_with_the_palette_folded(page, server):
+    page.set_viewport_size({"width": 700, "height": 900})
+    page.goto(f"{server}/playground#preset=lenet5")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    expect(page.locator("#palette-panel")).to_be_hidden()
+    expect(page.locator("#toggle-palette")).to_have_attribute("aria-expanded", "false")
+    page.click("#toggle-palette")
+    expect(page.locator("#palette-panel")).to_be_visible()
+    expect(page.locator("#toggle-palette")).to_have_attribute("aria-expanded", "true")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 700
