@@ -79,9 +79,10 @@ export class App {
     const narrow = matchMedia("(max-width: 50rem)").matches;
     document.body.classList.toggle("no-palette", hide.has("palette") || !state.palette || narrow);
     document.body.classList.toggle("no-builder", hide.has("builder"));
-    initPalette($("palette"), $("palette-search"), this.catalog, (entry) =>
-      this.stack.insert(newLayer(state.spec, entry)),
-    );
+    initPalette($("palette"), $("palette-search"), this.catalog, {
+      add: (entry) => this.stack.insert(newLayer(state.spec, entry)),
+      drag: (entry) => (this.stack.dragNew = entry),
+    });
     this.bindHeader();
     this.renderBuilder();
     this.tabs.addEventListener("show", (e) => this.onTab(e.detail));

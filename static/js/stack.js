@@ -7,7 +7,7 @@
  * Each block is built by block.js.
  */
 
-import { freshName, layerBlock, paintBlock } from "./block.js";
+import { freshName, layerBlock, newLayer, paintBlock } from "./block.js";
 import { el, fmtBytes, fmtFlops, fmtInt, replace } from "./dom.js";
 import { wiringControls } from "./wiring.js";
 
@@ -18,6 +18,7 @@ export class Stack {
     this.ctx = ctx;
     this.selected = null;
     this.dragFrom = null;
+    this.dragNew = null; // a palette entry being dragged in
     root.addEventListener("keydown", (e) => this.onKey(e));
     root.addEventListener("dragover", (e) => this.onDragOver(e));
     root.addEventListener("drop", (e) => this.onDrop(e));
@@ -153,7 +154,7 @@ export class Stack {
   }
 
   onDragOver(e) {
-    if (this.dragFrom === null) return;
+    if (this.dragFrom === null && !this.dragNew) return;
     e.preventDefault();
     this.clearDropMarks();
     const at = this.dropIndex(e);
@@ -162,6 +163,15 @@ export class Stack {
   }
 
   onDrop(e) {
+    if (this.dragNew) {
+      // a layer dragged from the palette: a new block where it was dropped
+      e.preventDefault();
+      const entry = this.dragNew;
+      this.dragNew = null;
+      this.clearDropMarks();
+      this.insert(newLayer(this.spec, entry), this.dropIndex(e));
+      return;
+    }
     if (this.dragFrom === null) return;
     e.preventDefault();
     const from = this.dragFrom;

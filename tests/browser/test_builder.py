@@ -145,3 +145,18 @@ def test_wiring_labels_say_what_a_layer_reads(page, server):
     )
     labels = block(page, "add").locator(".wire-slot label")
     expect(labels).to_have_text(["input 1", "input 2"])
+
+
+def test_palette_ranks_by_name_enter_adds_the_best_and_items_drag_in(page, server):
+    page.goto(f"{server}/playground#new")
+    expect(page.locator("#spec-error")).to_contain_text("no layers")
+    page.fill("#palette-search", "sigmo")
+    expect(page.locator(".palette-item").first).to_have_attribute("data-type", "Sigmoid")
+    page.press("#palette-search", "Enter")
+    expect(page.locator("#stack .block")).to_have_count(1)
+    assert order(page) == ["sigmoid1"]
+    page.fill("#palette-search", "")
+    page.locator(".palette-item[data-type=Linear]").drag_to(
+        block(page, "sigmoid1"), target_position={"x": 40, "y": 3}
+    )
+    assert order(page) == ["linear1", "sigmoid1"]  # dropped above sigmoid1
