@@ -129,6 +129,15 @@ export function gridColumns(n, width) {
 }
 
 /**
+ * The values printed in the cells when they fit (a 6×6 pooling input, 2×3 weights): cells
+ * at least 34×20 px and at most 12×12 of them. Plotly picks a text colour against each cell.
+ */
+export function cellText(rows, cols, cellW, cellH) {
+  if (rows > 12 || cols > 12 || cellW < 34 || cellH < 20) return {};
+  return { texttemplate: "%{z:.3g}", textfont: { size: cellW < 46 ? 9 : 11 } };
+}
+
+/**
  * One figure, one heatmap subplot per map. maps: [{z, title, hover}], all the same size
  * (rows × cols); range: [lo, hi] for the shared colour axis.
  */
@@ -192,6 +201,7 @@ export async function heatmapGrid(div, maps, { range, rowsPx = null, rowLabels =
       yaxis: `y${k}`,
       coloraxis: "coloraxis",
       hovertemplate: `${plain(m.title)}<br>row %{y}, col %{x}<br>%{z:.4g}<extra></extra>`,
+      ...cellText(mapRows, mapCols, plotW / mapCols, cellPx / mapRows),
     };
     if (pairs) {
       trace.customdata = pairs;
@@ -233,6 +243,10 @@ export async function heatmap(div, z, opts = {}) {
     coloraxis: "coloraxis",
     hovertemplate: `${plain(yTitle || "row")} %{y}, ${plain(xTitle || "col")} %{x}<br>%{z:.4g}<extra></extra>`,
   };
+  const cols = z[0]?.length ?? 1;
+  const plotW = (div.clientWidth || 600) - (rowLabels ? 80 : 50) - 80; // margins, colour bar
+  const side = Math.min(plotW / cols, opts.square ? (height - 48) / rows : Infinity);
+  Object.assign(trace, cellText(rows, cols, side, (height - 48) / rows));
   if (opts.customdata) {
     trace.customdata = opts.customdata; // plain strings we made: no user text
     trace.hovertemplate = "%{customdata}<br>%{z:.4g}<extra></extra>";

@@ -353,3 +353,17 @@ def test_the_tutorial_buttons_run_the_apis_tutorial_case(page, server):
     api = page.evaluate(TUTORIAL_CASE, "normalization")
     assert api["torch_call"] in page.locator("#norm-call").inner_text()
     assert page.input_value("[data-key=scale]") == "20"
+
+
+def test_small_maps_print_their_values_in_the_cells(page, server, shot):
+    page.goto(f"{server}/effects#tab=pooling")
+    drawn(page, "#pool-out")
+    x = shown_z(page, "#pool-in")
+    cells = page.eval_on_selector_all("#pool-in .hm text", "ts => ts.map(t => t.textContent)")
+    assert len(cells) == 36 and cells[0] == f"{x[0, 0].item():.3g}"
+    shot(page, "effects_pooling_values")
+    page.goto(f"{server}/playground#preset=lenet5&tab=run&run")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    page.click("#stack .block[data-layer=conv1] .block-type")
+    expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-drawn", "grid")
+    assert page.locator("#act-conv1 .hm text").count() == 0  # 28×28: colours only
