@@ -367,3 +367,12 @@ def test_small_maps_print_their_values_in_the_cells(page, server, shot):
     page.click("#stack .block[data-layer=conv1] .block-type")
     expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-drawn", "grid")
     assert page.locator("#act-conv1 .hm text").count() == 0  # 28×28: colours only
+
+
+def test_linear_by_hand_writes_products_plainly_and_small_matrices_small(page, server):
+    page.goto(f"{server}/effects#tab=linear")
+    expect(page.locator("#lin-steps tbody tr")).to_have_count(2)
+    products = page.locator("#lin-steps tbody tr td").first.inner_text()
+    assert "·(−0.004323)" in products and "·-" not in products  # 0.4963·(−0.004323)
+    width = page.evaluate("document.querySelector('#lin-w').getBoundingClientRect().width")
+    assert width < 400, "a 2×3 matrix is as wide as its numbers"
