@@ -213,3 +213,18 @@ def test_the_mode_switch_says_train_mode_moves_batchnorm_statistics(page, server
     page.goto(f"{server}/playground#preset=mlp")
     expect(page.locator("#run-controls .maker")).to_have_count(1)
     expect(note).to_have_count(0)  # no BatchNorm, nothing to say
+
+
+def test_the_taggers_class_layers_name_their_columns_by_tag(page, server):
+    page.goto(f"{server}/playground#preset=lstm_tagger&tab=run&run")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    for layer in ("hidden2tag", "log_softmax"):
+        page.click(f"#stack .block[data-layer={layer}] .block-type")
+        fig = page.locator(f"#act-{layer} .fig")
+        expect(fig).to_have_attribute("data-drawn", "heatmap")
+        ticks = fig.evaluate("f => f.layout.xaxis.ticktext")
+        assert ticks == TAGS
+    page.click("#stack .block[data-layer=lstm] .block-type")
+    lstm = page.locator("#act-lstm > .act-body .fig")
+    expect(lstm).to_have_attribute("data-drawn", "heatmap")
+    assert lstm.evaluate("f => f.layout.xaxis.ticktext") is None  # 6 hidden units: no tags
