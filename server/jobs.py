@@ -14,7 +14,7 @@ import torch
 from models.build import Inference, build, infer
 from models.catalog import lookup
 from models.errors import SpecError
-from models.inputs import make_input
+from models.inputs import DEFAULT_MAKER, make_input
 from models.introspect import parameter_table, set_requires_grad
 from models.limits import Limits
 from models.probe import describe, probe
@@ -25,8 +25,6 @@ from server.schemas.runs import RunRequest
 from server.settings import Settings
 from server.store import ModelRecord
 from server.worker import Live, Worker
-
-DEFAULT_MAKER = {"kind": "random", "distribution": "normal", "seed": 0}
 
 
 def state_bytes(model: torch.nn.Module) -> int:

@@ -16,6 +16,9 @@ const KIND_LABELS = {
   tensor: "Tensor (JSON)",
 };
 
+// the server's default (models.inputs.DEFAULT_MAKER): a run that leaves an input out gets it
+const DEFAULT_MAKER = { kind: "random", distribution: "normal", seed: 0 };
+
 /** The maker kinds that fit an input declared as `inp`. */
 export function kindsFor(inp) {
   const int = inp.dtype === "int64";
@@ -38,7 +41,7 @@ export function runningStatLayers(spec) {
 export function defaultMaker(inp) {
   if (inp.dtype === "int64" && inp.vocab)
     return { kind: "tokens", text: inp.vocab.slice(0, 5).join(" ") };
-  return { kind: "random", distribution: "normal", seed: 0 };
+  return { ...DEFAULT_MAKER };
 }
 
 /** Nested lists of zeros of `shape`: the tensor template has the input's declared shape. */
@@ -182,7 +185,7 @@ export class RunPanel {
   }
 
   blank(kind, inp) {
-    if (kind === "random") return { kind, distribution: "normal", seed: 0 };
+    if (kind === "random") return { ...DEFAULT_MAKER };
     if (kind === "constant") return { kind, value: inp.dtype === "int64" ? 0 : 1 };
     if (kind === "tokens") return defaultMaker(inp);
     if (kind === "tensor") return { kind, data: zeros(inp.shape) };

@@ -4,6 +4,7 @@ user text is never parsed as HTML, and the layout fits a 1366×768 laptop."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -79,6 +80,18 @@ def test_pages_have_no_inline_script_and_no_console_log():
         text = js.read_text()
         assert "console.log" not in text, js.name
         assert "innerHTML" not in text.replace("never innerHTML", ""), js.name
+
+
+def test_the_pages_default_input_maker_is_the_servers():
+    """run_panel.js mirrors models.inputs.DEFAULT_MAKER (the page shows it in the form)."""
+    from models.inputs import DEFAULT_MAKER
+
+    text = (ROOT / "static" / "js" / "run_panel.js").read_text()
+    found = re.search(r"const DEFAULT_MAKER = (\{.*?\});", text)
+    assert found, "run_panel.js defines DEFAULT_MAKER once"
+    as_json = re.sub(r"(\w+):", r'"\1":', found.group(1))
+    assert json.loads(as_json) == DEFAULT_MAKER
+    assert text.count('distribution: "normal"') == 1
 
 
 def test_layout_fits_a_laptop_and_a_projector(page, server, shot):
