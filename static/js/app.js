@@ -7,6 +7,7 @@
 import { api, ApiError, serverUp, UNREACHABLE } from "./api.js";
 import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
+import { EditHistory } from "./history.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
 import { InputsForm } from "./inputs_form.js";
@@ -36,7 +37,8 @@ export class App {
     this.stack = new Stack($("stack"), {
       store,
       entries: this.entries,
-      edited,
+      edited: (opts) => this.edited(opts),
+      settle: () => this.history.snap(),
       jump: (n) => this.jump(n),
       selected,
     });
@@ -66,6 +68,40 @@ export class App {
     });
     this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
     this.rerun = debounce(() => this.run(), 350);
+    this.history = new EditHistory(
+      () => JSON.stringify(store.state.spec),
+      (json) => this.restoreSpec(json),
+    );
+  }
+
+  /** Put an earlier spec back (undo/redo): the builder is redrawn from it. */
+  restoreSpec(json) {
+    this.store.state.spec = JSON.parse(json);
+    $("model-name").value = this.store.state.spec.name || "";
+    this.renderBuilder();
+    this.edited();
+  }
+
+  bindHistory() {
+    const undo = $("undo-btn");
+    const redo = $("redo-btn");
+    const sync = () => {
+      undo.disabled = !this.history.canUndo;
+      redo.disabled = !this.history.canRedo;
+    };
+    this.history.addEventListener("change", sync);
+    undo.addEventListener("click", () => this.history.undo());
+    redo.addEventListener("click", () => this.history.redo());
+    document.addEventListener("keydown", (e) => {
+      if (!(e.ctrlKey || e.metaKey) || !["z", "Z", "y"].includes(e.key)) return;
+      const t = e.target;
+      // in a text field, Ctrl+Z undoes the typing (the browser's own undo)
+      if (t.matches?.("input:not([type=checkbox]):not([type=radio]), textarea")) return;
+      e.preventDefault();
+      if (e.key === "y" || e.shiftKey) this.history.redo();
+      else this.history.undo();
+    });
+    sync();
   }
 
   /** early: the build started before the catalog came (a promise), or null. */
@@ -84,6 +120,7 @@ export class App {
       drag: (entry) => (this.stack.dragNew = entry),
     });
     this.bindHeader();
+    this.bindHistory();
     this.renderBuilder();
     this.tabs.addEventListener("show", (e) => this.onTab(e.detail));
     this.tabs.show(state.tab);
@@ -165,7 +202,11 @@ export class App {
     this.runPanel.render();
   }
 
-  edited() {
+  /** step: a structural edit (add, move, remove), one undo step at once. */
+  edited({ step = false } = {}) {
+    if (step) this.history.snap();
+    else this.history.record();
+    $("undo-btn").disabled = false; // the snapshot comes once the edit settles
     this.validator.schedule(this.store.state.spec);
     this.store.save();
     this.syncRunPanel(); // only re-renders when the inputs (or BatchNorm layers) changed

@@ -12,7 +12,7 @@ import { el, fmtBytes, fmtFlops, fmtInt, replace } from "./dom.js";
 import { wiringControls } from "./wiring.js";
 
 export class Stack {
-  /** ctx: {store, entries: Map, edited(), jump(name), selected(name)} */
+  /** ctx: {store, entries: Map, edited({step}), settle(), jump(name), selected(name)} */
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
@@ -66,6 +66,7 @@ export class Stack {
   }
 
   insert(layer, at = null) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const sel = this.spec.layers.findIndex((l) => l.name === this.selected);
     const index = at ?? (sel >= 0 ? sel + 1 : this.spec.layers.length);
     this.spec.layers.splice(index, 0, layer);
@@ -74,6 +75,7 @@ export class Stack {
   }
 
   move(from, to) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const layers = this.spec.layers;
     if (to < 0 || to >= layers.length || from === to) return;
     const [layer] = layers.splice(from, 1);
@@ -82,6 +84,7 @@ export class Stack {
   }
 
   duplicate(i) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const copy = structuredClone(this.spec.layers[i]);
     copy.name = freshName(this.spec, copy.name.replace(/_?\d+$/, "") || copy.type);
     this.spec.layers.splice(i + 1, 0, copy);
@@ -89,6 +92,7 @@ export class Stack {
   }
 
   remove(i) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const [gone] = this.spec.layers.splice(i, 1);
     if (this.selected === gone?.name) this.selected = null;
     this.structural(Math.min(i, this.spec.layers.length - 1));
@@ -96,7 +100,7 @@ export class Stack {
 
   structural(focusIndex) {
     this.render();
-    this.ctx.edited();
+    this.ctx.edited({ step: true });
     if (focusIndex !== null && focusIndex >= 0) this.blockAt(focusIndex)?.focus();
   }
 

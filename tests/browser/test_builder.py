@@ -160,3 +160,24 @@ def test_palette_ranks_by_name_enter_adds_the_best_and_items_drag_in(page, serve
         block(page, "sigmoid1"), target_position={"x": 40, "y": 3}
     )
     assert order(page) == ["linear1", "sigmoid1"]  # dropped above sigmoid1
+
+
+def test_undo_and_redo_of_edits(page, server):
+    open_lenet(page, server)
+    expect(page.locator("#undo-btn")).to_be_disabled()
+    block(page, "relu1").get_by_role("button", name="Remove relu1").click()
+    assert "relu1" not in order(page)
+    arg(page, "conv2", "out_channels").fill("12")  # one step, however many keys
+    expect(block(page, "conv2").locator(".out-shape")).to_have_text("→ 1×12×12×12")
+    page.click("#undo-btn")
+    expect(arg(page, "conv2", "out_channels")).to_have_value("16")
+    page.locator("#stack").click(position={"x": 2, "y": 2})  # not in a text field
+    page.keyboard.press("Control+z")
+    expect(block(page, "relu1")).to_have_count(1)
+    assert order(page)[:3] == ["conv1", "relu1", "pool1"]
+    expect(page.locator("#undo-btn")).to_be_disabled()
+    page.keyboard.press("Control+Shift+z")
+    expect(block(page, "relu1")).to_have_count(0)
+    page.click("#redo-btn")
+    expect(arg(page, "conv2", "out_channels")).to_have_value("12")
+    expect(page.locator("#redo-btn")).to_be_disabled()
