@@ -228,3 +228,17 @@ def test_the_taggers_class_layers_name_their_columns_by_tag(page, server):
     lstm = page.locator("#act-lstm > .act-body .fig")
     expect(lstm).to_have_attribute("data-drawn", "heatmap")
     assert lstm.evaluate("f => f.layout.xaxis.ticktext") is None  # 6 hidden units: no tags
+
+
+def test_attention_maps_name_their_axes(page, server, shot):
+    page.goto(f"{server}/playground#preset=transformer_classifier&tab=run&run")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    extra = page.locator(".extra[data-extra^=attn]").first
+    extra.scroll_into_view_if_needed()
+    fig = extra.locator(".fig")
+    expect(fig).to_have_attribute("data-drawn", "grid")
+    x, y = fig.evaluate("f => [f.layout.xaxis, f.layout.yaxis]")
+    # rows (queries, by word) attend to columns (keys, by word too)
+    assert x["ticktext"] == y["ticktext"] and len(x["ticktext"]) == 16
+    extra.scroll_into_view_if_needed()
+    shot(page, "attention_axes")
