@@ -113,6 +113,7 @@ export const api = {
   preset: (name) => request("GET", `/api/presets/${enc(name)}`, undefined, { auth: false }),
   validate: (spec) => request("POST", "/api/validate", { spec }, { auth: false }),
   listModels: () => request("GET", "/api/models"),
+  getModel: (id) => request("GET", `/api/models/${enc(id)}`),
   createModel: (spec, seed) => request("POST", "/api/models", { spec, seed }),
   replaceModel: (id, spec) => request("PUT", `/api/models/${enc(id)}`, { spec }),
   deleteModel: (id) => request("DELETE", `/api/models/${enc(id)}`),

@@ -11,6 +11,7 @@ import { EditHistory } from "./history.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
 import { InputsForm } from "./inputs_form.js";
+import { MyModels } from "./my_models.js";
 import { newLayer } from "./block.js";
 import { initPalette } from "./palette.js";
 import { Results } from "./results.js";
@@ -68,10 +69,29 @@ export class App {
     });
     this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
     this.rerun = debounce(() => this.run(), 350);
+    this.myModels = new MyModels($("my-models"), {
+      session,
+      open: (info) => this.openModel(info),
+      report,
+    });
     this.history = new EditHistory(
       () => JSON.stringify(store.state.spec),
       (json) => this.restoreSpec(json),
     );
+  }
+
+  /** Open one of the workspace's models: its spec in the builder, its weights for Run. */
+  openModel(info) {
+    this.history.snap();
+    this.store.update({ spec: structuredClone(info.spec), seed: info.seed });
+    Object.assign(this.session, { info, applied: JSON.stringify(info.spec), asSeeded: true });
+    $("model-name").value = info.spec.name || "";
+    $("weights-seed").value = String(info.seed);
+    this.lastRun = null;
+    this.renderBuilder();
+    this.edited({ step: true });
+    this.results.clear("Press Run to send the input through this model.");
+    this.onApplied({ info, change: null });
   }
 
   /** Put an earlier spec back (undo/redo): the builder is redrawn from it. */

@@ -181,3 +181,23 @@ def test_undo_and_redo_of_edits(page, server):
     page.click("#redo-btn")
     expect(arg(page, "conv2", "out_channels")).to_have_value("12")
     expect(page.locator("#redo-btn")).to_be_disabled()
+
+
+def test_my_models_lists_the_workspaces_models_and_opens_one(page, server, shot):
+    open_lenet(page, server)
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.goto(f"{server}/playground#preset=mlp")  # the same workspace: LeNet stays in it
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.click("#my-models > summary")
+    items = page.locator("#my-models-list .my-model")
+    expect(items).to_have_count(2)
+    expect(items.first).to_contain_text("(open)")  # newest first: the MLP, open now
+    shot(page, "my_models")
+    items.filter(has_text="LeNet").click()
+    expect(block(page, "conv1")).to_have_count(1)
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    expect(page.locator("#act-conv1")).to_have_count(1)
+    page.click("#my-models > summary")
+    expect(items).to_have_count(2)  # Run used the opened model: nothing was rebuilt
+    expect(items.filter(has_text="LeNet")).to_contain_text("(open)")
