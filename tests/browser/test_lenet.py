@@ -133,3 +133,4 @@ def test_lesson_cards_run_on_open_and_the_top_bar_reaches_the_lab(page, server):
     page.click("#nav-effects")
     expect(page).to_have_url(re.compile("/effects"))
     expect(page.locator("#tab-pooling")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#nav-builder")).to_have_attribute("href", "/playground#new")
