@@ -47,7 +47,12 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def read_header(data: bytes, *, max_header_bytes: int = 1 << 20) -> dict[str, Any]:
     """The safetensors JSON header, checked for size and form before anything is parsed."""
-    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":  # torch.save's zip, or a bare pickle
+    # a safetensors file has its JSON header at byte 8 (the bytes before are its length, any
+    # value); torch.save writes a zip archive, an older one a bare pickle (protocol 2 to 5)
+    pickled = data[:4] == b"PK\x03\x04" or (
+        len(data) > 1 and data[:1] == b"\x80" and data[1:2] in b"\x02\x03\x04\x05"
+    )
+    if pickled and data[8:9] != b"{":
         raise _bad(
             "This is a torch.save (pickle) file, not safetensors: pickles are refused on "
             "purpose, since loading one can run any code. Save the weights with "

@@ -276,6 +276,15 @@ def test_a_torch_save_file_is_named_as_a_refused_pickle(api, lenet, legacy, tmp_
     assert "claims" not in err["message"]
 
 
+@pytest.mark.parametrize("size", [0x280, 0x380, 0x4B50])
+def test_a_header_length_that_looks_like_a_pickle_is_still_safetensors(size):
+    """The first bytes are the header's length: 0x280 starts with 0x80 0x02, a pickle's."""
+    from models.weights import read_header
+
+    header = json.dumps({"__metadata__": {"format": "pt"}}).encode().ljust(size)
+    assert read_header(struct.pack("<Q", size) + header) == {}
+
+
 def test_bytes_without_a_json_header_are_not_safetensors(api, lenet):
     err = api.error(api.put_weights(lenet["id"], BAD["garbage"]), 422, "bad_weights")
     assert err["message"].startswith("This is not a safetensors file")
