@@ -7,7 +7,7 @@ HTTP cache, no localStorage: a first visit, which creates a workspace) with the 
 disabled over CDP. The time is the page's own ``performance.mark("pg:first-activation")``,
 set when the first layer's maps have been drawn by Plotly, measured from navigation start.
 The path covers: the HTML, CSS and ES modules, a workspace, building the model, the run
-(Plotly, preloaded, starts up meanwhile), decoding f16 and drawing. The printed phases
+(Plotly, preloaded, starts up meanwhile), decoding the f32 payloads and drawing. The printed phases
 are the page's own marks and resource timings, so a slow phase can be found.
 
 Baseline in the same run: the same link with the full Plotly bundle from the ``plotly``

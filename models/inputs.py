@@ -76,6 +76,10 @@ class RandomInput(_Maker):
         return self
 
 
+# the maker of an input nobody gave one for (a run, an effect, a preset): one definition
+DEFAULT_MAKER = {"kind": "random", "distribution": "normal", "seed": 0}
+
+
 class ConstantInput(_Maker):
     """Every element set to ``value``."""
 

@@ -207,14 +207,3 @@ def summary(model: nn.Module, inference: Inference) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def summary_totals(model: nn.Module, inference: Inference) -> dict[str, int]:
-    """Totals for the summary, parameters counted once each (a shared one is not doubled)."""
-    params = list(model.parameters())
-    return {
-        "params": sum(p.numel() for p in params),
-        "trainable": sum(p.numel() for p in params if p.requires_grad),
-        "activation_bytes": inference.total_activation_bytes,
-        "flops": inference.total_flops,
-    }

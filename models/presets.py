@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import SpecError
+from models.inputs import DEFAULT_MAKER
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _layer(name: str, type_: str, inputs: list[str] | None = None, **args: Any) 
 
 
 def _random(seed: int = 0) -> dict[str, Any]:
-    return {"kind": "random", "distribution": "normal", "seed": seed}
+    return {**DEFAULT_MAKER, "seed": seed}
 
 
 # -- the sequence-models tutorial's data -------------------------------------------------------

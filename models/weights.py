@@ -47,8 +47,25 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def read_header(data: bytes, *, max_header_bytes: int = 1 << 20) -> dict[str, Any]:
     """The safetensors JSON header, checked for size and form before anything is parsed."""
+    # a safetensors file has its JSON header at byte 8 (the bytes before are its length, any
+    # value); torch.save writes a zip archive, an older one a bare pickle (protocol 2 to 5)
+    pickled = data[:4] == b"PK\x03\x04" or (
+        len(data) > 1 and data[:1] == b"\x80" and data[1:2] in b"\x02\x03\x04\x05"
+    )
+    if pickled and data[8:9] != b"{":
+        raise _bad(
+            "This is a torch.save (pickle) file, not safetensors: pickles are refused on "
+            "purpose, since loading one can run any code. Save the weights with "
+            "safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')."
+        )
     if len(data) < 8:
         raise _bad("The file is too short to be safetensors (it needs an 8-byte header length).")
+    if len(data) > 8 and data[8:9] not in (b"{", b"["):  # the spec: the header begins with {
+        raise _bad(
+            "This is not a safetensors file (its JSON header should begin at byte 8). Save "
+            "the weights with safetensors.torch.save_file; pickled .pt/.pth files are not "
+            "accepted."
+        )
     (size,) = struct.unpack("<Q", data[:8])
     if size > max_header_bytes:
         raise _bad(

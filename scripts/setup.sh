@@ -21,12 +21,25 @@ fi
 # Fashion-MNIST for training lessons (models/datasets): Debian ships it as plain files.
 [ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist \
     || echo "dataset-fashion-mnist not installed: the fashion_mnist dataset will be unavailable" >&2
-.venv/bin/python -m pip install --quiet --upgrade pip
-# torch is pinned in pyproject.toml: 2.13.0 is the local CPU wheel (a looser range pulls CUDA).
+# pip runs only when pyproject.toml changed since the last install (its hash is kept in
+# .venv/.installed, with "test" when the test tools came too): a set-up clone starts in
+# seconds, a fresh clone (no .venv, no stamp) installs everything. The install is editable,
+# so a change of code needs no install.
+STAMP=.venv/.installed
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1) ${1:-base}"
+HAVE=$(cat "$STAMP" 2>/dev/null || true)
+if [ "$HAVE" != "$WANT" ] && [ "$HAVE" != "${WANT% *} test" ]; then
+    rm -f "$STAMP"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    # torch is pinned in pyproject.toml: 2.13.0 is the local CPU wheel (a looser range pulls CUDA).
+    if [ "${1:-}" = "test" ]; then
+        .venv/bin/python -m pip install --quiet -e ".[test]"
+    else
+        .venv/bin/python -m pip install --quiet -e .
+    fi
+    echo "$WANT" >"$STAMP"
+fi
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 if [ "${1:-}" = "test" ]; then
-    .venv/bin/python -m pip install --quiet -e ".[test]"
-    # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
     [ -x /usr/bin/chromium ] || apt_install chromium
-else
-    .venv/bin/python -m pip install --quiet -e .
 fi

@@ -19,10 +19,6 @@ from models.errors import SpecError
 log = logging.getLogger("playground")
 
 
-class ApiError(SpecError):
-    """A request mistake found by the server itself (auth, routing, quotas)."""
-
-
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     body.update({k: v for k, v in extra.items() if v is not None})
@@ -37,8 +33,13 @@ def _spec_error(_: Request, exc: Exception) -> JSONResponse:
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":  # not JSON at all: the 400 of /docs
+        where = errors[0].get("ctx", {}).get("error", "")
+        message = "The body is not valid JSON" + (f" ({where})" if where else "") + "."
+        return JSONResponse(error_body("bad_request", message), status_code=400)
     problems = []
-    for err in exc.errors()[:10]:
+    for err in errors[:10]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         problems.append({"loc": loc, "problem": err.get("msg", "invalid")})
     first = problems[0] if problems else {"loc": "body", "problem": "invalid"}

@@ -14,10 +14,11 @@ import torch
 from models.build import Inference, build, infer
 from models.catalog import lookup
 from models.errors import SpecError
-from models.inputs import make_input
+from models.inputs import DEFAULT_MAKER, make_input
 from models.introspect import parameter_table, set_requires_grad
 from models.limits import Deadline, Limits
 from models.probe import describe, probe
+from models.stats import tensor_stats
 from models.tensors import encode
 from models.weights import to_safetensors
 from server.schemas.runs import RunRequest
@@ -25,8 +26,6 @@ from server.settings import Settings
 from server.store import ModelRecord
 from server.uploads import load_file
 from server.worker import Live, Worker
-
-DEFAULT_MAKER = {"kind": "random", "distribution": "normal", "seed": 0}
 
 
 def state_bytes(model: torch.nn.Module) -> int:
@@ -135,7 +134,13 @@ def run_model(
     max_el = settings.max_display_elements if req.downsample else None
     out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)
     out["inputs"] = {
-        n: {"tensor": encode(m.tensor, req.encoding, max_el), "tokens": m.tokens, "label": m.label}
+        n: {
+            "tensor": encode(m.tensor, req.encoding, max_el),
+            "tokens": m.tokens,
+            "label": m.label,
+            # the same exact float32 statistics as a layer's (not the display encoding's)
+            "stats": tensor_stats(m.tensor) if req.stats and not m.tokens else None,
+        }
         for n, m in made.items()
     }
     out["labels"] = spec.labels

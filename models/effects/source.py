@@ -19,14 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.build import Built, infer
 from models.errors import LimitError, SpecError, fmt_shape
-from models.inputs import ConstantInput, InputMaker, RandomInput, TensorInput, make_input
+from models.inputs import (
+    DEFAULT_MAKER,
+    ConstantInput,
+    InputMaker,
+    RandomInput,
+    TensorInput,
+    make_input,
+)
 from models.limits import Limits
 from models.probe import probe
 
 Shape = Annotated[
     list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(min_length=1, max_length=6)
 ]
-DEFAULT_MAKER = {"kind": "random", "distribution": "normal", "seed": 0}
 
 
 class RandomSource(RandomInput):

@@ -12,14 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-
-try:
-    import fastapi_offline
-except ImportError:  # pragma: no cover - a dependency in pyproject.toml
-    fastapi_offline = None
 
 ASSETS = "/docs/assets"
 
@@ -32,6 +28,11 @@ PAGE = """<!doctype html>
   <link rel="icon" href="/static/favicon.svg">
 </head>
 <body>
+  <nav class="docs-back" aria-label="The app">
+    <a href="{root}/">&larr; PyTorch Model Playground</a> &middot;
+    <a href="{root}/playground">Builder</a> &middot;
+    <a href="{root}/effects">Effects lab</a>
+  </nav>
   <div id="swagger-ui"></div>
   <script src="{assets}/swagger-ui-bundle.js"></script>
   <script src="{root}/docs/init.js"></script>
@@ -39,17 +40,9 @@ PAGE = """<!doctype html>
 </html>
 """
 
-MISSING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>API docs</title></head>
-<body><p>Swagger UI is not installed here (<code>pip install fastapi-offline</code>).
-The API's schema is at <a href="{openapi}">{openapi}</a>.</p></body></html>
-"""
 
-
-def assets_dir() -> Path | None:
-    """Where Swagger UI's files are, or None when the package is missing."""
-    if fastapi_offline is None:
-        return None
+def assets_dir() -> Path:
+    """Where Swagger UI's files are (fastapi-offline ships them)."""
     return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
@@ -62,8 +55,6 @@ def mount(app: FastAPI) -> None:
     def docs(request: Request) -> HTMLResponse:
         """The API's interactive documentation (Swagger UI)."""
         root = request.scope.get("root_path", "")
-        if assets is None:
-            return HTMLResponse(MISSING.format(openapi=f"{root}{app.openapi_url}"))
         page = PAGE.format(title=app.title, assets=f"{root}{ASSETS}", root=root)
         return HTMLResponse(page)
 
@@ -90,5 +81,4 @@ def mount(app: FastAPI) -> None:
         return Response(script, media_type="text/javascript")
 
     app.include_router(router)
-    if assets is not None:
-        app.mount(ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    app.mount(ASSETS, StaticFiles(directory=assets), name="docs-assets")

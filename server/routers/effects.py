@@ -28,12 +28,14 @@ from server.schemas.common import ERRORS
 from server.schemas.effects import (
     ActivationsRequest,
     DropoutRequest,
+    EffectOptions,
     LinearRequest,
     LinearStackRequest,
     LossRequest,
     NormalizationRequest,
     PoolingRequest,
     SoftmaxRequest,
+    effect_options,
 )
 from server.schemas.effects_results import (
     ActivationsResult,
@@ -50,6 +52,12 @@ from server.store import Workspace
 
 router = APIRouter(prefix="/api/effects", tags=["effects"], route_class=JsonRoute)
 Job = Callable[[Built | None], dict[str, Any]]
+
+
+@router.get("", response_model=dict[str, EffectOptions])
+def effect_choices() -> dict[str, EffectOptions]:
+    """Each experiment's choices, defaults and tutorial case: what the lab's controls offer."""
+    return effect_options()
 
 
 def _post(path: str, result: type) -> Callable:

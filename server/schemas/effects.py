@@ -10,7 +10,8 @@ activation of a layer of one of the workspace's models). The results are in
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+import types
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -277,7 +278,7 @@ class LossRequest(EffectRequest):
 
     @classmethod
     def _fill(cls, data: dict[str, Any]) -> dict[str, Any]:
-        loss = data.get("loss", "MSELoss")  # any JSON: a dict is unhashable, so test str first
+        loss = data.get("loss", "MSELoss")  # any JSON: a list or dict is unhashable
         example = LOSS_EXAMPLES.get(loss, {}) if isinstance(loss, str) else {}
         return {**data, **{k: v for k, v in example.items() if data.get(k) is None}}
 
@@ -310,3 +311,51 @@ class LinearRequest(EffectRequest):
         if (self.model_id is None) != (self.layer is None):
             raise ValueError("give both model_id and layer (a model's Linear), or neither")
         return self
+
+
+# -- what the lab's controls offer: read by the page from GET /api/effects ----------------------
+EXPERIMENTS: dict[str, type[EffectRequest]] = {
+    "pooling": PoolingRequest,
+    "normalization": NormalizationRequest,
+    "dropout": DropoutRequest,
+    "activations": ActivationsRequest,
+    "losses": LossRequest,
+    "linear": LinearRequest,
+}
+
+
+def _choices(annotation: Any) -> list[Any] | None:
+    """The values of a Literal field (``Literal[...] | None`` too), else None."""
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
+    if get_origin(annotation) in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            if (found := _choices(arg)) is not None:
+                return found
+    return None
+
+
+class EffectOptions(BaseModel):
+    """One experiment's choices (its Literal fields), defaults and the tutorial's case."""
+
+    options: dict[str, list[Any]]
+    defaults: dict[str, Any]
+    tutorial: dict[str, Any]
+
+
+def effect_options() -> dict[str, EffectOptions]:
+    """Every experiment's choices, defaults and tutorial case, from the request schemas."""
+    out = {}
+    for name, cls in EXPERIMENTS.items():
+        options, defaults = {}, {}
+        for field, info in cls.model_fields.items():
+            if field in ("preset", "encoding"):
+                continue
+            if (found := _choices(info.annotation)) is not None:
+                options[field] = found
+            if not info.is_required() and info.default_factory is None:
+                defaults[field] = info.default
+        out[name] = EffectOptions(
+            options=options, defaults=defaults, tutorial=cls.PRESETS["tutorial"]
+        )
+    return out

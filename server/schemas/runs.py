@@ -71,6 +71,9 @@ class InputOut(BaseModel):
     label: int | float | list[int] | None = Field(
         None, description="a dataset sample's label (class index, value or tag indices)"
     )
+    stats: TensorStats | None = Field(
+        None, description="absent for token inputs and when the run asked stats: false"
+    )
 
 
 class RunResult(BaseModel):

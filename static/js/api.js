@@ -29,7 +29,7 @@ async function newWorkspace() {
   let code = null;
   for (let attempt = 0; attempt < 5; attempt += 1) {
     const headers = code ? { "X-Access-Code": code } : {};
-    const res = await fetch("/api/workspaces", { method: "POST", headers });
+    const res = await reach("/api/workspaces", { method: "POST", headers });
     const body = await res.json().catch(() => null);
     if (res.ok) {
       localStorage.setItem(TOKEN_KEY, body.token);
@@ -53,11 +53,37 @@ function token() {
   return tokenPromise;
 }
 
+export const UNREACHABLE = "unreachable";
+
+/** fetch, with the browser's "Failed to fetch" said in words (an ApiError, status 0). */
+async function reach(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch {
+    throw new ApiError(0, {
+      error: {
+        code: UNREACHABLE,
+        message:
+          "The server cannot be reached (it stopped, or the network is down). Nothing is lost: this page keeps your model and tries again when the server is back.",
+      },
+    });
+  }
+}
+
+/** Is the server answering? (GET /healthz, no workspace needed.) */
+export async function serverUp() {
+  try {
+    return (await fetch("/healthz", { cache: "no-store" })).ok;
+  } catch {
+    return false;
+  }
+}
+
 async function request(method, path, body = undefined, { auth = true, retry = true } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth) headers.Authorization = `Bearer ${await token()}`;
-  const res = await fetch(path, {
+  const res = await reach(path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -87,6 +113,7 @@ export const api = {
   preset: (name) => request("GET", `/api/presets/${enc(name)}`, undefined, { auth: false }),
   validate: (spec) => request("POST", "/api/validate", { spec }, { auth: false }),
   listModels: () => request("GET", "/api/models"),
+  getModel: (id) => request("GET", `/api/models/${enc(id)}`),
   createModel: (spec, seed) => request("POST", "/api/models", { spec, seed }),
   replaceModel: (id, spec) => request("PUT", `/api/models/${enc(id)}`, { spec }),
   deleteModel: (id) => request("DELETE", `/api/models/${enc(id)}`),
@@ -97,6 +124,8 @@ export const api = {
     request("PATCH", `/api/models/${enc(id)}/parameters/${enc(name)}`, { requires_grad: flag }),
   run: (id, body) => request("POST", `/api/models/${enc(id)}/run`, body),
   code: (id) => request("GET", `/api/models/${enc(id)}/code`),
+  /** Each experiment's choices, defaults and tutorial case (the lab's one source of them). */
+  effectOptions: () => request("GET", "/api/effects", undefined, { auth: false }),
   /** An effects-lab experiment: name is "pooling", "activations/softmax" … */
   effect: (name, body) => request("POST", `/api/effects/${name}`, body),
 };

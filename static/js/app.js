@@ -4,16 +4,18 @@
  * wires them to each other and to the API. Views get small context objects, not the App.
  */
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, serverUp, UNREACHABLE } from "./api.js";
 import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
+import { EditHistory } from "./history.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
 import { InputsForm } from "./inputs_form.js";
+import { MyModels } from "./my_models.js";
 import { newLayer } from "./block.js";
 import { initPalette } from "./palette.js";
 import { Results } from "./results.js";
-import { RunPanel } from "./run_panel.js";
+import { RunPanel, runningStatLayers } from "./run_panel.js";
 import { SharePanel } from "./share.js";
 import { Stack } from "./stack.js";
 import { Tabs } from "./tabs.js";
@@ -36,7 +38,8 @@ export class App {
     this.stack = new Stack($("stack"), {
       store,
       entries: this.entries,
-      edited,
+      edited: (opts) => this.edited(opts),
+      settle: () => this.history.snap(),
       jump: (n) => this.jump(n),
       selected,
     });
@@ -66,6 +69,59 @@ export class App {
     });
     this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
     this.rerun = debounce(() => this.run(), 350);
+    this.myModels = new MyModels($("my-models"), {
+      session,
+      open: (info) => this.openModel(info),
+      report,
+    });
+    this.history = new EditHistory(
+      () => JSON.stringify(store.state.spec),
+      (json) => this.restoreSpec(json),
+    );
+  }
+
+  /** Open one of the workspace's models: its spec in the builder, its weights for Run. */
+  openModel(info) {
+    this.history.snap();
+    this.store.update({ spec: structuredClone(info.spec), seed: info.seed });
+    Object.assign(this.session, { info, applied: JSON.stringify(info.spec), asSeeded: true });
+    $("model-name").value = info.spec.name || "";
+    $("weights-seed").value = String(info.seed);
+    this.lastRun = null;
+    this.renderBuilder();
+    this.edited({ step: true });
+    this.results.clear("Press Run to send the input through this model.");
+    this.onApplied({ info, change: null });
+  }
+
+  /** Put an earlier spec back (undo/redo): the builder is redrawn from it. */
+  restoreSpec(json) {
+    this.store.state.spec = JSON.parse(json);
+    $("model-name").value = this.store.state.spec.name || "";
+    this.renderBuilder();
+    this.edited();
+  }
+
+  bindHistory() {
+    const undo = $("undo-btn");
+    const redo = $("redo-btn");
+    const sync = () => {
+      undo.disabled = !this.history.canUndo;
+      redo.disabled = !this.history.canRedo;
+    };
+    this.history.addEventListener("change", sync);
+    undo.addEventListener("click", () => this.history.undo());
+    redo.addEventListener("click", () => this.history.redo());
+    document.addEventListener("keydown", (e) => {
+      if (!(e.ctrlKey || e.metaKey) || !["z", "Z", "y"].includes(e.key)) return;
+      const t = e.target;
+      // in a text field, Ctrl+Z undoes the typing (the browser's own undo)
+      if (t.matches?.("input:not([type=checkbox]):not([type=radio]), textarea")) return;
+      e.preventDefault();
+      if (e.key === "y" || e.shiftKey) this.history.redo();
+      else this.history.undo();
+    });
+    sync();
   }
 
   /** early: the build started before the catalog came (a promise), or null. */
@@ -75,12 +131,16 @@ export class App {
     $("palette-panel").hidden = hide.has("palette");
     $("toggle-palette").hidden = hide.has("palette");
     $("builder-panel").hidden = hide.has("builder");
-    document.body.classList.toggle("no-palette", hide.has("palette") || !state.palette);
+    // a narrow screen (a phone, a split window) starts with the palette folded away
+    const narrow = matchMedia("(max-width: 50rem)").matches;
+    document.body.classList.toggle("no-palette", hide.has("palette") || !state.palette || narrow);
     document.body.classList.toggle("no-builder", hide.has("builder"));
-    initPalette($("palette"), $("palette-search"), this.catalog, (entry) =>
-      this.stack.insert(newLayer(state.spec, entry)),
-    );
+    initPalette($("palette"), $("palette-search"), this.catalog, {
+      add: (entry) => this.stack.insert(newLayer(state.spec, entry)),
+      drag: (entry) => (this.stack.dragNew = entry),
+    });
     this.bindHeader();
+    this.bindHistory();
     this.renderBuilder();
     this.tabs.addEventListener("show", (e) => this.onTab(e.detail));
     this.tabs.show(state.tab);
@@ -132,9 +192,10 @@ export class App {
     $("apply-btn").addEventListener("click", () => this.apply().catch((err) => this.report(err)));
     $("run-btn").addEventListener("click", () => this.run(true));
     const toggle = $("toggle-palette");
-    toggle.setAttribute("aria-expanded", String(state.palette));
+    const folded = () => document.body.classList.contains("no-palette");
+    toggle.setAttribute("aria-expanded", String(!folded()));
     toggle.addEventListener("click", () => {
-      const open = !this.store.state.palette;
+      const open = folded();
       this.store.update({ palette: open });
       toggle.setAttribute("aria-expanded", String(open));
       document.body.classList.toggle("no-palette", !open);
@@ -154,16 +215,21 @@ export class App {
   }
 
   syncRunPanel() {
-    const json = JSON.stringify(this.store.state.spec.inputs);
+    const { spec } = this.store.state; // the inputs, and the layers the mode note names
+    const json = JSON.stringify([spec.inputs, runningStatLayers(spec)]);
     if (json === this.inputsJSON) return;
     this.inputsJSON = json;
     this.runPanel.render();
   }
 
-  edited() {
+  /** step: a structural edit (add, move, remove), one undo step at once. */
+  edited({ step = false } = {}) {
+    if (step) this.history.snap();
+    else this.history.record();
+    $("undo-btn").disabled = false; // the snapshot comes once the edit settles
     this.validator.schedule(this.store.state.spec);
     this.store.save();
-    this.syncRunPanel(); // only re-renders when the inputs changed
+    this.syncRunPanel(); // only re-renders when the inputs (or BatchNorm layers) changed
     this.markDirty();
   }
 
@@ -200,7 +266,7 @@ export class App {
     }
   }
 
-  onApplied({ info, change }) {
+  onApplied({ info, change, rebuilt = false }) {
     this.shown = info;
     if (this.session.applied === JSON.stringify(this.store.state.spec))
       this.onValidated({ valid: true, ...info.summary });
@@ -208,6 +274,8 @@ export class App {
     if (change && change.reinitialized.length)
       text += ` Re-initialized: ${change.reinitialized.join(", ")}.`;
     else if (change) text += " Every layer kept its weights.";
+    if (rebuilt)
+      text = `The server had let this model go (a workspace keeps only its newest models), so it was rebuilt from its spec and seed. ${text}`;
     this.say(text, "ok");
     this.inspector.refresh().catch((err) => this.report(err));
     this.codeView.refresh().catch((err) => this.report(err));
@@ -229,16 +297,17 @@ export class App {
         mode: state.mode,
         seed: state.runSeed,
         capture: "all",
-        encoding: "f16",
+        encoding: "f32", // exact: what is drawn, listed and downloaded is torch's float32
       };
       this.say("Running…", "busy");
       const started = performance.now();
-      const pending = api.run(this.session.id, body);
+      const pending = this.session.withModel((id) => api.run(id, body));
       performance.mark("pg:run-sent");
       const res = await pending;
       if (seq !== this.runSeq) return;
       performance.mark("pg:run-answered");
       this.lastRun = res;
+      this.stale(false);
       if (!state.autorun) this.store.update({ autorun: true }); // the link shows what was run
       this.results.show(res);
       this.say(
@@ -281,9 +350,35 @@ export class App {
     s.dataset.kind = kind;
   }
 
+  /** Grey the results out (they are from before the server went away), or not. */
+  stale(on) {
+    $("results").classList.toggle("stale", on);
+    $("results").setAttribute("aria-disabled", String(on));
+  }
+
+  /** The server went away: wait for /healthz, then say so and do again what failed. */
+  waitForServer(again) {
+    this.stale(true);
+    if (this.waiting) return;
+    this.waiting = true;
+    const poll = async () => {
+      if (!(await serverUp())) {
+        setTimeout(poll, 2000);
+        return;
+      }
+      this.waiting = false;
+      this.say("The server is back.", "ok");
+      if (again) again();
+      else this.stale(false);
+    };
+    setTimeout(poll, 1000);
+  }
+
   report(err, inRun = false) {
     const message = err instanceof ApiError || err instanceof Error ? err.message : String(err);
     this.say(message, "error");
+    if (err instanceof ApiError && err.code === UNREACHABLE)
+      this.waitForServer(inRun && this.lastRun ? () => this.run() : null);
     if (err instanceof ApiError && err.layer) {
       this.stack.feedback({
         valid: false,

@@ -8,6 +8,15 @@
 import { argForm } from "./argform.js";
 import { el, fmtBytes, fmtFlops, fmtInt, fmtShape, icon, replace } from "./dom.js";
 
+/** [list, index] of every place that names `layer`: other layers' inputs, the outputs. */
+function readersOf(spec, layer) {
+  const lists = [...spec.layers.filter((l) => l !== layer).map((l) => l.inputs), spec.outputs];
+  const out = [];
+  for (const list of lists.filter(Boolean))
+    list.forEach((n, k) => n === layer.name && out.push([list, k]));
+  return out;
+}
+
 /** A fresh, unique layer name from a type: Conv2d -> conv1, conv2, … */
 export function freshName(spec, type) {
   const base =
@@ -72,9 +81,13 @@ export function layerBlock(stack, layer, i) {
   });
   const fit = () => (name.style.width = `${Math.max(7, name.value.length + 2)}ch`);
   fit();
+  let readers = null; // the slots that read this layer, found when a rename starts
+  name.addEventListener("focus", () => (readers = null));
   name.addEventListener("input", () => {
     fit();
+    readers ??= readersOf(stack.spec, layer);
     layer.name = name.value.trim();
+    for (const [list, k] of readers) list[k] = layer.name; // a rename carries over
     li.dataset.layer = layer.name;
     stack.ctx.edited();
   });

@@ -129,10 +129,23 @@ export function gridColumns(n, width) {
 }
 
 /**
+ * The values printed in the cells when they fit (a 6×6 pooling input, 2×3 weights): cells
+ * at least 34×20 px and at most 12×12 of them. Plotly picks a text colour against each cell.
+ */
+export function cellText(rows, cols, cellW, cellH) {
+  if (rows > 12 || cols > 12 || cellW < 34 || cellH < 20) return {};
+  return { texttemplate: "%{z:.3g}", textfont: { size: cellW < 46 ? 9 : 11 } };
+}
+
+/**
  * One figure, one heatmap subplot per map. maps: [{z, title, hover}], all the same size
  * (rows × cols); range: [lo, hi] for the shared colour axis.
  */
-export async function heatmapGrid(div, maps, { range, rowsPx = null, rowLabels = null } = {}) {
+export async function heatmapGrid(
+  div,
+  maps,
+  { range, rowsPx = null, rowLabels = null, attention = false } = {},
+) {
   const Plotly = await plotlyReady();
   const width = Math.max(div.clientWidth || 600, 240);
   const n = maps.length;
@@ -145,11 +158,15 @@ export async function heatmapGrid(div, maps, { range, rowsPx = null, rowLabels =
   const plotW = (width - 70) * cellW; // pixels per map
   let cellPx = rowsPx ?? Math.max(36, Math.min(plotW * (mapRows / mapCols), 220));
   if (rowLabels) cellPx = Math.max(cellPx, mapRows * 13);
-  const titlePx = 16;
+  // attention: each map's axes say what they are (query rows attend to key columns), with
+  // the positions (or the words) along them
+  const longest = Math.max(0, ...(rowLabels || []).map((w) => String(w).length));
+  const axisPx = attention ? 26 + (rowLabels ? Math.min(longest, 12) * 5.5 : 0) : 0;
+  const titlePx = 16 + axisPx;
   const height = gridRows * (cellPx + titlePx) + 16;
   const layout = {
     height,
-    margin: { l: rowLabels ? 70 : 4, r: 60, t: titlePx, b: 4 },
+    margin: { l: rowLabels ? 70 : attention ? 48 : 4, r: 60, t: 16, b: 4 },
     coloraxis: colorAxis(range[0], range[1]),
     annotations: [],
     paper_bgcolor: "rgba(0,0,0,0)",
@@ -168,8 +185,22 @@ export async function heatmapGrid(div, maps, { range, rowsPx = null, rowLabels =
     const x0 = c * (cellW + gap);
     const y1 = 1 - r * rowFrac;
     const y0 = y1 - rowFrac * (cellPx / (cellPx + titlePx));
-    layout[`xaxis${k}`] = bareAxis({ domain: [x0, x0 + cellW], anchor: `y${k}` });
+    const xExtra = { domain: [x0, x0 + cellW], anchor: `y${k}` };
     const yExtra = { domain: [y0, y1 - rowFrac * 0.02], anchor: `x${k}`, autorange: "reversed" };
+    if (attention) {
+      const small = { size: 9 };
+      Object.assign(xExtra, { showticklabels: true, tickfont: small });
+      if (mapCols <= 12) Object.assign(xExtra, { tick0: 0, dtick: 1 });
+      if (rowLabels && pairs) {
+        // the words along both axes (the caption says rows attend to columns)
+        Object.assign(xExtra, { tickvals: rowLabels.map((_, j) => j), ticktext: rowLabels.map(plain) });
+      } else xExtra.title = { text: "key position", font: small, standoff: 2 };
+      if (c === 0 && !rowLabels) {
+        Object.assign(yExtra, { showticklabels: true, tickfont: small, title: { text: "query position", font: small, standoff: 2 } });
+        if (mapRows <= 12) Object.assign(yExtra, { tick0: 0, dtick: 1 });
+      }
+    }
+    layout[`xaxis${k}`] = bareAxis(xExtra);
     if (rowLabels && c === 0) {
       Object.assign(yExtra, { showticklabels: true, tickvals: rowLabels.map((_, j) => j) });
       yExtra.ticktext = rowLabels.map(plain);
@@ -192,6 +223,7 @@ export async function heatmapGrid(div, maps, { range, rowsPx = null, rowLabels =
       yaxis: `y${k}`,
       coloraxis: "coloraxis",
       hovertemplate: `${plain(m.title)}<br>row %{y}, col %{x}<br>%{z:.4g}<extra></extra>`,
+      ...cellText(mapRows, mapCols, plotW / mapCols, cellPx / mapRows),
     };
     if (pairs) {
       trace.customdata = pairs;
@@ -233,6 +265,10 @@ export async function heatmap(div, z, opts = {}) {
     coloraxis: "coloraxis",
     hovertemplate: `${plain(yTitle || "row")} %{y}, ${plain(xTitle || "col")} %{x}<br>%{z:.4g}<extra></extra>`,
   };
+  const cols = z[0]?.length ?? 1;
+  const plotW = (div.clientWidth || 600) - (rowLabels ? 80 : 50) - 80; // margins, colour bar
+  const side = Math.min(plotW / cols, opts.square ? (height - 48) / rows : Infinity);
+  Object.assign(trace, cellText(rows, cols, side, (height - 48) / rows));
   if (opts.customdata) {
     trace.customdata = opts.customdata; // plain strings we made: no user text
     trace.hovertemplate = "%{customdata}<br>%{z:.4g}<extra></extra>";

@@ -35,7 +35,13 @@ export class CodeView {
     const key = `${info.id}:${info.version}`;
     if (this.loaded === key || !this.ctx.visible()) return;
     this.loaded = key;
-    const res = await api.code(info.id);
+    let res;
+    try {
+      res = await this.ctx.session.withModel((id) => api.code(id));
+    } catch (err) {
+      this.loaded = null; // try again next time
+      throw err;
+    }
     const said = el("span", { class: "copy-status", role: "status" });
     const copy = el("button", {
       type: "button",

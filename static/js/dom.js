@@ -131,6 +131,9 @@ export function initBigType() {
     const on = !document.documentElement.classList.contains("big-type");
     localStorage.setItem(key, on ? "1" : "0");
     apply(on);
+    // the boxes around the charts changed size, the window did not: charts drawn with
+    // Plotly's `responsive` re-lay out on a window resize, so announce one
+    window.dispatchEvent(new Event("resize"));
   });
 }
 

@@ -1,6 +1,8 @@
 /**
  * Downloads of tensor values: JSON ({name, shape, dtype, values as nested lists, stats}) or
- * CSV (one row per index of the leading dimensions, the last dimension across).
+ * CSV (one row per index of the leading dimensions, the last dimension across). The values
+ * are the run's exact float32 ones; a map downsampled for display says so (JSON: a note; CSV:
+ * "_downsampled" in the file name).
  */
 
 import { el } from "./dom.js";
@@ -47,13 +49,16 @@ export function downloadButtons(name, tensor, stats) {
       name,
       shape: tensor.shape,
       dtype: tensor.dtype,
-      note: "values decoded from float16 (the display encoding)",
+      note: tensor.trueShape
+        ? `downsampled for display from ${tensor.trueShape.join("×")}; POST /api/models/{id}/run with "downsample": false gives every value`
+        : "exact float32 values, as torch computed them",
       values: nested(tensor.values, tensor.shape),
       stats,
     };
     save(`${safe}.json`, JSON.stringify(body), "application/json");
   };
-  const csv = () => save(`${safe}.csv`, toCSV(tensor), "text/csv");
+  const part = () => (tensor.trueShape ? "_downsampled" : ""); // the CSV has no room for a note
+  const csv = () => save(`${safe}${part()}.csv`, toCSV(tensor), "text/csv");
   return el(
     "span",
     { class: "downloads" },

@@ -133,5 +133,8 @@ export function lazyTensor(payload) {
     get values() {
       return get().values;
     },
+    get trueShape() {
+      return get().trueShape;
+    },
   };
 }

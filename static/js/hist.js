@@ -61,62 +61,20 @@ export function histogram(hist, { width = 240, height = 50, label = "Histogram" 
   return el("figure", { class: "hist-figure" }, root, ticks);
 }
 
-/** Statistics like the API's, computed here (model inputs come without them). */
-export function computeStats(values, bins = 30) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  let sum = 0;
-  let zeros = 0;
-  let n = 0;
-  for (const v of values) {
-    if (!Number.isFinite(v)) continue;
-    n += 1;
-    sum += v;
-    if (v === 0) zeros += 1;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  if (!n)
-    return {
-      mean: null,
-      std: null,
-      min: null,
-      max: null,
-      zero_fraction: null,
-      histogram: { counts: [], range: null },
-    };
-  const mean = sum / n;
-  let sq = 0;
-  for (const v of values) if (Number.isFinite(v)) sq += (v - mean) ** 2;
-  // the API's range: widened around a constant by max(0.5, |v|·1e-6)
-  const pad = lo === hi ? Math.max(0.5, Math.abs(lo) * 1e-6) : 0;
-  const [start, end] = [lo - pad, hi + pad];
-  const width = (end - start) / bins;
-  const counts = new Array(bins).fill(0);
-  for (const v of values)
-    if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor((v - start) / width))] += 1;
-  return {
-    mean,
-    std: Math.sqrt(sq / n),
-    min: lo,
-    max: hi,
-    zero_fraction: zeros / n,
-    histogram: { counts, range: [start, end] },
-  };
-}
-
 /** A one-line summary of a stats object: mean, std, min, max, zeros. */
 export function statsLine(stats) {
   if (!stats) return el("span");
+  // torch's tensor.std() divides by n − 1; these statistics (the API's) divide by n
+  const POP = "population standard deviation (divided by n): torch.std(x, correction=0); tensor.std() divides by n − 1";
   const parts = [
     ["mean", stats.mean],
-    ["std", stats.std],
+    ["std (pop.)", stats.std, POP],
     ["min", stats.min],
     ["max", stats.max],
   ];
   const dl = el("dl", { class: "stats" });
-  for (const [k, v] of parts)
-    dl.append(el("div", {}, el("dt", { text: k }), el("dd", { text: fmtNum(v) })));
+  for (const [k, v, title] of parts)
+    dl.append(el("div", {}, el("dt", { text: k, title }), el("dd", { text: fmtNum(v) })));
   if (stats.zero_fraction !== null && stats.zero_fraction !== undefined) {
     const pct = `${(100 * stats.zero_fraction).toFixed(1)}%`;
     dl.append(el("div", {}, el("dt", { text: "zeros" }), el("dd", { text: pct })));

@@ -31,7 +31,16 @@ export class Inspector {
     const key = `${info.id}:${info.version}`;
     if (!force && (this.loaded === key || !this.ctx.visible())) return;
     this.loaded = key;
-    const [summary, table] = await Promise.all([api.summary(info.id), api.parameters(info.id)]);
+    let summary;
+    let table;
+    try {
+      [summary, table] = await this.ctx.session.withModel((id) =>
+        Promise.all([api.summary(id), api.parameters(id)]),
+      );
+    } catch (err) {
+      this.loaded = null; // try again next time
+      throw err;
+    }
     replace(
       this.root,
       this.summaryBox,

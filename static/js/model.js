@@ -28,23 +28,40 @@ export class ModelSession extends EventTarget {
   }
 
   /** Build or update the model from the builder's spec; resolves to the model info. */
-  apply({ fresh = false } = {}) {
+  apply({ fresh = false, rebuilt = false } = {}) {
     if (this.busy)
-      return this.busy.then(() => (this.dirty() || fresh ? this.apply({ fresh }) : this.info));
-    this.busy = this.doApply(fresh).finally(() => {
+      return this.busy.then(() =>
+        this.dirty() || fresh ? this.apply({ fresh, rebuilt }) : this.info,
+      );
+    this.busy = this.doApply(fresh, rebuilt).finally(() => {
       this.busy = null;
     });
     return this.busy;
   }
 
-  async doApply(fresh) {
+  /**
+   * fn(id) on the built model. When the server no longer has it (a workspace keeps its
+   * newest models; older ones go), rebuild it from the spec and seed, then call fn again.
+   */
+  async withModel(fn) {
+    const id = this.id;
+    try {
+      return await fn(id);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== "model_not_found") throw err;
+      if (this.id === id) await this.apply({ fresh: true, rebuilt: true });
+      return fn(this.id);
+    }
+  }
+
+  async doApply(fresh, rebuilt) {
     const { spec, seed } = this.store.state;
     const json = JSON.stringify(spec);
     const body = JSON.parse(json);
     let info;
     let change = null;
     if (!this.info || fresh || this.info.seed !== seed) {
-      info = await this.create(body, seed);
+      info = await this.create(body, seed, !rebuilt); // a rebuilt model's old one is gone
       this.asSeeded = true;
     } else {
       try {
@@ -60,7 +77,7 @@ export class ModelSession extends EventTarget {
     this.info = info;
     this.applied = json;
     performance.mark("pg:model-built");
-    this.dispatchEvent(new CustomEvent("applied", { detail: { info, change } }));
+    this.dispatchEvent(new CustomEvent("applied", { detail: { info, change, rebuilt } }));
     return info;
   }
 
@@ -80,8 +97,8 @@ export class ModelSession extends EventTarget {
     return true;
   }
 
-  async create(spec, seed) {
-    const old = this.info?.id;
+  async create(spec, seed, dropOld = true) {
+    const old = dropOld ? this.info?.id : null;
     let info;
     try {
       info = await api.createModel(spec, seed);

@@ -47,5 +47,15 @@ export function outputReading(t, labels, tokens) {
     return tagList(t, tokens, labels);
   }
   if (dims.length === 1 && dims[0] === labels.length) return prediction(t, labels);
-  return null;
+  return el("p", { class: "prediction muted", text: noReading(dims, labels, tokens) });
+}
+
+/** Why an output with class labels has no prediction, and what to change. */
+function noReading(dims, labels, tokens) {
+  const n = labels.length;
+  const scores = dims.length ? dims[dims.length - 1] : 1;
+  const per = tokens ? ` per word (${tokens.length} words)` : "";
+  if (scores !== n)
+    return `No prediction: the model gives ${scores} scores${per} but there are ${n} class labels. Make the last layer give ${n} outputs, or give ${scores} labels.`;
+  return `No prediction: the output's shape ${dims.join("×")} is not one score per class label${per}.`;
 }

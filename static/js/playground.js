@@ -21,6 +21,7 @@ async function initialState(hash) {
     Object.assign(state, { spec: p.spec, seed: p.seed, inputs: p.default_inputs });
   }
   if (hash.tab) state.tab = hash.tab;
+  if (hash.autorun) state.autorun = true;
   return state;
 }
 

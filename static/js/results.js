@@ -9,9 +9,26 @@ import { purge } from "./charts.js";
 import { downloadButtons } from "./download.js";
 import { el, fmtShape, replace } from "./dom.js";
 import { decodePayload, lazyTensor } from "./f16.js";
-import { computeStats, histogram, statsLine } from "./hist.js";
+import { histogram, statsLine } from "./hist.js";
 import { outputReading } from "./outputs.js";
 import { planView } from "./tensor_view.js";
+
+/**
+ * The layers whose last dimension is one score per class label: the model's tail after the
+ * last layer of another width (a tagger's hidden2tag and log_softmax, LeNet's fc3), so their
+ * columns are named DET, NN, V … and not "feature 0, 1, 2".
+ */
+function classLayers(activations, labels) {
+  const names = Object.keys(activations);
+  if (!labels) return new Set();
+  const width = (n) => {
+    const shape = activations[n].tensor.true_shape || activations[n].tensor.shape;
+    return shape[shape.length - 1];
+  };
+  let start = names.length;
+  while (start > 0 && width(names[start - 1]) === labels.length) start -= 1;
+  return new Set(names.slice(start));
+}
 
 export class Results {
   /** ctx: {selectBlock(name)} */
@@ -54,8 +71,9 @@ export class Results {
       el("h3", { text: "Inputs and activations, layer by layer" }),
     );
     for (const [name, inp] of Object.entries(run.inputs)) acts.append(this.inputCard(name, inp));
+    const classy = classLayers(run.activations, labels);
     for (const [name, act] of Object.entries(run.activations))
-      acts.append(this.card(name, act, tokens));
+      acts.append(this.card(name, act, tokens, classy.has(name) ? labels : null));
     replace(
       this.root,
       el("p", {
@@ -110,7 +128,7 @@ export class Results {
   }
 
   body(title, payload, given, opts = {}) {
-    const stats = given || computeStats(decodePayload(payload).values);
+    const stats = given || null; // the server's, exact: inputs and layers alike
     const fig = this.figure(payload, { ...opts, stats, title });
     const side = el(
       "div",
@@ -167,11 +185,11 @@ export class Results {
       card.append(words);
       return card;
     }
-    card.append(this.body(name, inp.tensor, null, { mapName: "ch" }));
+    card.append(this.body(name, inp.tensor, inp.stats, { mapName: "ch" }));
     return card;
   }
 
-  card(name, act, tokens) {
+  card(name, act, tokens, labels = null) {
     const head = el(
       "header",
       { class: "act-head" },
@@ -190,7 +208,7 @@ export class Results {
       "article",
       { class: "act-card", id: `act-${name}`, tabindex: "-1", dataset: { layer: name } },
       head,
-      this.body(name, act.tensor, act.stats, { tokens }),
+      this.body(name, act.tensor, act.stats, { tokens, labels }),
     );
     for (const [key, extra] of Object.entries(act.extras || {})) {
       const attention = key.startsWith("attn");

@@ -16,6 +16,9 @@ const KIND_LABELS = {
   tensor: "Tensor (JSON)",
 };
 
+// the server's default (models.inputs.DEFAULT_MAKER): a run that leaves an input out gets it
+const DEFAULT_MAKER = { kind: "random", distribution: "normal", seed: 0 };
+
 /** The maker kinds that fit an input declared as `inp`. */
 export function kindsFor(inp) {
   const int = inp.dtype === "int64";
@@ -29,11 +32,23 @@ export function kindsFor(inp) {
   return kinds;
 }
 
+/** The layers a train-mode run changes (BatchNorm's running statistics). */
+export function runningStatLayers(spec) {
+  return spec.layers.filter((l) => /BatchNorm/.test(l.type)).map((l) => l.name);
+}
+
 /** The maker used when the state has none: a sentence for token inputs, else random. */
 export function defaultMaker(inp) {
   if (inp.dtype === "int64" && inp.vocab)
     return { kind: "tokens", text: inp.vocab.slice(0, 5).join(" ") };
-  return { kind: "random", distribution: "normal", seed: 0 };
+  return { ...DEFAULT_MAKER };
+}
+
+/** Nested lists of zeros of `shape`: the tensor template has the input's declared shape. */
+function zeros(shape) {
+  if (!shape.length) return 0;
+  const [n, ...rest] = shape;
+  return Array.from({ length: n }, () => zeros(rest));
 }
 
 function uiKind(maker) {
@@ -76,10 +91,10 @@ export class RunPanel {
     return out;
   }
 
-  setMaker(name, maker, rerender = false) {
+  setMaker(name, maker, { rerender = false, rerun = true } = {}) {
     this.ctx.store.update({ inputs: { ...this.state.inputs, [name]: maker } });
     if (rerender) this.render();
-    this.ctx.changed();
+    if (rerun) this.ctx.changed();
   }
 
   render() {
@@ -107,6 +122,15 @@ export class RunPanel {
         ),
       );
     }
+    const norms = runningStatLayers(this.state.spec);
+    if (norms.length)
+      mode.append(
+        el("p", {
+          class: "field-hint mode-note",
+          id: "train-note",
+          text: `A train-mode run updates the running statistics of ${norms.join(", ")} (kept with the model, as in PyTorch); eval mode uses them.`,
+        }),
+      );
     const seed = el("input", {
       type: "number",
       min: "0",
@@ -138,8 +162,9 @@ export class RunPanel {
     const select = el("select", { id, class: "kind-select" });
     for (const k of kindsFor(inp)) select.append(el("option", { value: k, text: KIND_LABELS[k] }));
     select.value = kind;
+    // a new kind of input starts from a template: it waits for an edit or Run, not runs
     select.addEventListener("change", () =>
-      this.setMaker(name, this.blank(select.value, inp), true),
+      this.setMaker(name, this.blank(select.value, inp), { rerender: true, rerun: false }),
     );
     const head = el(
       "div",
@@ -160,14 +185,10 @@ export class RunPanel {
   }
 
   blank(kind, inp) {
-    if (kind === "random") return { kind, distribution: "normal", seed: 0 };
+    if (kind === "random") return { ...DEFAULT_MAKER };
     if (kind === "constant") return { kind, value: inp.dtype === "int64" ? 0 : 1 };
     if (kind === "tokens") return defaultMaker(inp);
-    if (kind === "tensor")
-      return {
-        kind,
-        data: inp.shape.length === 2 ? [Array(Math.min(inp.shape[1], 8)).fill(0)] : [0],
-      };
+    if (kind === "tensor") return { kind, data: zeros(inp.shape) };
     return { kind: "image", png_base64: "", _via: kind };
   }
 

@@ -14,12 +14,19 @@ const HIDEABLE = [
   ["code", "Code"],
 ];
 
+const OPEN_ON = [
+  ["run", "Run (the results)"],
+  ["inspect", "Inspect"],
+  ["code", "Code"],
+];
+
 export class SharePanel {
   /** ctx: {store, session, rebuild()} */
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
     this.hide = new Set(ctx.store.hide);
+    this.tab = "run"; // the view the link opens on: Run unless the teacher picks another
     this.output = el("input", {
       type: "text",
       id: "share-link",
@@ -30,7 +37,8 @@ export class SharePanel {
   }
 
   async link() {
-    return `${location.origin}/playground${await this.ctx.store.link(this.hide)}`;
+    const link = await this.ctx.store.link(this.hide, { tab: this.tab });
+    return `${location.origin}/playground${link}`;
   }
 
   async update() {
@@ -61,6 +69,13 @@ export class SharePanel {
       });
       return el("label", { class: "check" }, box, `hide ${label}`);
     });
+    const tab = el("select", { id: "share-tab" });
+    for (const [value, text] of OPEN_ON) tab.append(el("option", { value, text }));
+    tab.value = this.tab;
+    tab.addEventListener("change", () => {
+      this.tab = tab.value;
+      this.update();
+    });
     const said = el("span", { class: "copy-status", role: "status" });
     const copy = el("button", {
       type: "button",
@@ -77,9 +92,10 @@ export class SharePanel {
     const parts = [
       el("h3", { text: "Share this setup" }),
       el("p", {
-        text: "The link carries the model's spec, its weights seed, the inputs, the mode and the open view, so it opens the same model with the same weights. Nothing else is needed: whoever opens it gets a workspace of their own.",
+        text: "The link carries the model's spec, its weights seed, the inputs, the mode and the view it opens on, so it opens the same model with the same weights. Nothing else is needed: whoever opens it gets a workspace of their own.",
       }),
       el("label", { class: "check" }, autorun, "Run the model when the link opens"),
+      el("label", { class: "inline-field", for: "share-tab" }, "Open on ", tab),
       el(
         "fieldset",
         { class: "hide-set" },

@@ -7,17 +7,18 @@
  * Each block is built by block.js.
  */
 
-import { freshName, layerBlock, paintBlock } from "./block.js";
+import { freshName, layerBlock, newLayer, paintBlock } from "./block.js";
 import { el, fmtBytes, fmtFlops, fmtInt, replace } from "./dom.js";
 import { wiringControls } from "./wiring.js";
 
 export class Stack {
-  /** ctx: {store, entries: Map, edited(), jump(name), selected(name)} */
+  /** ctx: {store, entries: Map, edited({step}), settle(), jump(name), selected(name)} */
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
     this.selected = null;
     this.dragFrom = null;
+    this.dragNew = null; // a palette entry being dragged in
     root.addEventListener("keydown", (e) => this.onKey(e));
     root.addEventListener("dragover", (e) => this.onDragOver(e));
     root.addEventListener("drop", (e) => this.onDrop(e));
@@ -65,6 +66,7 @@ export class Stack {
   }
 
   insert(layer, at = null) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const sel = this.spec.layers.findIndex((l) => l.name === this.selected);
     const index = at ?? (sel >= 0 ? sel + 1 : this.spec.layers.length);
     this.spec.layers.splice(index, 0, layer);
@@ -73,6 +75,7 @@ export class Stack {
   }
 
   move(from, to) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const layers = this.spec.layers;
     if (to < 0 || to >= layers.length || from === to) return;
     const [layer] = layers.splice(from, 1);
@@ -81,6 +84,7 @@ export class Stack {
   }
 
   duplicate(i) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const copy = structuredClone(this.spec.layers[i]);
     copy.name = freshName(this.spec, copy.name.replace(/_?\d+$/, "") || copy.type);
     this.spec.layers.splice(i + 1, 0, copy);
@@ -88,6 +92,7 @@ export class Stack {
   }
 
   remove(i) {
+    this.ctx.settle?.(); // the edits before this one are one undo step
     const [gone] = this.spec.layers.splice(i, 1);
     if (this.selected === gone?.name) this.selected = null;
     this.structural(Math.min(i, this.spec.layers.length - 1));
@@ -95,7 +100,7 @@ export class Stack {
 
   structural(focusIndex) {
     this.render();
-    this.ctx.edited();
+    this.ctx.edited({ step: true });
     if (focusIndex !== null && focusIndex >= 0) this.blockAt(focusIndex)?.focus();
   }
 
@@ -153,7 +158,7 @@ export class Stack {
   }
 
   onDragOver(e) {
-    if (this.dragFrom === null) return;
+    if (this.dragFrom === null && !this.dragNew) return;
     e.preventDefault();
     this.clearDropMarks();
     const at = this.dropIndex(e);
@@ -162,6 +167,15 @@ export class Stack {
   }
 
   onDrop(e) {
+    if (this.dragNew) {
+      // a layer dragged from the palette: a new block where it was dropped
+      e.preventDefault();
+      const entry = this.dragNew;
+      this.dragNew = null;
+      this.clearDropMarks();
+      this.insert(newLayer(this.spec, entry), this.dropIndex(e));
+      return;
+    }
     if (this.dragFrom === null) return;
     e.preventDefault();
     const from = this.dragFrom;

@@ -59,9 +59,12 @@ export class Store extends EventTarget {
     if (location.hash !== hash) history.replaceState(null, "", hash);
   }
 
-  /** The hash that restores this page (with the URL's hide flags unless others are given). */
-  async link(hide = this.hide) {
-    const parts = [`z=${await pack(this.state)}`];
+  /**
+   * The hash that restores this page (with the URL's hide flags unless others are given);
+   * `patch` overrides parts of the state in the link only (a share link's tab).
+   */
+  async link(hide = this.hide, patch = {}) {
+    const parts = [`z=${await pack({ ...this.state, ...patch })}`];
     if (hide.size) parts.push(`hide=${[...hide].join(",")}`);
     return `#${parts.join("&")}`;
   }
@@ -99,7 +102,7 @@ export async function unpack(text) {
 
 /**
  * Read the hash: `z=` (a saved state), `preset=` (open a preset), `new` (empty model),
- * plus `tab=`, `focus=` (a layer to select) and `hide=` (panels to hide).
+ * plus `tab=`, `focus=` (a layer to select), `run` (run on open) and `hide=` (panels to hide).
  */
 export async function readHash(hash = location.hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ""));
@@ -112,9 +115,12 @@ export async function readHash(hash = location.hash) {
   const out = { hide, preset: params.get("preset"), focus: params.get("focus"), state: null };
   out.tab = TABS.includes(params.get("tab")) ? params.get("tab") : null;
   out.isNew = params.has("new");
+  out.autorun = params.has("run"); // a lesson card: run as soon as the model is built
   if (params.get("z")) {
     try {
       out.state = { ...defaultState(), ...(await unpack(params.get("z"))) };
+      // the Share tab is where a link is made, never where it should open
+      if (!TABS.includes(out.state.tab) || out.state.tab === "share") out.state.tab = "run";
     } catch {
       out.error = "This link's state could not be read (it may be cut short); starting empty.";
     }

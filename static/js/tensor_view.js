@@ -108,7 +108,7 @@ export function planView(tensor, opts = {}) {
       const maps = [];
       for (let i = 0; i < count; i += 1)
         maps.push({ z: matrix(values, i * h * w, h, w), title: `${mapName} ${i}` });
-      return heatmapGrid(div, maps, { range, rowLabels: words });
+      return heatmapGrid(div, maps, { range, rowLabels: words, attention: mapName === "head" });
     },
   };
 }

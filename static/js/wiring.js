@@ -32,6 +32,11 @@ export function wiringControls(spec, index, entry, onChange) {
   const multi = spec_in.max > 1;
   const current = layer.inputs ? [...layer.inputs] : [];
   const box = el("div", { class: "wire-slots" });
+  // what a one-input layer reads when it names nothing: the layer before, or the first input
+  const before = index
+    ? `${spec.layers[index - 1].name} (the layer before)`
+    : `${Object.keys(spec.inputs)[0]} (the model's input)`;
+  const variadic = multi && spec_in.names.length === 1; // Add, Concat: "inputs", any number
 
   const emit = () => {
     const chosen = [...box.querySelectorAll("select")].map((s) => s.value).filter(Boolean);
@@ -39,8 +44,8 @@ export function wiringControls(spec, index, entry, onChange) {
   };
   const addSlot = (i, value) => {
     const id = uid("wire");
-    const slotName = spec_in.names[i] || `input${i + 1}`;
-    const select = sourceSelect(id, names, value, multi ? "choose…" : "(the layer before)");
+    const slotName = variadic ? `input ${i + 1}` : spec_in.names[i] || `input ${i + 1}`;
+    const select = sourceSelect(id, names, value, multi ? "choose…" : before);
     select.addEventListener("change", emit);
     const row = el("div", { class: "wire-slot" }, el("label", { for: id, text: slotName }), select);
     if (multi && i >= spec_in.min) {
@@ -67,7 +72,7 @@ export function wiringControls(spec, index, entry, onChange) {
       "details",
       { class: "wire", open },
       el("summary", {
-        text: layer.inputs ? `reads ${layer.inputs.join(", ")}` : "reads the layer before",
+        text: `reads ${layer.inputs ? layer.inputs.join(", ") : before}`,
       }),
       box,
     );

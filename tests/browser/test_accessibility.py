@@ -4,6 +4,7 @@ user text is never parsed as HTML, and the layout fits a 1366×768 laptop."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -81,6 +82,18 @@ def test_pages_have_no_inline_script_and_no_console_log():
         assert "innerHTML" not in text.replace("never innerHTML", ""), js.name
 
 
+def test_the_pages_default_input_maker_is_the_servers():
+    """run_panel.js mirrors models.inputs.DEFAULT_MAKER (the page shows it in the form)."""
+    from models.inputs import DEFAULT_MAKER
+
+    text = (ROOT / "static" / "js" / "run_panel.js").read_text()
+    found = re.search(r"const DEFAULT_MAKER = (\{.*?\});", text)
+    assert found, "run_panel.js defines DEFAULT_MAKER once"
+    as_json = re.sub(r"(\w+):", r'"\1":', found.group(1))
+    assert json.loads(as_json) == DEFAULT_MAKER
+    assert text.count('distribution: "normal"') == 1
+
+
 def test_layout_fits_a_laptop_and_a_projector(page, server, shot):
     page.goto(f"{server}/playground#preset=lenet5&tab=run&focus=conv1")
     expect(page.locator("#model-status")).to_contain_text("built")
@@ -94,3 +107,50 @@ def test_layout_fits_a_laptop_and_a_projector(page, server, shot):
     expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-drawn", "grid")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     shot(page, "projector_large_type")
+
+
+FITS = """(sel) => {
+  const fig = document.querySelector(sel);
+  const svg = fig.querySelector('.main-svg');
+  return [Math.round(svg.getBoundingClientRect().width), Math.round(fig.clientWidth)];
+}"""
+
+
+def chart_fits(page, sel: str) -> bool:
+    """Poll (no wait_for_function: the CSP refuses its eval) until the chart is its box's width."""
+    for _ in range(50):
+        chart, box = page.evaluate(FITS, sel)
+        if chart == box:
+            return True
+        page.wait_for_timeout(200)
+    return False
+
+
+def test_charts_re_lay_out_when_the_type_size_changes(page, server):
+    page.goto(f"{server}/playground#preset=lenet5&tab=run&focus=conv1")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.click("#run-btn")
+    fig = "#act-conv1 .fig"
+    expect(page.locator(fig)).to_have_attribute("data-drawn", "grid")
+    assert chart_fits(page, fig)
+    before = page.evaluate(FITS, fig)
+    page.click("#big-type")
+    expect(page.locator("html")).to_have_class("big-type")
+    assert page.evaluate(FITS, fig)[1] != before[1], "the large type moved the chart's box"
+    assert chart_fits(page, fig), "the chart follows its box: it does not overlap the stats"
+    page.click("#big-type")
+    expect(page.locator("html")).not_to_have_class("big-type")
+    assert chart_fits(page, fig), "and grows back when the type is normal again"
+    assert page.evaluate(FITS, fig) == before
+
+
+def test_a_narrow_screen_starts_with_the_palette_folded(page, server):
+    page.set_viewport_size({"width": 700, "height": 900})
+    page.goto(f"{server}/playground#preset=lenet5")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    expect(page.locator("#palette-panel")).to_be_hidden()
+    expect(page.locator("#toggle-palette")).to_have_attribute("aria-expanded", "false")
+    page.click("#toggle-palette")
+    expect(page.locator("#palette-panel")).to_be_visible()
+    expect(page.locator("#toggle-palette")).to_have_attribute("aria-expanded", "true")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 700

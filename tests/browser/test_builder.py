@@ -115,3 +115,89 @@ def test_input_shape_and_wiring_of_a_merge(page, server):
     expect(block(page, "relu").locator(".out-shape")).to_have_text("→ 1×8×20×20")
     page.fill(".input-shape", "1, 8, y")
     expect(page.locator(".input-row .arg-problem")).to_contain_text("Use sizes")
+
+
+def test_a_rename_carries_over_to_the_layers_that_read_it(page, server):
+    page.goto(f"{server}/playground#preset=residual_block")
+    expect(block(page, "add").locator(".out-shape")).to_have_text("→ 1×8×16×16")
+    name = page.locator("#stack .block-name").nth(4)
+    expect(name).to_have_value("bn2")
+    name.fill("")  # through an empty name, and bn1's
+    name.press_sequentially("bn1")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("_second")
+    page.keyboard.press("Tab")
+    expect(name).to_have_value("bn_second")
+    selects = block(page, "add").locator(".wire-select")
+    expect(selects.nth(0)).to_have_value("x")
+    expect(selects.nth(1)).to_have_value("bn_second")
+    expect(block(page, "add").locator(".out-shape")).to_have_text("→ 1×8×16×16")
+    expect(page.locator("#spec-error")).to_be_hidden()
+
+
+def test_wiring_labels_say_what_a_layer_reads(page, server):
+    page.goto(f"{server}/playground#preset=residual_block")
+    expect(block(page, "add").locator(".out-shape")).to_have_text("→ 1×8×16×16")
+    first = page.locator("#stack .block").first
+    expect(first.locator(".wire summary")).to_have_text("reads x (the model's input)")
+    expect(block(page, "bn1").locator(".wire summary")).to_have_text(
+        "reads conv1 (the layer before)"
+    )
+    labels = block(page, "add").locator(".wire-slot label")
+    expect(labels).to_have_text(["input 1", "input 2"])
+
+
+def test_palette_ranks_by_name_enter_adds_the_best_and_items_drag_in(page, server):
+    page.goto(f"{server}/playground#new")
+    expect(page.locator("#spec-error")).to_contain_text("no layers")
+    page.fill("#palette-search", "sigmo")
+    expect(page.locator(".palette-item").first).to_have_attribute("data-type", "Sigmoid")
+    page.press("#palette-search", "Enter")
+    expect(page.locator("#stack .block")).to_have_count(1)
+    assert order(page) == ["sigmoid1"]
+    page.fill("#palette-search", "")
+    page.locator(".palette-item[data-type=Linear]").drag_to(
+        block(page, "sigmoid1"), target_position={"x": 40, "y": 3}
+    )
+    assert order(page) == ["linear1", "sigmoid1"]  # dropped above sigmoid1
+
+
+def test_undo_and_redo_of_edits(page, server):
+    open_lenet(page, server)
+    expect(page.locator("#undo-btn")).to_be_disabled()
+    block(page, "relu1").get_by_role("button", name="Remove relu1").click()
+    assert "relu1" not in order(page)
+    arg(page, "conv2", "out_channels").fill("12")  # one step, however many keys
+    expect(block(page, "conv2").locator(".out-shape")).to_have_text("→ 1×12×12×12")
+    page.click("#undo-btn")
+    expect(arg(page, "conv2", "out_channels")).to_have_value("16")
+    page.locator("#stack").click(position={"x": 2, "y": 2})  # not in a text field
+    page.keyboard.press("Control+z")
+    expect(block(page, "relu1")).to_have_count(1)
+    assert order(page)[:3] == ["conv1", "relu1", "pool1"]
+    expect(page.locator("#undo-btn")).to_be_disabled()
+    page.keyboard.press("Control+Shift+z")
+    expect(block(page, "relu1")).to_have_count(0)
+    page.click("#redo-btn")
+    expect(arg(page, "conv2", "out_channels")).to_have_value("12")
+    expect(page.locator("#redo-btn")).to_be_disabled()
+
+
+def test_my_models_lists_the_workspaces_models_and_opens_one(page, server, shot):
+    open_lenet(page, server)
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.goto(f"{server}/playground#preset=mlp")  # the same workspace: LeNet stays in it
+    expect(page.locator("#model-status")).to_contain_text("built")
+    page.click("#my-models > summary")
+    items = page.locator("#my-models-list .my-model")
+    expect(items).to_have_count(2)
+    expect(items.first).to_contain_text("(open)")  # newest first: the MLP, open now
+    shot(page, "my_models")
+    items.filter(has_text="LeNet").click()
+    expect(block(page, "conv1")).to_have_count(1)
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    expect(page.locator("#act-conv1")).to_have_count(1)
+    page.click("#my-models > summary")
+    expect(items).to_have_count(2)  # Run used the opened model: nothing was rebuilt
+    expect(items.filter(has_text="LeNet")).to_contain_text("(open)")

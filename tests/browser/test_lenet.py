@@ -4,6 +4,7 @@ check the numbers against plain torch (the preset built with its seed, the same 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,9 @@ def test_activations_match_plain_torch(page, server):
     body = json.loads(Path(info.value.path()).read_text())
     assert body["shape"] == [1, 16, 6, 6]
     assert torch.allclose(torch.tensor(body["values"]), expected["pool2"], atol=2e-3, rtol=1e-3)
+    # exact: the float32 values torch computed, not float16-rounded ones
+    assert torch.equal(torch.tensor(body["values"]), expected["pool2"])
+    assert body["note"] == "exact float32 values, as torch computed them"
     scores = page.locator("#out-fc3 .pred-label").inner_text()
     assert scores == str(int(expected["fc3"].argmax()))
 
@@ -99,3 +103,34 @@ def test_a_layers_histogram_is_torch_histc(page, server):
     assert sum(shown) == conv1.numel()
     # a value on a bin edge may fall either side between float64 and float32 arithmetic
     assert sum(abs(a - b) for a, b in zip(shown, want, strict=True)) <= 2
+
+
+def test_input_statistics_are_the_servers_exact_ones(page, server):
+    page.goto(f"{server}/playground#preset=lenet5&tab=run")
+    page.wait_for_selector("#model-status[data-kind=ok]")
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 32, 32)  # the default input: random normal, seed 0
+    stats = page.locator("#act-x .stats")
+    expect(stats.locator("div", has_text="mean").locator("dd")).to_have_text(_fmt(x.mean()))
+    std = stats.locator("div", has_text="std").locator("dt")
+    expect(std).to_have_text("std (pop.)")  # torch.std(x, correction=0), not x.std()
+    expect(std).to_have_attribute("title", re.compile("correction=0"))
+    expect(stats.locator("div", has_text="std").locator("dd")).to_have_text(
+        _fmt(x.std(correction=0))
+    )
+
+
+def test_lesson_cards_run_on_open_and_the_top_bar_reaches_the_lab(page, server):
+    page.goto(f"{server}/")
+    page.click("a[data-lab=linear]")  # the "Linear layers" card: Linear by hand
+    expect(page.locator("#tab-linear")).to_have_attribute("aria-selected", "true")
+    page.goto(f"{server}/")
+    page.click("a[data-preset=lstm_tagger]")  # a card that opens on Run also runs
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    expect(page.locator("#out-log_softmax .tags")).to_be_visible()
+    page.click("#nav-effects")
+    expect(page).to_have_url(re.compile("/effects"))
+    expect(page.locator("#tab-pooling")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#nav-builder")).to_have_attribute("href", "/playground#new")

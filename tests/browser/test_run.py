@@ -3,6 +3,8 @@ plain torch), a digit drawn with the mouse, a tensor typed in, and train/eval mo
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -125,3 +127,118 @@ def test_train_mode_turns_dropout_on(page, server):
     expect(page.locator("#act-dropout .fig")).to_have_attribute("data-drawn", "bars")
     train_zeros = page.locator("#act-dropout .stats").inner_text()
     assert eval_zeros != train_zeros
+
+
+def test_tensor_template_has_the_declared_shape_and_waits_for_run(page, server):
+    page.goto(f"{server}/playground#preset=lenet5")
+    run(page)
+    runs = []
+    page.on("request", lambda r: runs.append(r.url) if r.url.endswith("/run") else None)
+    page.select_option("#run-controls .kind-select", "tensor")
+    template = page.input_value("#run-controls textarea.tensor-json")
+    assert torch.tensor(json.loads(template)).shape == (1, 1, 32, 32)
+    page.wait_for_timeout(1000)  # longer than the re-run's debounce: nothing may be sent
+    assert runs == []
+    expect(page.locator("#run-error")).to_be_hidden()
+    run(page)
+    assert len(runs) == 1
+    expect(page.locator("#run-error")).to_be_hidden()
+
+
+def test_no_prediction_says_why(page, server):
+    page.goto(f"{server}/playground#preset=lenet5")
+    page.locator("#stack .block[data-layer=fc3] .arg[data-arg=out_features] input").fill("5")
+    run(page)
+    expect(page.locator("#out-fc3 .prediction")).to_contain_text(
+        "the model gives 5 scores but there are 10 class labels"
+    )
+
+
+DROP_MODELS = """async () => {
+  const auth = {Authorization: `Bearer ${localStorage.getItem('playground.token')}`};
+  const {models} = await (await fetch('/api/models', {headers: auth})).json();
+  for (const m of models) await fetch(`/api/models/${m.id}`, {method: 'DELETE', headers: auth});
+  return models.length;
+}"""
+
+
+def test_a_model_the_server_let_go_is_rebuilt_from_its_spec(page, server, problems):
+    """Another tab of the same browser filled the workspace, so this tab's model was deleted
+    to make room: Run, Inspect and Code rebuild it from the spec and seed, and say so."""
+    problems.allow("404 (Not Found)")  # each first try, before the rebuild
+    page.goto(f"{server}/playground#preset=lenet5")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    assert page.evaluate(DROP_MODELS) == 1
+    run(page)
+    expect(page.locator("#results .act-card")).not_to_have_count(0)
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    assert page.evaluate(DROP_MODELS) == 1
+    page.click("#tab-inspect")
+    expect(page.locator("#model-status")).to_contain_text("rebuilt from its spec and seed")
+    expect(page.locator("#module-tree")).to_have_text(
+        str(build(PRESETS["lenet5"].spec, seed=0).model)
+    )
+    assert page.evaluate(DROP_MODELS) == 1
+    page.click("#tab-code")
+    expect(page.locator("#code")).to_contain_text("class LeNet(nn.Module)")
+
+
+def test_a_server_that_went_away_is_said_in_words_and_the_page_recovers(page, server, problems):
+    problems.allow("net::ERR_FAILED")
+    page.goto(f"{server}/playground#preset=lenet5")
+    run(page)
+    page.click("#tab-inspect")
+    expect(page.locator("#module-tree")).to_contain_text("LeNet(")
+    page.click("#tab-run")
+    gone = lambda route: route.abort()  # noqa: E731
+    page.route("**/api/**", gone)
+    page.route("**/healthz", gone)
+    page.click("#run-btn")
+    expect(page.locator("#run-error")).to_contain_text("The server cannot be reached")
+    assert "Failed to fetch" not in page.locator("#model-status").inner_text()
+    expect(page.locator("#results")).to_have_class("results stale")  # greyed: not current
+    page.click("#tab-inspect")
+    expect(page.locator("#module-tree")).to_contain_text("LeNet(")  # still there, not white
+    page.click("#tab-run")
+    page.unroute("**/api/**")
+    page.unroute("**/healthz")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")  # it ran again by itself
+    expect(page.locator("#results")).to_have_class("results")
+
+
+def test_the_mode_switch_says_train_mode_moves_batchnorm_statistics(page, server):
+    page.goto(f"{server}/playground#preset=residual_block")
+    note = page.locator("#run-controls #train-note")
+    expect(note).to_contain_text("updates the running statistics of bn1, bn2")
+    page.goto(f"{server}/playground#preset=mlp")
+    expect(page.locator("#run-controls .maker")).to_have_count(1)
+    expect(note).to_have_count(0)  # no BatchNorm, nothing to say
+
+
+def test_the_taggers_class_layers_name_their_columns_by_tag(page, server):
+    page.goto(f"{server}/playground#preset=lstm_tagger&tab=run&run")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    for layer in ("hidden2tag", "log_softmax"):
+        page.click(f"#stack .block[data-layer={layer}] .block-type")
+        fig = page.locator(f"#act-{layer} .fig")
+        expect(fig).to_have_attribute("data-drawn", "heatmap")
+        ticks = fig.evaluate("f => f.layout.xaxis.ticktext")
+        assert ticks == TAGS
+    page.click("#stack .block[data-layer=lstm] .block-type")
+    lstm = page.locator("#act-lstm > .act-body .fig")
+    expect(lstm).to_have_attribute("data-drawn", "heatmap")
+    assert lstm.evaluate("f => f.layout.xaxis.ticktext") is None  # 6 hidden units: no tags
+
+
+def test_attention_maps_name_their_axes(page, server, shot):
+    page.goto(f"{server}/playground#preset=transformer_classifier&tab=run&run")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    extra = page.locator(".extra[data-extra^=attn]").first
+    extra.scroll_into_view_if_needed()
+    fig = extra.locator(".fig")
+    expect(fig).to_have_attribute("data-drawn", "grid")
+    x, y = fig.evaluate("f => [f.layout.xaxis, f.layout.yaxis]")
+    # rows (queries, by word) attend to columns (keys, by word too)
+    assert x["ticktext"] == y["ticktext"] and len(x["ticktext"]) == 16
+    extra.scroll_into_view_if_needed()
+    shot(page, "attention_axes")

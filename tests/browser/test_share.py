@@ -70,10 +70,30 @@ def test_share_link_restores_model_and_activations(new_page, server, shot):
     assert other.input_value("#weights-seed") == "3"
     assert other.input_value("#run-controls [data-role=input-seed]") == "7"
     expect(other.locator("#tab-code")).to_be_hidden()
-    other.click("#tab-run")
+    expect(other.locator("#tab-run")).to_have_attribute("aria-selected", "true")  # not Share
     assert drawn_values(other) == first
     token = other.evaluate("localStorage.getItem('playground.token')")
     assert token and token != page.evaluate("localStorage.getItem('playground.token')")
+
+
+def test_a_link_copied_on_share_opens_on_run_or_the_tab_chosen(new_page, server):
+    page = new_page()
+    page.goto(f"{server}/playground#preset=lenet5&tab=share")
+    expect(page.locator("#model-status")).to_contain_text("built")
+    expect(page.locator("#share-link")).to_have_value(re.compile("z="))
+    other = new_page()
+    other.goto(page.input_value("#share-link"))
+    expect(other.locator("#tab-run")).to_have_attribute("aria-selected", "true")
+    page.select_option("#share-tab", "inspect")
+    expect(page.locator("#share-link")).not_to_have_value(other.url)
+    other = new_page()
+    other.goto(page.input_value("#share-link"))
+    expect(other.locator("#tab-inspect")).to_have_attribute("aria-selected", "true")
+    # the address bar, copied while Share is open, opens on Run too
+    expect(page).to_have_url(re.compile("z="))
+    other = new_page()
+    other.goto(page.url)
+    expect(other.locator("#tab-run")).to_have_attribute("aria-selected", "true")
 
 
 def test_lesson_link_hides_panels(page, server, shot):

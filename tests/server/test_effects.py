@@ -319,6 +319,27 @@ def test_mismatched_prediction_and_target_shapes_are_refused(api) -> None:
     refused(api, "losses", 413, "limit_exceeded", input=big, target=big)
 
 
+@pytest.mark.parametrize("loss", [{}, [], ["MSELoss"], 3])
+def test_a_loss_of_the_wrong_type_is_a_4xx_naming_the_field(api, loss) -> None:
+    case = {"input": {"kind": "tensor", "data": [[2, 1, 0.1], [0.5, 2.5, 0.3]]}}
+    case["target"] = {"kind": "tensor", "data": [0, 1]}
+    err = refused(api, "losses", 422, "invalid_request", loss=loss, **case)
+    assert "loss" in err["message"]
+
+
+def test_the_labs_choices_and_tutorial_cases_come_from_the_request_schemas(client) -> None:
+    from models.effects.losses import LOSSES
+    from server.schemas.effects import DROPOUT_TUTORIAL
+
+    body = client.get("/api/effects").json()  # no token: it is the page's static data
+    assert body["dropout"]["options"]["layer"] == ["Dropout", "Dropout1d", "Dropout2d"]
+    assert body["dropout"]["tutorial"] == DROPOUT_TUTORIAL
+    assert body["dropout"]["defaults"]["p"] == 0.5
+    assert body["losses"]["options"]["loss"] == list(LOSSES)
+    assert body["pooling"]["options"]["op"][0] == "max"
+    assert "encoding" not in body["pooling"]["options"]
+
+
 # -- linear -----------------------------------------------------------------------------------
 def test_linear_by_hand_tutorial(api) -> None:
     body = effect(api, "linear", preset="tutorial")

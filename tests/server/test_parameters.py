@@ -267,6 +267,29 @@ def test_bad_upload_is_refused_and_changes_nothing(api, lenet, case):
     assert api.ok(api.get(f"/api/models/{lenet['id']}"))["version"] == lenet["version"]
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy-pickle"])
+def test_a_torch_save_file_is_named_as_a_refused_pickle(api, lenet, legacy, tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save(oracle(0).state_dict(), path, _use_new_zipfile_serialization=not legacy)
+    err = api.error(api.put_weights(lenet["id"], path.read_bytes()), 422, "bad_weights")
+    assert "torch.save (pickle) file, not safetensors" in err["message"]
+    assert "claims" not in err["message"]
+
+
+@pytest.mark.parametrize("size", [0x280, 0x380, 0x4B50])
+def test_a_header_length_that_looks_like_a_pickle_is_still_safetensors(size):
+    """The first bytes are the header's length: 0x280 starts with 0x80 0x02, a pickle's."""
+    from models.weights import read_header
+
+    header = json.dumps({"__metadata__": {"format": "pt"}}).encode().ljust(size)
+    assert read_header(struct.pack("<Q", size) + header) == {}
+
+
+def test_bytes_without_a_json_header_are_not_safetensors(api, lenet):
+    err = api.error(api.put_weights(lenet["id"], BAD["garbage"]), 422, "bad_weights")
+    assert err["message"].startswith("This is not a safetensors file")
+
+
 # Headers that parse as JSON but hold odd types. models/weights.py (check_against) reads them
 # as if they were well-formed: a non-dict entry or a list dtype raises AttributeError or
 # TypeError (a 500); a string shape, or a header nested 10,000 deep, escapes as a ValueError or

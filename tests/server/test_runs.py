@@ -90,6 +90,18 @@ def test_statistics_match_numpy(api, lenet):
     assert sum(stats["histogram"]["counts"]) == want.size
 
 
+def test_input_statistics_are_exact_float32_whatever_the_encoding(api, lenet):
+    """The input card's numbers come from the server, as a layer's: not from the f16 payload."""
+    torch.manual_seed(0)
+    want = torch.randn(1, 1, 32, 32).double()
+    got = api.run(lenet["id"], inputs={"x": {"kind": "random"}}, encoding="f16", capture=[])
+    stats = got["inputs"]["x"]["stats"]
+    assert stats["mean"] == pytest.approx(float(want.mean()), rel=1e-5)
+    assert stats["std"] == pytest.approx(float(want.std(correction=0)), rel=1e-5)
+    assert stats["min"] == float(want.min()) and stats["max"] == float(want.max())
+    assert api.run(lenet["id"], capture=[], stats=False)["inputs"]["x"].get("stats") is None
+
+
 def test_same_seed_same_model_same_activations(api):
     """Two models created with the same seed hold the same weights, so compute the same."""
     x = tensor_input(sample(4, 1, 1, 32, 32))

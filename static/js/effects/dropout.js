@@ -11,18 +11,28 @@ import { controlForm } from "./form.js";
 import { drawn, groupedBars, hline, rows } from "./plot.js";
 
 export const SCHEMA = [
-  { key: "layer", label: "Layer", kind: "select", options: ["Dropout", "Dropout2d"], value: "Dropout" },
+  // options: [] are filled from GET /api/effects (the request schema's choices) by main.js
+  { key: "layer", label: "Layer", kind: "select", options: [], value: "Dropout" },
   { key: "p", label: "p (probability of zeroing)", kind: "range", min: 0, max: 0.95, step: 0.05, value: 0.5 },
   { key: "passes", label: "Passes", kind: "number", min: 1, max: 12, value: 4 },
-  { key: "mode", label: "Mode", kind: "select", options: ["train", "eval"], value: "train" },
+  { key: "mode", label: "Mode", kind: "select", options: [], value: "train" },
   { key: "size", label: "Input size (n×n)", kind: "number", min: 2, max: 64, value: 16 },
   { key: "seed", label: "Seed", kind: "number", min: 0, max: 1e9, value: 0 },
 ];
-const TUTORIAL = { p: 0.4 };
+/** The API's tutorial case as this form's values: p, passes, mode and the input's size. */
+const tutorialValues = (t) => ({
+  layer: "Dropout",
+  p: t.p,
+  passes: t.passes,
+  mode: t.mode,
+  size: t.source.shape[t.source.shape.length - 1],
+  seed: 0,
+});
 
 function request(v) {
   const n = v.size ?? 16;
-  // Dropout2d zeroes whole channels: n channels of 1×n, so a dropped channel is a row
+  // Dropout2d zeroes whole channels: n channels of 1×n, so a dropped channel is a row;
+  // Dropout1d reads [1, n, n] as (N, C, L): a dropped channel is a row too
   const shape = v.layer === "Dropout2d" ? [1, n, 1, n] : [1, n, n];
   return {
     source: { kind: "random", distribution: "uniform", shape, seed: 0 },
@@ -41,12 +51,12 @@ function square(payload) {
   return rows({ ...payload, shape: [payload.shape.reduce((a, b) => a * b, 1) / cols, cols] });
 }
 
-export function createDropout(panel, { values, onState, run }) {
+export function createDropout(panel, { values, onState, run, info }) {
   const form = controlForm(SCHEMA, (v) => update(v));
   form.set(values);
-  const tutorial = el("button", { type: "button", class: "btn", id: "drop-tutorial", text: "Tutorial: p = 0.4" });
+  const tutorial = el("button", { type: "button", class: "btn", id: "drop-tutorial", text: `Tutorial: p = ${info.tutorial.p}, ${info.tutorial.passes} passes` });
   tutorial.addEventListener("click", () => {
-    form.set(TUTORIAL);
+    form.set(tutorialValues(info.tutorial));
     update(form.values());
   });
   const call = el("p", { class: "fx-call", id: "drop-call" });
@@ -79,9 +89,12 @@ export function createDropout(panel, { values, onState, run }) {
     await groupedBars(figZero, [{ name: "zero fraction", x, y: r.zero_fractions }], {
       shapes: [hline(r.expected_zero_fraction)],
       yTitle: "fraction zeroed",
+      yRange: [0, 1],
     });
     const items = [
-      `Mean zero fraction ${fmtNum(r.mean_zero_fraction)} against p = ${fmtNum(r.expected_zero_fraction)}.`,
+      r.mode === "train"
+        ? `Mean zero fraction ${fmtNum(r.mean_zero_fraction)} against p = ${fmtNum(r.p)}.`
+        : `Eval mode: dropout is off, so nothing is zeroed (mean zero fraction ${fmtNum(r.mean_zero_fraction)}); p = ${fmtNum(r.p)} acts in training only.`,
       `Survivors are scaled by ${fmtNum(r.scale)}${r.mode === "train" ? " = 1/(1−p)" : ""}: ${r.survivors_scaled ? "yes" : "no"} (max error ${fmtNum(r.max_scaling_error)}).`,
       r.mode === "eval"
         ? `Eval mode: every pass equals the input (identity: ${r.identity ? "yes" : "no"}).`

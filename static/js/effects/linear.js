@@ -15,6 +15,12 @@ export const SCHEMA = [
   { key: "seed", label: "Seed", kind: "number", min: 0, max: 1e9, value: 0 },
 ];
 
+/** A factor of a product: negative ones in brackets, with a true minus sign: (−0.004323). */
+function factor(v) {
+  const text = fmtNum(v);
+  return v < 0 ? `(−${text.slice(1)})` : text;
+}
+
 function matrixTable(caption, z, id) {
   return el(
     "table",
@@ -61,7 +67,7 @@ export function createLinear(panel, { values, onState, run }) {
             "tr",
             {},
             el("th", { scope: "row", text: `y[${s.row}, ${s.out}]` }),
-            el("td", { text: s.x.map((x, i) => `${fmtNum(x)}·${fmtNum(s.w[i])}`).join(" + ") }),
+            el("td", { text: s.x.map((x, i) => `${factor(x)}·${factor(s.w[i])}`).join(" + ") }),
             el("td", { class: "num", text: fmtNum(s.sum) }),
             el("td", { class: "num", text: fmtNum(s.bias) }),
             el("td", { class: "num", text: fmtNum(s.value) }),

@@ -11,20 +11,10 @@ import { el, fmtNum, replace } from "../dom.js";
 import { controlForm } from "./form.js";
 import { flat, groupedBars, lines } from "./plot.js";
 
-const LOSSES = [
-  "MSELoss",
-  "L1Loss",
-  "SmoothL1Loss",
-  "HuberLoss",
-  "CrossEntropyLoss",
-  "NLLLoss",
-  "BCELoss",
-  "BCEWithLogitsLoss",
-  "KLDivLoss",
-];
 export const SCHEMA = [
-  { key: "loss", label: "Loss", kind: "select", options: LOSSES, value: "CrossEntropyLoss" },
-  { key: "reduction", label: "Reduction", kind: "select", options: ["mean", "sum", "none", "batchmean"], value: "mean" },
+  // options: [] are filled from GET /api/effects (the request schema's choices) by main.js
+  { key: "loss", label: "Loss", kind: "select", options: [], value: "CrossEntropyLoss" },
+  { key: "reduction", label: "Reduction", kind: "select", options: [], value: "mean" },
   { key: "preds", label: "Predictions (JSON)", kind: "textarea", value: "" },
   { key: "targets", label: "Targets (JSON)", kind: "textarea", value: "" },
   { key: "beta", label: "beta (SmoothL1)", kind: "number", min: 0.001, max: 1e6, step: "any", value: 1 },

@@ -26,10 +26,23 @@ const TABS = {
 };
 const made = {};
 let catalog = null;
+// each experiment's choices and tutorial case, from the request schemas (GET /api/effects)
+const choices = api.effectOptions();
+choices.catch(() => {}); // reported by the tab that needs it
+
+/** Fill a schema's empty option lists from the API's choices for its fields. */
+function fillOptions(schema, info) {
+  for (const spec of schema)
+    if (spec.kind === "select" && !spec.options.length && info.options[spec.key])
+      spec.options = info.options[spec.key].map(String);
+}
+
+let written = location.hash; // the hash this page wrote last (a change to it is someone's)
 
 function writeHash(tab, values) {
   const params = new URLSearchParams({ tab, ...toHash(values) });
   history.replaceState(null, "", `#${params.toString()}`);
+  written = location.hash;
 }
 
 /** Run a request for a tab: a busy note while it runs, the API's message when it fails. */
@@ -52,13 +65,27 @@ async function open(name, params) {
   if (!TABS[name]) return;
   const [create, schema] = TABS[name];
   if (!made[name]) {
-    if (name === "activations" && !catalog) catalog = await api.catalog();
     const panel = document.getElementById(`panel-${name}`);
+    let info;
+    try {
+      if (name === "activations" && !catalog) catalog = await api.catalog();
+      info = (await choices)[name];
+    } catch (err) {
+      const status = document.createElement("p");
+      status.className = "fx-status";
+      status.dataset.kind = "error";
+      status.textContent = `The lab could not load its choices: ${err.message}`;
+      panel.replaceChildren(status);
+      return;
+    }
+    if (made[name]) return; // made while waiting
+    fillOptions(schema, info);
     const values = { ...Object.fromEntries(params || []), ...fromHash(schema, params || new URLSearchParams()) };
     made[name] = create(panel, {
       values,
       run,
       catalog,
+      info,
       onState: (v) => {
         if (tabs.current === name) writeHash(name, v);
       },
@@ -71,8 +98,28 @@ async function open(name, params) {
 
 initBigType();
 installAccessPrompt();
+const tabOf = (params) => (TABS[params.get("tab")] ? params.get("tab") : "pooling");
 const params = new URLSearchParams(location.hash.slice(1));
-const first = TABS[params.get("tab")] ? params.get("tab") : "pooling";
+let pending = { name: tabOf(params), params }; // the hash's values for the tab shown next
 const tabs = new Tabs(document.getElementById("fx-tabs"), new Set());
-tabs.addEventListener("show", (e) => open(e.detail, e.detail === first ? params : null));
-tabs.show(first);
+tabs.addEventListener("show", (e) => {
+  const given = pending?.name === e.detail ? pending.params : null;
+  pending = null;
+  open(e.detail, given);
+});
+tabs.show(pending.name);
+
+// A hash set by hand or by a script (#tab=losses, an edited value) is followed, as the
+// playground does: the tab opens, rebuilt from the hash's values when it gives any.
+window.addEventListener("hashchange", () => {
+  if (location.hash === written) return;
+  written = location.hash;
+  const next = new URLSearchParams(location.hash.slice(1));
+  const name = tabOf(next);
+  if ([...next.keys()].some((k) => k !== "tab")) delete made[name];
+  if (tabs.current === name) open(name, next);
+  else {
+    pending = { name, params: next };
+    tabs.show(name);
+  }
+});

@@ -11,23 +11,23 @@ import { histogram } from "../hist.js";
 import { controlForm } from "./form.js";
 import { drawn, flat, groupedBars, lines, rows } from "./plot.js";
 
-const LAYERS = [
-  "BatchNorm1d",
-  "BatchNorm2d",
-  "LayerNorm",
-  "GroupNorm",
-  "InstanceNorm1d",
-  "InstanceNorm2d",
-];
 export const SCHEMA = [
-  { key: "layer", label: "Layer", kind: "select", options: LAYERS, value: "BatchNorm1d" },
+  // options: [] are filled from GET /api/effects (the request schema's choices) by main.js
+  { key: "layer", label: "Layer", kind: "select", options: [], value: "BatchNorm1d" },
   { key: "scale", label: "Scale", kind: "number", step: "any", value: 20 },
   { key: "offset", label: "Offset", kind: "number", step: "any", value: 5 },
-  { key: "mode", label: "Mode", kind: "select", options: ["train", "eval"], value: "train" },
+  { key: "mode", label: "Mode", kind: "select", options: [], value: "train" },
   { key: "steps", label: "Training steps k", kind: "number", min: 0, max: 1000, value: 1 },
   { key: "momentum", label: "Momentum", kind: "number", min: 0, max: 1, step: 0.05, value: 0.1 },
 ];
-const TUTORIAL = { layer: "BatchNorm1d", scale: 20, offset: 5, mode: "train", steps: 1 };
+/** The API's tutorial case as this form's values (one definition: the request schema's). */
+const tutorialValues = (t) => ({
+  layer: t.layer,
+  scale: t.scale,
+  offset: t.offset,
+  mode: t.mode,
+  steps: t.steps,
+});
 
 function request(v) {
   const shape = v.layer.endsWith("2d") ? [2, 4, 4, 4] : [1, 4, 4];
@@ -56,7 +56,7 @@ function byChannel(payload) {
   );
 }
 
-export function createNormalization(panel, { values, onState, run }) {
+export function createNormalization(panel, { values, onState, run, info }) {
   const form = controlForm(SCHEMA, (v) => update(v));
   form.set(values);
   const tutorial = el("button", {
@@ -66,7 +66,7 @@ export function createNormalization(panel, { values, onState, run }) {
     text: "Tutorial: rand(1,4,4)×20+5",
   });
   tutorial.addEventListener("click", () => {
-    form.set(TUTORIAL);
+    form.set(tutorialValues(info.tutorial));
     update(form.values());
   });
   const call = el("p", { class: "fx-call", id: "norm-call" });
@@ -139,7 +139,12 @@ export function createNormalization(panel, { values, onState, run }) {
       const hist = rows(r.running.history_mean);
       const steps = hist.map((_, i) => i);
       const series = hist[0].map((_, ch) => ({ name: `channel ${ch}`, x: steps, y: hist.map((h) => h[ch]) }));
-      await lines(figRun, series, { xTitle: "training-mode calls", yTitle: "running mean" });
+      await lines(figRun, series, {
+        xTitle: "training-mode calls",
+        yTitle: "running mean",
+        integerX: true,
+        xMax: steps.length - 1,
+      });
       items.push(`Running mean after ${r.running.steps} step(s): ${flat(r.running.mean).map(fmtNum).join(", ")} (${r.running.update}).`);
       items.push("Eval mode normalizes with these running statistics, not the batch's.");
     } else {

@@ -31,19 +31,30 @@ export function rows(payload) {
   return out;
 }
 
+/**
+ * opts: height, title, xTitle, yTitle, shapes, legend (shown: true/false), integerX (x is
+ * a count: whole-number ticks), yRange ([lo, hi], e.g. [0, 1] for a fraction).
+ */
 function baseLayout(opts) {
-  return {
-    height: opts.height ?? 260,
-    margin: { l: 50, r: 10, t: opts.title ? 26 : 8, b: 40 },
+  const top = (opts.title ? 26 : 8) + (opts.legend ? 22 : 0); // the legend sits above
+  const layout = {
+    height: (opts.height ?? 260) + (opts.legend ? 22 : 0),
+    margin: { l: 50, r: 10, t: top, b: 40 },
     title: opts.title ? { text: plain(opts.title), font: { size: 13 } } : undefined,
     xaxis: { title: { text: plain(opts.xTitle ?? "") }, zeroline: true },
     yaxis: { title: { text: plain(opts.yTitle ?? "") }, zeroline: true },
-    legend: { orientation: "h", y: -0.25 },
+    showlegend: Boolean(opts.legend),
+    // above the plot, clear of the x-axis title below it
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom" },
     shapes: opts.shapes ?? [],
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
     barmode: "group",
   };
+  if (opts.integerX) Object.assign(layout.xaxis, { tick0: 0, dtick: 1, tickformat: "d" });
+  if (opts.integerX && opts.xMax > 10) layout.xaxis.dtick = Math.ceil(opts.xMax / 10);
+  if (opts.yRange) Object.assign(layout.yaxis, { range: opts.yRange, autorange: false });
+  return layout;
 }
 
 /** Lines: series [{x, y, name}]; dashes alternate with colours for readers without colour. */
@@ -59,7 +70,7 @@ export async function lines(div, series, opts = {}) {
     line: { color: COLORS[i % COLORS.length], dash: dashes[i % dashes.length], width: 2 },
     hovertemplate: `${plain(s.name)}<br>x %{x:.3g}: %{y:.4g}<extra></extra>`,
   }));
-  await Plotly.react(div, traces, baseLayout(opts), CONFIG);
+  await Plotly.react(div, traces, baseLayout({ legend: series.length > 1, ...opts }), CONFIG);
   drawn(div);
 }
 
@@ -74,9 +85,8 @@ export async function groupedBars(div, series, opts = {}) {
     marker: { color: s.color ?? COLORS[i % COLORS.length] },
     hovertemplate: `${plain(s.name)} %{x}: %{y:.4g}<extra></extra>`,
   }));
-  const layout = baseLayout({ height: 220, ...opts });
+  const layout = baseLayout({ height: 220, legend: series.length > 1, ...opts });
   layout.xaxis.type = "category";
-  layout.showlegend = series.length > 1;
   await Plotly.react(div, traces, layout, CONFIG);
   drawn(div);
 }

@@ -15,10 +15,9 @@ import { controlForm } from "./form.js";
 import { modelSourcePicker, planes } from "./model_source.js";
 import { drawn, flat } from "./plot.js";
 
-const OPS = ["max", "avg", "min", "adaptive_max", "adaptive_avg"];
-
 export const SCHEMA = [
-  { key: "op", label: "Operation", kind: "select", options: OPS, value: "max" },
+  // options: [] are filled from GET /api/effects (the request schema's choices) by main.js
+  { key: "op", label: "Operation", kind: "select", options: [], value: "max" },
   {
     key: "dims",
     label: "Dimensions",
@@ -78,7 +77,7 @@ const dimsOf = (v) => (String(v.dims) === "1" ? 1 : 2);
 /** The /api/effects/pooling body: only the arguments the chosen operation takes; the input
  * is `source` (a model's layer) when given, else seeded uniform values. */
 export function request(v, source = null) {
-  const op = OPS.includes(v.op) ? v.op : "max";
+  const op = SCHEMA[0].options.includes(v.op) ? v.op : "max";
   const dims = dimsOf(v);
   const n = v.size ?? 6;
   const body = {
