@@ -14,6 +14,7 @@ from typing import Any
 
 from models.errors import SpecError
 from models.inputs import DEFAULT_MAKER
+from models.tagging_data import TAGGER_VOCAB, TAGS
 
 
 @dataclass(frozen=True)
@@ -57,25 +58,6 @@ def _random(seed: int = 0) -> dict[str, Any]:
     return {**DEFAULT_MAKER, "seed": seed}
 
 
-# -- the sequence-models tutorial's data -------------------------------------------------------
-TRAINING_DATA = [
-    (["The", "dog", "ate", "the", "apple"], ["DET", "NN", "V", "DET", "NN"]),
-    (["Everybody", "read", "that", "book"], ["NN", "V", "DET", "NN"]),
-]
-
-
-def _word_to_ix(data: list[tuple[list[str], list[str]]]) -> dict[str, int]:
-    """The tutorial's loop: each word gets the next index the first time it is seen."""
-    word_to_ix: dict[str, int] = {}
-    for sent, _tags in data:
-        for word in sent:
-            if word not in word_to_ix:
-                word_to_ix[word] = len(word_to_ix)
-    return word_to_ix
-
-
-TAGGER_VOCAB = list(_word_to_ix(TRAINING_DATA))  # The, dog, ate, the, apple, Everybody, …
-TAGS = ["DET", "NN", "V"]  # the tutorial's tag_to_ix = {"DET": 0, "NN": 1, "V": 2}
 EMBEDDING_DIM = 6
 HIDDEN_DIM = 6
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from models.datasets import files, toy
 from models.datasets.transforms import Transform, apply_transforms, transformed_shape
 from models.errors import SpecError
-from models.presets import TAGGER_VOCAB, TAGS, TRAINING_DATA
+from models.tagging_data import TAGGER_VOCAB, TAGS, TRAINING_DATA
 
 __all__ = [
     "DATASETS",

@@ -133,7 +133,7 @@ def test_circle_without_noise_puts_the_disc_in_class_1() -> None:
 
 
 def test_pos_tagging_is_the_tutorials_data() -> None:
-    from models.presets import TAGGER_VOCAB, TAGS, TRAINING_DATA
+    from models.tagging_data import TAGGER_VOCAB, TAGS, TRAINING_DATA
 
     data = load_split("pos_tagging", "train")
     for (words, tags), x, y in zip(TRAINING_DATA, data.x, data.y, strict=True):

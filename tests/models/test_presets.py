@@ -18,7 +18,8 @@ from models.build import build, infer
 from models.catalog import SECTIONS
 from models.errors import SpecError
 from models.inputs import make_input
-from models.presets import PRESETS, TAGGER_VOCAB, TAGS, TRAINING_DATA, get_preset, preset_list
+from models.presets import PRESETS, TAGGER_VOCAB, TAGS, get_preset, preset_list
+from models.tagging_data import TRAINING_DATA
 
 SEEDS = [0, 7]
 

@@ -246,7 +246,7 @@ def test_lstm_tagger_trains_like_the_sequence_models_tutorial() -> None:
     model, start, events, _, _ = _train(spec, config, seed=1, slices=97, between=_random_work)
 
     # The tutorial, as written (torch.manual_seed(1), then the class, then 300 epochs)
-    from models.presets import TAGGER_VOCAB, TAGS, TRAINING_DATA
+    from models.tagging_data import TAGGER_VOCAB, TAGS, TRAINING_DATA
 
     torch.manual_seed(1)
     plain = LSTMTagger(6, 6, len(TAGGER_VOCAB), len(TAGS))
