@@ -130,7 +130,22 @@ async def get_training(training_id: str, record: ModelDep, request: Request) -> 
         200: {
             "description": "Server-Sent Events: `id` is the event's number, `event` its kind "
             "(status, step, eval), `data` JSON. Resume with `Last-Event-ID` or `?after=`.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "text/event-stream": {
+                    "schema": {  # one event, as a client's SSE parser gives it
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string", "description": "the event's number"},
+                            "event": {
+                                "type": "string",
+                                "enum": ["status", "step", "eval", "checkpoint"],
+                            },
+                            "data": {"type": "string", "contentMediaType": "application/json"},
+                        },
+                        "required": ["data"],
+                    }
+                }
+            },
         },
     },
     response_class=Response,  # errors are JSON; the 200 is the event stream
