@@ -242,6 +242,10 @@ def run_schemathesis(url: str, token: str, examples: int, seed: int, report_dir:
         str(seed),
         "--workers",
         "1",
+        # how long an answer may take is the job deadlines' business (a loaded 2-core box
+        # once took 10 s, schemathesis' default, for 999 dropout passes behind a queue)
+        "--request-timeout",
+        "120",
         "--report",
         "json",
         "--report-dir",
