@@ -257,7 +257,8 @@ def run_schemathesis(url: str, token: str, examples: int, seed: int, report_dir:
         "SCHEMATHESIS_HOOKS": "tests.server.schemathesis_hooks",
         "PYTHONPATH": str(ROOT),
     }
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    # run in the report directory: schemathesis keeps a cache (.schemathesis/) where it runs
+    done = subprocess.run(command, cwd=report_dir, env=env, capture_output=True, text=True)
     (report_dir / "output.txt").write_text(done.stdout + done.stderr)
     reports = sorted(report_dir.glob("*.json"))
     assert reports, done.stdout[-3000:] + done.stderr[-3000:]
