@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -275,12 +274,12 @@ def summary(report: dict) -> str:
 
 
 @pytest.mark.slow
-def test_live_server(live_server, tmp_path) -> None:
+def test_live_server(http, live_server, tmp_path) -> None:
     """Coverage, fuzzing and stateful phases over a socket: no failure of any check."""
     server = live_server(**FUZZ_SETTINGS)
-    token = httpx.post(f"{server.url}/api/workspaces").json()["token"]
+    token = http.post(f"{server.url}/api/workspaces").json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
-    r = httpx.post(f"{server.url}/api/models", json={"preset": PRESET, "seed": 0}, headers=auth)
+    r = http.post(f"{server.url}/api/models", json={"preset": PRESET, "seed": 0}, headers=auth)
     assert r.status_code == 201, r.text
     report = run_schemathesis(server.url, token, LIVE_EXAMPLES, LIVE_SEED, tmp_path)
     phases = {name for name, phase in report["phases"].items() if phase["status"] != "skipped"}
