@@ -65,6 +65,9 @@ def test_a_burst_of_runs_gets_answers_and_503s_with_retry_after(http, small) -> 
     statuses = [status for status, _, _ in answers]
     assert set(statuses) <= {200, 503}, statuses
     assert 200 in statuses and 503 in statuses, statuses  # one runs, one waits, the rest: 503
+    print(
+        f"burst of {BURST} runs, queue 1: {statuses.count(200)} × 200, {statuses.count(503)} × 503"
+    )
     for status, headers_, body_ in answers:
         if status == 503:
             assert int(headers_["retry-after"]) >= 1
@@ -94,6 +97,8 @@ def test_a_burst_of_mixed_requests_has_no_server_error(http, small) -> None:
     statuses = [status for status, _, _ in answers]
     assert all(status < 500 or status == 503 for status in statuses), statuses
     assert statuses.count(200) >= len(kinds)  # the cheap GETs never queue
+    counts = {status: statuses.count(status) for status in sorted(set(statuses))}
+    print(f"mixed burst of {len(statuses)}: {counts}")
     assert http.get(f"{server.url}/healthz").status_code == 200
 
 
