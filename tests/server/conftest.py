@@ -266,6 +266,13 @@ class LiveServer:
 
 
 @pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """A client for live servers, patient with a loaded machine (httpx waits 5 s by default)."""
+    with httpx.Client(timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
 def live_server(tmp_path) -> Iterator[Callable[..., LiveServer]]:
     """A factory: ``live_server(request_timeout_seconds=1)`` is a started server with those
     settings (the small limits otherwise), stopped after the test."""

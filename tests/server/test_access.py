@@ -80,7 +80,7 @@ def test_guessing_the_code_is_rate_limited(make_client, api):
 
 def guesses(server, count: int, forwarded: bool = True) -> list[int]:
     """``count`` wrong access codes sent to a live server, each with a fresh X-Forwarded-For."""
-    with httpx.Client(base_url=server.url) as client:
+    with httpx.Client(base_url=server.url, timeout=120) as client:
         return [
             client.post(
                 "/api/workspaces",

@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -242,6 +241,10 @@ def run_schemathesis(url: str, token: str, examples: int, seed: int, report_dir:
         str(seed),
         "--workers",
         "1",
+        # how long an answer may take is the job deadlines' business (a loaded 2-core box
+        # once took 10 s, schemathesis' default, for 999 dropout passes behind a queue)
+        "--request-timeout",
+        "120",
         "--report",
         "json",
         "--report-dir",
@@ -253,7 +256,8 @@ def run_schemathesis(url: str, token: str, examples: int, seed: int, report_dir:
         "SCHEMATHESIS_HOOKS": "tests.server.schemathesis_hooks",
         "PYTHONPATH": str(ROOT),
     }
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    # run in the report directory: schemathesis keeps a cache (.schemathesis/) where it runs
+    done = subprocess.run(command, cwd=report_dir, env=env, capture_output=True, text=True)
     (report_dir / "output.txt").write_text(done.stdout + done.stderr)
     reports = sorted(report_dir.glob("*.json"))
     assert reports, done.stdout[-3000:] + done.stderr[-3000:]
@@ -270,12 +274,12 @@ def summary(report: dict) -> str:
 
 
 @pytest.mark.slow
-def test_live_server(live_server, tmp_path) -> None:
+def test_live_server(http, live_server, tmp_path) -> None:
     """Coverage, fuzzing and stateful phases over a socket: no failure of any check."""
     server = live_server(**FUZZ_SETTINGS)
-    token = httpx.post(f"{server.url}/api/workspaces").json()["token"]
+    token = http.post(f"{server.url}/api/workspaces").json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
-    r = httpx.post(f"{server.url}/api/models", json={"preset": PRESET, "seed": 0}, headers=auth)
+    r = http.post(f"{server.url}/api/models", json={"preset": PRESET, "seed": 0}, headers=auth)
     assert r.status_code == 201, r.text
     report = run_schemathesis(server.url, token, LIVE_EXAMPLES, LIVE_SEED, tmp_path)
     phases = {name for name, phase in report["phases"].items() if phase["status"] != "skipped"}

@@ -9,7 +9,6 @@ import json
 import socket
 import time
 
-import httpx
 import pytest
 
 TIMEOUT_S = 1.0  # the servers' deadline here; the sockets wait up to 20 s for an answer
@@ -65,10 +64,10 @@ def test_a_body_sent_too_slowly_gets_a_408_and_the_connection_closes(server) -> 
     sock.close()
 
 
-def test_an_upload_sent_too_slowly_gets_a_408_and_frees_its_slot(server) -> None:
-    token = httpx.post(f"{server.url}/api/workspaces").json()["token"]
+def test_an_upload_sent_too_slowly_gets_a_408_and_frees_its_slot(http, server) -> None:
+    token = http.post(f"{server.url}/api/workspaces").json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
-    model = httpx.post(f"{server.url}/api/models", json={"preset": "linear_3_2"}, headers=auth)
+    model = http.post(f"{server.url}/api/models", json={"preset": "linear_3_2"}, headers=auth)
     sock = connect(server)
     sock.sendall(
         f"PUT /api/models/{model.json()['id']}/weights HTTP/1.1\r\nHost: x\r\n"
@@ -92,7 +91,7 @@ def test_headers_sent_too_slowly_close_the_connection(server) -> None:
     sock.close()
 
 
-def test_many_half_sent_requests_are_all_closed(server) -> None:
+def test_many_half_sent_requests_are_all_closed(http, server) -> None:
     socks = [connect(server) for _ in range(50)]
     for i, sock in enumerate(socks):
         if i % 2:
@@ -107,7 +106,7 @@ def test_many_half_sent_requests_are_all_closed(server) -> None:
     for sock in socks:
         sock.close()
     # the server still answers
-    assert httpx.get(f"{server.url}/healthz").status_code == 200
+    assert http.get(f"{server.url}/healthz").status_code == 200
 
 
 def test_a_request_in_time_is_unaffected_by_the_deadlines(server) -> None:
