@@ -76,9 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyGuard, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
+    from server.routers import conv_hand  # convolution by hand (the training view)
     from server.routers import effects  # the effects lab
 
     routers = (workspaces, library, models, runs, parameters, trainings, datasets, health, effects)
+    routers += (conv_hand,)
     for router in routers:
         app.include_router(router.router)
     pages.mount(app, ROOT)
