@@ -76,8 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyGuard, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
-    from server.routers import conv_hand  # convolution by hand (the training view)
-    from server.routers import effects  # the effects lab
+    from server.routers import conv_hand, effects  # the effects lab, convolution by hand
 
     routers = (workspaces, library, models, runs, parameters, trainings, datasets, health, effects)
     routers += (conv_hand,)
