@@ -76,10 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyGuard, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
-    from server.routers import conv_hand, effects  # the effects lab, convolution by hand
+    from server.routers import conv_hand, dataset_points, effects  # lab, training view
 
     routers = (workspaces, library, models, runs, parameters, trainings, datasets, health, effects)
-    routers += (conv_hand,)
+    routers += (conv_hand, dataset_points)
     for router in routers:
         app.include_router(router.router)
     pages.mount(app, ROOT)

@@ -87,3 +87,14 @@ def test_api_refuses_what_is_not_a_conv_cell(api, lenet):
     body = {"layer": "conv1", "channel": 0, "row": 0, "col": 0, "checkpoint": ref}
     api.error(api.post(url, json=body), 404, "training_not_found")
     assert PRESETS["lenet5"].spec["layers"][0]["name"] == "conv1"
+
+
+def test_points_of_a_2d_set_are_its_samples(api):
+    from models.datasets import get_sample
+
+    got = api.ok(api.get("/api/datasets/spiral/points/test"))
+    assert len(got["x"]) == len(got["label"]) == 250
+    for i in (0, 17, 249):
+        x, label = get_sample("spiral", "test", i)
+        assert got["x"][i] == x.tolist() and got["label"][i] == label
+    api.error(api.get("/api/datasets/digits/points/test"), 404, "not_a_point_set")
