@@ -17,6 +17,7 @@ import { RunPanel } from "./run_panel.js";
 import { SharePanel } from "./share.js";
 import { Stack } from "./stack.js";
 import { Tabs } from "./tabs.js";
+import { TrainView } from "./train/view.js";
 import { Validator } from "./validate.js";
 
 const $ = (id) => document.getElementById(id);
@@ -65,6 +66,12 @@ export class App {
       rebuild: () => this.apply({ fresh: true }),
     });
     this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
+    this.trainView = new TrainView($("train"), {
+      store,
+      session: this.session,
+      apply: () => this.apply(),
+      badge: (on) => ($("untrained-note").hidden = !on),
+    });
     this.rerun = debounce(() => this.run(), 350);
   }
 
@@ -230,6 +237,7 @@ export class App {
         seed: state.runSeed,
         capture: "all",
         encoding: "f16",
+        ...this.trainView.runExtras(), // the weights of the time slider's step
       };
       this.say("Running…", "busy");
       const started = performance.now();
@@ -273,6 +281,7 @@ export class App {
     if (tab === "inspect") this.inspector.refresh().catch((err) => this.report(err));
     if (tab === "code") this.codeView.refresh().catch((err) => this.report(err));
     if (tab === "share") this.share.render();
+    if (tab === "train") this.trainView.show().catch((err) => this.report(err));
   }
 
   say(text, kind = "info") {
