@@ -15,10 +15,12 @@ pytestmark = pytest.mark.browser
 
 API_RUN = """async ([ref, sample]) => {
   const token = localStorage.getItem("playground.token");
-  const id = (await (await fetch("/api/models", {headers: {Authorization: `Bearer ${token}`}})).json()).models[0].id;
-  const body = {inputs: {x: sample}, capture: ["conv1"], encoding: "list", stats: false, checkpoint: ref};
+  const auth = {Authorization: `Bearer ${token}`};
+  const id = (await (await fetch("/api/models", {headers: auth})).json()).models[0].id;
+  const body = {inputs: {x: sample}, capture: ["conv1"], encoding: "list", stats: false,
+    checkpoint: ref};
   const res = await fetch(`/api/models/${id}/run`, {method: "POST", body: JSON.stringify(body),
-    headers: {Authorization: `Bearer ${token}`, "Content-Type": "application/json"}});
+    headers: {...auth, "Content-Type": "application/json"}});
   return (await res.json()).activations.conv1.tensor.data[0];
 }"""
 

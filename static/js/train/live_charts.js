@@ -8,6 +8,7 @@
 import { plotlyReady, plain } from "../charts.js";
 import { el, replace } from "../dom.js";
 
+const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r()));
 const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
 const COLORS = ["#3b6ea5", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d"];
 
@@ -97,14 +98,22 @@ export class LiveCharts {
         if (data.confusion) confusion = data.confusion;
       }
     }
+    // one chart per task (a frame apart), so no single task redraws them all
     const { divs } = this;
     if (loss.x[0].length || loss.x[1].length) {
-      Plotly.extendTraces(divs.loss, loss, [0, 1]);
-      Plotly.extendTraces(divs.lr, lr, [0]);
+      await Plotly.extendTraces(divs.loss, loss, [0, 1]);
       this.points += loss.x[0].length + loss.x[1].length;
+      if (!document.hidden) await nextFrame();
+      await Plotly.extendTraces(divs.lr, lr, [0]);
     }
-    if (acc.x[0].length || acc.x[1].length) Plotly.extendTraces(divs.acc, acc, [0, 1]);
-    if (flow.length) await this.appendFlow(Plotly, flow);
+    if (acc.x[0].length || acc.x[1].length) {
+      if (!document.hidden) await nextFrame();
+      await Plotly.extendTraces(divs.acc, acc, [0, 1]);
+    }
+    if (flow.length) {
+      if (!document.hidden) await nextFrame();
+      await this.appendFlow(Plotly, flow);
+    }
     if (confusion) this.drawConfusion(Plotly, confusion);
   }
 

@@ -1,13 +1,14 @@
 /**
  * A training's Server-Sent Events, read with fetch (the route needs the Authorization header,
- * which EventSource cannot send). Events are handed over in batches, one batch per animation
- * frame, so the page keeps up with the stream at its full rate. A dropped connection resumes
+ * which EventSource cannot send). Events are handed over in batches (see schedule), so the
+ * page keeps up with the stream at its full rate. A dropped connection resumes
  * after the last event seen (?after=N) until a final status arrives.
  */
 
 import { authHeaders } from "../api.js";
 
 const FINAL = new Set(["done", "failed", "cancelled", "interrupted"]);
+const FLUSH_MS = 250;
 
 export class EventStream {
   /** onBatch(events): events are {id, kind, data}; onEnd(): the training ended. */
@@ -18,6 +19,10 @@ export class EventStream {
     this.last = after;
     this.pending = [];
     this.frame = null;
+    this.flushed = 0;
+    this.cost = 0; // ms the last batch took to draw
+    this.drawing = false;
+    this.ended = false;
     this.closed = false;
     this.finished = false;
     this.ctrl = null;
@@ -88,15 +93,34 @@ export class EventStream {
   }
 
   schedule() {
-    if (this.frame !== null) return;
-    const flush = () => {
+    if (this.frame !== null || this.drawing) return;
+    // One batch at a time, drawn in an animation frame, and the next one no sooner than
+    // FLUSH_MS or three times as long as the last batch took to draw: Plotly redraws a whole
+    // trace per extendTraces, so the main thread stays mostly free at any stream rate.
+    const gap = Math.max(FLUSH_MS, 3 * this.cost);
+    const wait = Math.max(0, this.flushed + gap - performance.now());
+    const flush = async () => {
       this.frame = null;
+      const started = performance.now();
       const batch = this.pending;
       this.pending = [];
-      if (batch.length) this.onBatch(batch);
-      if (this.finished && !this.pending.length) this.onEnd?.();
+      this.drawing = true;
+      try {
+        if (batch.length) await this.onBatch(batch);
+      } finally {
+        this.drawing = false;
+        this.flushed = performance.now();
+        this.cost = this.flushed - started;
+      }
+      if (this.pending.length) this.schedule();
+      else if (this.finished && !this.ended) {
+        this.ended = true;
+        this.onEnd?.();
+      }
     };
-    // one batch per frame; a hidden tab gets no frames, so a timer stands in
-    this.frame = document.hidden ? setTimeout(flush, 250) : requestAnimationFrame(flush);
+    this.frame = setTimeout(() => {
+      if (document.hidden) flush();
+      else requestAnimationFrame(flush);
+    }, wait);
   }
 }

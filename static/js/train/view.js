@@ -160,7 +160,7 @@ export class TrainView {
         if (data.error) this.fail(new Error(data.error));
       } else if (kind === "checkpoint") this.steps.push(data.step);
     }
-    this.charts.append(events).catch((err) => this.fail(err));
+    const drawn = this.charts.append(events).catch((err) => this.fail(err));
     if (events.some((e) => e.kind === "checkpoint")) {
       this.atStep.setSteps([...this.steps]);
       const step = this.steps[this.steps.length - 1];
@@ -168,6 +168,7 @@ export class TrainView {
     }
     this.sync();
     this.say();
+    return drawn; // the stream waits for it before handing over the next batch
   }
 
   say() {
