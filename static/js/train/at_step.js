@@ -50,15 +50,19 @@ export class AtStep {
         { class: "train-row" },
         el("label", { class: "field field-inline" }, el("span", { class: "field-label", text: "Test sample" }), this.index),
         el("button", { type: "button", class: "btn btn-small", id: "sample-random", text: "Random", onclick: () => this.pick(Math.floor(Math.random() * (this.ctx.dataset()?.test_size || 1))) }),
-        el("button", { type: "button", class: "btn btn-small", id: "sample-wrong", text: "A misclassified one", onclick: () => this.findWrong() }),
+        el("button", { type: "button", class: "btn btn-small", id: "sample-wrong", text: "A misclassified one", onclick: () => this.findWrong().catch((err) => this.ctx.report(err)) }),
       ),
       this.truth,
       el("div", { class: "sample-pair" }, this.imageDiv, this.probDiv),
-      el("h4", { text: "conv1's kernels" }),
-      this.kernelDiv,
-      el("h4", { text: "The first conv layer's maps for this sample (click a cell)" }),
-      this.mapsDiv,
-      this.hand.root,
+      (this.convBox = el(
+        "div",
+        { class: "conv-box" },
+        el("h4", { text: "conv1's kernels" }),
+        this.kernelDiv,
+        el("h4", { text: "The first conv layer's maps for this sample (click a cell)" }),
+        this.mapsDiv,
+        this.hand.root,
+      )),
     );
   }
 
@@ -113,6 +117,28 @@ export class AtStep {
     this.show().catch((err) => this.ctx.report(err));
   }
 
+  /** Try random test samples (at most 40) until the model at this step gets one wrong. */
+  async findWrong() {
+    const dataset = this.ctx.dataset();
+    const id = this.ctx.session.id;
+    if (!dataset || !id) return;
+    const config = this.ctx.store.state.train.config;
+    const inputName = Object.keys(this.ctx.store.state.spec.inputs)[0];
+    const ref = this.checkpointRef();
+    for (let tries = 0; tries < 40; tries += 1) {
+      const index = Math.floor(Math.random() * dataset.test_size);
+      const sample = await sampleInput(config, dataset, index, this.ctx.inputShape());
+      const body = { inputs: { [inputName]: sample.maker }, capture: "none", encoding: "f32", stats: false };
+      if (ref) body.checkpoint = ref;
+      const out = decodePayload(Object.values((await trainApi.run(id, body)).outputs)[0]);
+      const n = out.shape[out.shape.length - 1];
+      const logits = Array.from(out.values.subarray(0, n));
+      const truth = Array.isArray(sample.label) ? sample.label[0] : sample.label;
+      if (logits.indexOf(Math.max(...logits)) !== truth) return this.pick(index);
+    }
+    replace(this.truth, el("span", { text: "No misclassified sample among 40 random ones: well trained." }));
+  }
+
   checkpointRef() {
     const t = this.ctx.training();
     return t && this.current !== undefined ? { training: t.id, step: this.current } : null;
@@ -145,6 +171,7 @@ export class AtStep {
   async drawSample(dataset, sample, res) {
     const out = decodePayload(Object.values(res.outputs)[0]);
     const classes = dataset.classes;
+    if (Array.isArray(sample.label)) return this.drawTags(classes, sample, out);
     const n = out.shape[out.shape.length - 1];
     const probs = softmax(Array.from(out.values.subarray(0, n)));
     const pred = probs.indexOf(Math.max(...probs));
@@ -165,6 +192,24 @@ export class AtStep {
     await bars(this.probDiv, probs, { labels: classes.length ? [...classes] : null, yTitle: "probability" });
   }
 
+  /** A tagged sentence: each word with its true tag and the model's. */
+  async drawTags(classes, sample, out) {
+    const vocab = Object.values(this.ctx.store.state.spec.inputs)[0].vocab || [];
+    const n = out.shape[out.shape.length - 1];
+    const rows = sample.label.map((truth, i) => {
+      const logits = Array.from(out.values.subarray(i * n, (i + 1) * n));
+      const pred = logits.indexOf(Math.max(...logits));
+      const word = vocab[Math.round(sample.image.values[i])] ?? String(sample.image.values[i]);
+      return el("tr", {}, el("td", { class: "mono", text: word }), el("td", { text: classes[truth] }), el("td", { class: pred === truth ? "ok-text" : "error-text", text: classes[pred] }));
+    });
+    const right = sample.label.every((t, i) => rows[i].lastChild.textContent === classes[t]);
+    this.prediction = { right };
+    replace(this.truth, el("span", { id: "sample-pred", text: right ? "Every word tagged right." : "Some words tagged wrong." }));
+    replace(this.imageDiv, el("table", { class: "tag-table" }, el("thead", {}, el("tr", {}, ["word", "true", "predicted"].map((h) => el("th", { text: h })))), el("tbody", {}, rows)));
+    (await plotlyReady()).purge(this.probDiv);
+    replace(this.probDiv);
+  }
+
   convName(res) {
     return Object.keys(res.activations).find((k) => res.activations[k].type === "Conv2d") || null;
   }
@@ -172,6 +217,7 @@ export class AtStep {
   async drawMaps(res, body) {
     const name = this.convName(res);
     const Plotly = await plotlyReady();
+    this.convBox.hidden = !name;
     if (!name) {
       Plotly.purge(this.mapsDiv);
       replace(this.mapsDiv, el("p", { class: "muted", text: "This model has no Conv2d layer." }));

@@ -156,7 +156,7 @@ export class LiveCharts {
     const ticks = { tickvals: names.map((_, i) => i), ticktext: names, tickfont: { size: 9 } };
     Plotly.newPlot(
       div,
-      [{ type: "heatmap", z: matrix, colorscale: "Blues", showscale: false,
+      [{ type: "heatmap", z: matrix, colorscale: "Blues", reversescale: true, showscale: false,
          hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>" }],
       {
         height: 260,

@@ -91,7 +91,7 @@ export class TrainView {
       el("div", { class: "train-controls" }, Object.values(this.buttons)),
       this.status,
       this.error,
-      el("div", { class: "train-live" }, chartsRoot, this.boundary.root),
+      el("div", { class: "train-live" }, this.boundary.root, chartsRoot),
       el("h3", { text: "The model at a step" }),
       atRoot,
     );
