@@ -39,6 +39,24 @@ def trace(page: Page, div: str, i: int, axis: str = "y") -> list:
     return page.evaluate(f"() => document.getElementById('{div}').data[{i}].{axis}")
 
 
+SERVER_STEP = """async () => {
+  const auth = {Authorization: `Bearer ${localStorage.getItem("playground.token")}`};
+  const id = (await (await fetch("/api/models", {headers: auth})).json()).models[0].id;
+  const ts = (await (await fetch(`/api/models/${id}/trainings`, {headers: auth})).json());
+  return ts.trainings[0].step;
+}"""
+
+
+def settled(page: Page) -> int:
+    """Once the paused training's last events are drawn: its step (= the points drawn)."""
+    for _ in range(100):
+        step = page.evaluate(SERVER_STEP)
+        if len(trace(page, "chart-loss", 0)) == step:
+            return step
+        page.wait_for_timeout(100)
+    raise AssertionError("the drawn steps never caught up with the training")
+
+
 def test_lenet_lesson_trains_slides_and_convolves_by_hand(page, server, shot):
     page.goto(server)
     page.click("[data-lesson=lenet5_fashion]")
@@ -80,6 +98,38 @@ def test_lenet_lesson_trains_slides_and_convolves_by_hand(page, server, shot):
     assert value == shown[0][row][col]
     assert float(page.locator("#hand-result").text_content()) == pytest.approx(value, abs=1e-5)
     shot(page, "train_conv_by_hand", full_page=True)
+
+    # the Run tab runs the slider's step; a misclassified test sample is found and shown
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    expect(page.locator("#untrained-note")).to_be_visible()
+    page.click("#tab-train")
+    page.click("#sample-wrong")
+    expect(page.locator("#sample-pred")).to_have_class("error-text")
+
+
+def test_pause_one_step_stop_and_reset(page, server):
+    page.goto(f"{server}/playground#lesson=spiral_linear")
+    expect(page.locator("#train-start")).to_be_enabled()
+    page.fill("#train-length", "100000")
+    page.locator("#train-length").dispatch_event("change")
+    page.click("#train-start")
+    expect(page.locator("#train-pause")).to_be_enabled()
+    page.click("#train-pause")
+    expect(page.locator("#train-status")).to_contain_text("paused")
+    expect(page.locator("#train-step")).to_be_enabled()
+    before = settled(page)
+    page.click("#train-step")
+    page.wait_for_function(
+        "(n) => document.getElementById('chart-loss').data[0].x.length === n + 1", arg=before
+    )
+    assert trace(page, "chart-loss", 0, "x")[-1] == before + 1
+    page.click("#train-cancel")
+    expect(page.locator("#train")).to_have_attribute("data-trained", "cancelled")
+    expect(page.locator("#train-reset")).to_be_enabled()
+    page.click("#train-reset")
+    expect(page.locator("#time-step")).to_have_text("step 0")
+    expect(page.locator("#untrained-badge")).to_be_visible()
 
 
 def test_spiral_boundary_and_a_shared_link_replays_the_curve(new_page, server, shot):
