@@ -70,7 +70,7 @@ def test_lenet_lesson_trains_slides_and_convolves_by_hand(page, server, shot):
     expect(page.locator("#train-status")).to_contain_text("done")
     expect(page.locator("#at-step")).to_have_attribute("data-drawn", "30:0")
     expect(page.locator("#untrained-badge")).to_be_hidden()
-    shot(page, "train_lenet", docs=True, full_page=True)
+    shot(page, "train_lenet_30_steps", full_page=True)
 
     # the time slider: back to the checkpoint at step 1, then step 0 (untrained again)
     steps = page.evaluate("() => document.getElementById('time-slider').max")
@@ -142,7 +142,7 @@ def test_spiral_boundary_and_a_shared_link_replays_the_curve(new_page, server, s
     assert len(z) == 48 and len({round(v, 3) for row in z for v in row}) > 10  # not flat
     first = trace(page, "chart-loss", 0)
     assert len(first) == 60
-    shot(page, "train_spiral", docs=True)
+    shot(page, "train_spiral_60_steps")
     page.wait_for_function("() => location.hash.startsWith('#z=')")
     link = page.url
 

@@ -63,7 +63,7 @@ export class LiveCharts {
     await Plotly.newPlot(loss, [line("train", 0), line("test", 1, "lines+markers")], layout("loss"), CONFIG);
     await Plotly.newPlot(acc, [line("train", 0), line("test", 1, "lines+markers")], layout("accuracy", { yaxis: { range: [0, 1], title: { text: "accuracy" } } }), CONFIG);
     await Plotly.newPlot(lr, [line("learning rate", 2)], layout("learning rate", { yaxis: { type: "log", title: { text: "learning rate" } } }), CONFIG);
-    await Plotly.newPlot(flow, [], layout("‖grad‖ (—), ‖Δw‖/‖w‖ (…)", { yaxis: { type: "log", title: { text: "gradient flow" } } }), CONFIG);
+    await Plotly.newPlot(flow, [], layout("‖grad‖ (—), ‖Δw‖/‖w‖ (…)", { height: 210, margin: { l: 52, r: 8, t: 44, b: 30 }, legend: { orientation: "h", y: 1.35, x: 0, font: { size: 10 } }, yaxis: { type: "log", title: { text: "gradient flow" } } }), CONFIG);
     acc.hidden = !classes;
     confusion.hidden = !classes;
     this.confusionDrawn = false;

@@ -73,7 +73,7 @@ export class TrainView {
     this.form.render();
     const chartsRoot = el("div", { class: "train-charts", id: "train-charts" });
     this.charts = new LiveCharts(chartsRoot);
-    this.boundary = new Boundary(el("div", { id: "train-boundary", class: "train-boundary" }));
+    this.boundary = new Boundary(el("div", { id: "train-boundary", class: "train-boundary", hidden: true }));
     const atRoot = el("section", { class: "at-step", id: "at-step", "aria-label": "The model at a step" });
     this.atStep = new AtStep(atRoot, {
       store,
@@ -137,8 +137,8 @@ export class TrainView {
     this.steps = [];
     this.atStep.setSteps([]);
     const dataset = this.dataset();
+    await this.boundary.reset(dataset); // first: it decides the charts' width
     await this.charts.reset(dataset.task === "classification" || dataset.task === "tagging" ? dataset.classes : null);
-    await this.boundary.reset(dataset);
     this.sync();
     this.say();
     const { id } = this.training;
