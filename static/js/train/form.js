@@ -48,7 +48,7 @@ export class TrainForm {
     const { datasets, options } = this.ctx;
     const ds = el(
       "select",
-      { id: "train-dataset", onchange: (e) => this.set({ dataset: e.target.value }) },
+      { id: "train-dataset", onchange: (e) => this.pickDataset(e.target.value) },
       datasets.map((d) =>
         el("option", {
           value: d.name,
@@ -160,6 +160,14 @@ export class TrainForm {
         el("label", { class: "check" }, shuffle, "shuffle"),
       ),
     );
+  }
+
+  /** A new dataset: the transforms the model's input seems to need come with it. */
+  pickDataset(name) {
+    const d = this.ctx.datasets.find((x) => x.name === name);
+    const shape = Object.values(this.ctx.store.state.spec.inputs)[0]?.shape || [];
+    this.set({ dataset: name, dataset_params: {}, transforms: suggestTransforms(d, shape) });
+    this.render();
   }
 
   lr() {
