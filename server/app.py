@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 from fastapi import FastAPI
-from models.datasets import DataRoots
 
+from models.datasets import DataRoots
 from server import errors, security
 from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
