@@ -142,6 +142,8 @@ def test_spiral_boundary_and_a_shared_link_replays_the_curve(new_page, server, s
     assert len(z) == 48 and len({round(v, 3) for row in z for v in row}) > 10  # not flat
     first = trace(page, "chart-loss", 0)
     assert len(first) == 60
+    # weight histograms over time: one column per recorded step (every 2nd of 60)
+    assert trace(page, "chart-hist", 0, "x") == list(range(2, 61, 2))
     shot(page, "train_spiral_60_steps")
     page.wait_for_function("() => location.hash.startsWith('#z=')")
     link = page.url

@@ -12,6 +12,7 @@ import { AtStep } from "./at_step.js";
 import { Boundary } from "./boundary.js";
 import { TrainForm, suggestTransforms } from "./form.js";
 import { LiveCharts } from "./live_charts.js";
+import { HistChart } from "./hist_chart.js";
 import { EventStream } from "./stream.js";
 
 const FINAL = new Set(["done", "failed", "cancelled", "interrupted"]);
@@ -73,6 +74,7 @@ export class TrainView {
     this.form.render();
     const chartsRoot = el("div", { class: "train-charts", id: "train-charts" });
     this.charts = new LiveCharts(chartsRoot);
+    this.hist = new HistChart(el("div", { class: "train-hist", id: "train-hist" }));
     this.boundary = new Boundary(el("div", { id: "train-boundary", class: "train-boundary", hidden: true }));
     const atRoot = el("section", { class: "at-step", id: "at-step", "aria-label": "The model at a step" });
     this.atStep = new AtStep(atRoot, {
@@ -92,6 +94,7 @@ export class TrainView {
       this.status,
       this.error,
       el("div", { class: "train-live" }, this.boundary.root, chartsRoot),
+      this.hist.root,
       el("h3", { text: "The model at a step" }),
       atRoot,
     );
@@ -132,6 +135,8 @@ export class TrainView {
     const config = store.state.train.config;
     const body = JSON.parse(JSON.stringify(config));
     for (const k of ["steps", "epochs", "eval_every"]) if (body[k] === null || body[k] === undefined) delete body[k];
+    // histograms about 40 times in the run (recording reads the weights, changes nothing)
+    if (!body.record) body.record = { histograms_every: body.steps ? Math.max(1, Math.ceil(body.steps / 40)) : 10 };
     this.training = await trainApi.start(session.id, body);
     this.began = performance.now();
     this.steps = [];
@@ -139,6 +144,7 @@ export class TrainView {
     const dataset = this.dataset();
     await this.boundary.reset(dataset); // first: it decides the charts' width
     await this.charts.reset(dataset.task === "classification" || dataset.task === "tagging" ? dataset.classes : null);
+    await this.hist.reset();
     this.sync();
     this.say();
     const { id } = this.training;
@@ -160,7 +166,10 @@ export class TrainView {
         if (data.error) this.fail(new Error(data.error));
       } else if (kind === "checkpoint") this.steps.push(data.step);
     }
-    const drawn = this.charts.append(events).catch((err) => this.fail(err));
+    const drawn = this.charts
+      .append(events)
+      .then(() => this.hist.append(events))
+      .catch((err) => this.fail(err));
     if (events.some((e) => e.kind === "checkpoint")) {
       this.atStep.setSteps([...this.steps]);
       const step = this.steps[this.steps.length - 1];
