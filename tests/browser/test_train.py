@@ -106,6 +106,14 @@ def test_lenet_lesson_trains_slides_and_convolves_by_hand(page, server, shot):
     page.click("#tab-train")
     page.click("#sample-wrong")
     expect(page.locator("#sample-pred")).to_have_class("error-text")
+    # the gallery of misclassified test samples: one clicked becomes the sample shown
+    item = page.locator("#gallery .gallery-item").first
+    index = item.get_attribute("data-index")
+    page.fill("#sample-index", "0")
+    item.click()
+    expect(page.locator("#sample-index")).to_have_value(index)
+    expect(page.locator("#at-step")).to_have_attribute("data-drawn", f"0:{index}")
+    expect(page.locator("#sample-pred")).to_have_class("error-text")
 
 
 def test_pause_one_step_stop_and_reset(page, server):

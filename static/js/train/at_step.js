@@ -12,6 +12,7 @@ import { el, replace } from "../dom.js";
 import { decodePayload, matrix } from "../f16.js";
 import { trainApi } from "./api.js";
 import { ConvByHand } from "./conv_hand.js";
+import { Gallery } from "./gallery.js";
 import { sampleInput } from "./sample.js";
 import { readSafetensors } from "./weights.js";
 
@@ -42,6 +43,7 @@ export class AtStep {
     this.kernelDiv = el("div", { class: "kernels", id: "conv-kernels" });
     this.mapsDiv = el("div", { class: "conv-maps", id: "conv-maps" });
     this.hand = new ConvByHand(el("div", { id: "conv-hand", class: "conv-hand" }));
+    this.gallery = new Gallery(el("div", { id: "train-gallery", class: "train-gallery", hidden: true }), { ...ctx, pick: (i) => this.pick(i) });
     replace(
       root,
       el("div", { class: "train-row time-row" }, el("span", { class: "field-label", text: "Time" }), this.slider, this.stepLabel, this.play, this.badge),
@@ -54,6 +56,7 @@ export class AtStep {
       ),
       this.truth,
       el("div", { class: "sample-pair" }, this.imageDiv, this.probDiv),
+      this.gallery.root,
       (this.convBox = el(
         "div",
         { class: "conv-box" },
@@ -164,6 +167,10 @@ export class AtStep {
     await this.drawSample(dataset, sample, res);
     await this.drawMaps(res, body);
     await this.drawKernels(ref).catch((err) => this.ctx.report(err));
+    if (this.galleryAt !== JSON.stringify(ref)) {
+      this.galleryAt = JSON.stringify(ref); // the sample changed, not the step: keep it
+      await this.gallery.show(ref).catch((err) => this.ctx.report(err));
+    }
     performance.mark("pg:at-step-drawn");
     this.root.dataset.drawn = `${ref ? ref.step : "now"}:${index}`;
   }

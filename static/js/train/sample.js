@@ -50,6 +50,7 @@ export async function sampleInput(config, dataset, index, inputShape) {
   const raw = decodePayload(s.tensor);
   const image = { values: raw.values, shape: raw.shape };
   let maker;
+  let values = null;
   if (dataset.dtype === "int64") {
     maker = { kind: "tensor", data: Array.from(raw.values, Math.round) }; // token ids
   } else {
@@ -57,6 +58,7 @@ export async function sampleInput(config, dataset, index, inputShape) {
     const want = inputShape.reduce((a, b) => a * b, 1);
     const shape = want === t.values.length ? inputShape : [1, ...t.shape];
     maker = f32Payload(t.values, shape);
+    values = t.values;
   }
-  return { maker, label: s.label, className: s.class_name, image };
+  return { maker, values, label: s.label, className: s.class_name, image };
 }
