@@ -46,7 +46,7 @@ def main() -> None:
         box = page.locator("#conv-maps .nsewdrag").first.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6)
         page.wait_for_selector("#hand-result")
-        page.locator("#sample-truth").scroll_into_view_if_needed()
+        page.evaluate("() => document.getElementById('conv-kernels').scrollIntoView()")
         page.screenshot(path=str(OUT / "train_at_step.png"))
         browser.close()
 
