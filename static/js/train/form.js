@@ -168,6 +168,7 @@ export class TrainForm {
     const shape = Object.values(this.ctx.store.state.spec.inputs)[0]?.shape || [];
     this.set({ dataset: name, dataset_params: {}, transforms: suggestTransforms(d, shape) });
     this.render();
+    this.ctx.datasetChanged?.();
   }
 
   lr() {

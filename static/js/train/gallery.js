@@ -12,7 +12,8 @@ import { sampleInput } from "./sample.js";
 const GALLERY = 64;
 const SHOWN = 16;
 
-function thumbnail({ values, shape }) {
+/** A grey image of a sample (C×H×W, first channel) as a small canvas. */
+export function thumbnail({ values, shape }) {
   const [, h, w] = shape;
   const canvas = el("canvas", { width: w, height: h, class: "thumb" });
   const ctx = canvas.getContext("2d");

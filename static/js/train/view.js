@@ -7,10 +7,12 @@
 
 import { ApiError } from "../api.js";
 import { el, replace } from "../dom.js";
+import { decodePayload } from "../f16.js";
 import { trainApi } from "./api.js";
 import { AtStep } from "./at_step.js";
 import { Boundary } from "./boundary.js";
 import { TrainForm, suggestTransforms } from "./form.js";
+import { thumbnail } from "./gallery.js";
 import { LiveCharts } from "./live_charts.js";
 import { HistChart } from "./hist_chart.js";
 import { EventStream } from "./stream.js";
@@ -70,8 +72,15 @@ export class TrainView {
       reset: btn("train-reset", "Reset to step 0", () => this.reset()),
     };
     const formRoot = el("div", { class: "train-form", id: "train-form" });
-    this.form = new TrainForm(formRoot, { store, datasets, options, changed: () => this.error.hidden = true });
+    this.form = new TrainForm(formRoot, {
+      store,
+      datasets,
+      options,
+      changed: () => (this.error.hidden = true),
+      datasetChanged: () => this.preview().catch((err) => this.fail(err)),
+    });
     this.form.render();
+    this.previewRoot = el("div", { class: "train-preview", id: "train-preview" });
     const chartsRoot = el("div", { class: "train-charts", id: "train-charts" });
     this.charts = new LiveCharts(chartsRoot);
     this.hist = new HistChart(el("div", { class: "train-hist", id: "train-hist" }));
@@ -90,6 +99,7 @@ export class TrainView {
     replace(
       this.root,
       formRoot,
+      this.previewRoot,
       el("div", { class: "train-controls" }, Object.values(this.buttons)),
       this.status,
       this.error,
@@ -100,6 +110,24 @@ export class TrainView {
     );
     this.sync();
     this.atStep.syncBadge();
+    await this.preview();
+  }
+
+  /** A few training images of the dataset, or a 2-D set's points under the (untrained) boundary. */
+  async preview() {
+    const d = this.dataset();
+    if (!d || this.training) return;
+    replace(this.previewRoot);
+    if (d.sample_shape.length === 3) {
+      const samples = await Promise.all([...Array(8).keys()].map((i) => trainApi.sample(d.name, "train", i)));
+      const items = samples.map((s) => {
+        const t = decodePayload(s.tensor);
+        return el("figure", { class: "gallery-item" }, thumbnail({ values: t.values, shape: t.shape }), el("figcaption", { class: "gallery-cap", text: s.class_name ?? String(s.label) }));
+      });
+      replace(this.previewRoot, el("div", { class: "gallery" }, items));
+    }
+    await this.boundary.reset(d);
+    if (this.ctx.session.id && !this.ctx.session.dirty()) await this.boundary.update(this.ctx.session.id, this.inputName(), null);
   }
 
   dataset() {
