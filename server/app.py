@@ -81,9 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_depth=settings.max_json_depth,
         timeout=settings.request_timeout_seconds,
     )
-    from server.routers import effects  # the effects lab
+    from server.routers import conv_hand, dataset_points, effects  # lab, training view
 
     routers = (workspaces, library, models, runs, parameters, trainings, datasets, health, effects)
+    routers += (conv_hand, dataset_points)
     for router in routers:
         app.include_router(router.router)
     pages.mount(app, ROOT)

@@ -129,3 +129,11 @@ export const api = {
   /** An effects-lab experiment: name is "pooling", "activations/softmax" … */
   effect: (name, body) => request("POST", `/api/effects/${name}`, body),
 };
+
+/** For views with routes of their own (static/js/train): an authenticated JSON request. */
+export const requestJSON = request;
+
+/** The Authorization header, for a streamed fetch (EventSource cannot send headers). */
+export async function authHeaders() {
+  return { Authorization: `Bearer ${await token()}` };
+}

@@ -19,6 +19,7 @@ import { RunPanel, runningStatLayers } from "./run_panel.js";
 import { SharePanel } from "./share.js";
 import { Stack } from "./stack.js";
 import { Tabs } from "./tabs.js";
+import { TrainView } from "./train/view.js";
 import { Validator } from "./validate.js";
 
 const $ = (id) => document.getElementById(id);
@@ -68,6 +69,12 @@ export class App {
       rebuild: () => this.apply({ fresh: true }),
     });
     this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
+    this.trainView = new TrainView($("train"), {
+      store,
+      session: this.session,
+      apply: () => this.apply(),
+      badge: (on) => ($("untrained-note").hidden = !on),
+    });
     this.rerun = debounce(() => this.run(), 350);
     this.myModels = new MyModels($("my-models"), {
       session,
@@ -298,6 +305,7 @@ export class App {
         seed: state.runSeed,
         capture: "all",
         encoding: "f32", // exact: what is drawn, listed and downloaded is torch's float32
+        ...this.trainView.runExtras(), // the weights of the time slider's step
       };
       this.say("Running…", "busy");
       const started = performance.now();
@@ -342,6 +350,7 @@ export class App {
     if (tab === "inspect") this.inspector.refresh().catch((err) => this.report(err));
     if (tab === "code") this.codeView.refresh().catch((err) => this.report(err));
     if (tab === "share") this.share.render();
+    if (tab === "train") this.trainView.show().catch((err) => this.report(err));
   }
 
   say(text, kind = "info") {

@@ -11,6 +11,7 @@ import { App } from "./app.js";
 import { plotlyReady, warmUp } from "./charts.js";
 import { initBigType } from "./dom.js";
 import { ModelSession } from "./model.js";
+import { lessonState } from "./train/lessons.js";
 import { defaultState, readHash, Store } from "./state.js";
 
 async function initialState(hash) {
@@ -19,6 +20,13 @@ async function initialState(hash) {
   if (hash.preset) {
     const p = await api.preset(hash.preset);
     Object.assign(state, { spec: p.spec, seed: p.seed, inputs: p.default_inputs });
+  }
+  const lesson = hash.lesson && lessonState(hash.lesson);
+  if (lesson) {
+    const p = lesson.lesson.preset && (await api.preset(lesson.lesson.preset));
+    const spec = p ? p.spec : lesson.lesson.spec;
+    Object.assign(state, { spec, seed: p ? p.seed : 0, train: lesson.train, tab: "train" });
+    if (p) state.inputs = p.default_inputs;
   }
   if (hash.tab) state.tab = hash.tab;
   if (hash.autorun) state.autorun = true;

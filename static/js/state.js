@@ -8,8 +8,8 @@
  * The workspace token is never part of it.
  */
 
-export const PANELS = ["palette", "builder", "run", "inspect", "code", "share"];
-export const TABS = ["run", "inspect", "code", "share"];
+export const PANELS = ["palette", "builder", "run", "inspect", "code", "share", "train"];
+export const TABS = ["run", "inspect", "code", "share", "train"];
 
 export function emptySpec() {
   return { name: "MyModel", inputs: { x: { shape: [1, 8] } }, layers: [] };
@@ -28,6 +28,7 @@ export function defaultState() {
     param: null, // the parameter shown in Inspect
     focus: null, // the selected layer: a lesson link scrolls to its activation after a run
     autorun: false, // run as soon as the link opens
+    train: null, // the Train tab: {config (a TrainConfig), at (the slider's step), sample}
   };
 }
 
@@ -116,6 +117,7 @@ export async function readHash(hash = location.hash) {
   out.tab = TABS.includes(params.get("tab")) ? params.get("tab") : null;
   out.isNew = params.has("new");
   out.autorun = params.has("run"); // a lesson card: run as soon as the model is built
+  out.lesson = params.get("lesson"); // a training lesson (static/js/train/lessons.js)
   if (params.get("z")) {
     try {
       out.state = { ...defaultState(), ...(await unpack(params.get("z"))) };

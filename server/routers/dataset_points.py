@@ -1,0 +1,42 @@
+"""A 2-D dataset's points in one answer (for drawing them under a decision boundary)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Literal
+
+from fastapi import APIRouter, Request
+
+from models.datasets import DATASETS, load_split
+from models.errors import SpecError
+from server.deps import state_of
+from server.schemas.common import ERRORS
+
+router = APIRouter(prefix="/api", tags=["datasets"])
+MAX_POINTS = 5000
+
+
+def _points(name: str, split: str, roots) -> dict:
+    data = load_split(name, split, roots=roots)  # type: ignore[arg-type]
+    n = min(len(data), MAX_POINTS)
+    return {
+        "dataset": name,
+        "split": split,
+        "x": data.x[:n].tolist(),  # type: ignore[union-attr]
+        "label": data.y[:n].reshape(n, -1)[:, 0].tolist(),  # type: ignore[union-attr]
+    }
+
+
+@router.get("/datasets/{name}/points/{split}", responses=ERRORS)
+async def dataset_points(name: str, split: Literal["train", "test"], request: Request) -> dict:
+    """Every point of a 2-D set's split (at most 5,000) with its label, as stored."""
+    info = DATASETS.get(name)
+    if info is None or tuple(info.sample_shape) != (2,):
+        flat = [n for n, i in DATASETS.items() if tuple(i.sample_shape) == (2,)]
+        raise SpecError(
+            "not_a_point_set",
+            f"'{name}' is not a 2-D point set; these are: {', '.join(flat)}.",
+            status=404,
+        )
+    state = state_of(request)
+    return await state.worker.call(partial(_points, name, split, state.trainings.ctx.roots))
