@@ -96,15 +96,18 @@ def visualize(
     x = (torch.randn(shape, generator=gen) * 0.1).to(device).requires_grad_()
     opt = torch.optim.Adam([x], lr=opts.lr)
     history: list[float] = []
+    image = len(shape) >= 3  # (…, H, W): jitter and total variation apply to images only
     started = time.perf_counter()
     for _ in range(opts.steps):
         if time.perf_counter() - started > max_seconds:
             break
         shift = torch.randint(-opts.jitter, opts.jitter + 1, (2,), generator=gen).tolist()
         with torch.enable_grad():
-            xs = torch.roll(x, shifts=shift, dims=(-2, -1)) if len(shape) >= 2 else x
+            xs = torch.roll(x, shifts=shift, dims=(-2, -1)) if image else x
             obj = objective(model, types, {name: xs}, opts)
-            loss = -obj + opts.l2 * x.pow(2).mean() + opts.tv * total_variation(x)
+            loss = -obj + opts.l2 * x.pow(2).mean()
+            if image:
+                loss = loss + opts.tv * total_variation(x)
             (grad,) = torch.autograd.grad(loss, [x])
         opt.zero_grad()
         x.grad = grad

@@ -99,4 +99,6 @@ export const api = {
   code: (id) => request("GET", `/api/models/${enc(id)}/code`),
   /** An effects-lab experiment: name is "pooling", "activations/softmax" … */
   effect: (name, body) => request("POST", `/api/effects/${name}`, body),
+  /** Why?: route is "attribute", "gradients", "intervene" or "featvis". */
+  attribution: (id, route, body) => request("POST", `/api/models/${enc(id)}/${route}`, body),
 };

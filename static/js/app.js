@@ -18,6 +18,7 @@ import { SharePanel } from "./share.js";
 import { Stack } from "./stack.js";
 import { Tabs } from "./tabs.js";
 import { Validator } from "./validate.js";
+import { WhyView } from "./attribution/why.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,6 +64,12 @@ export class App {
       store,
       session: this.session,
       rebuild: () => this.apply({ fresh: true }),
+    });
+    this.why = new WhyView($("why"), {
+      session: this.session,
+      makers: () => this.runPanel.makers(),
+      apply: () => this.apply(),
+      report,
     });
     this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
     this.rerun = debounce(() => this.run(), 350);
@@ -273,6 +280,7 @@ export class App {
     if (tab === "inspect") this.inspector.refresh().catch((err) => this.report(err));
     if (tab === "code") this.codeView.refresh().catch((err) => this.report(err));
     if (tab === "share") this.share.render();
+    if (tab === "why") this.why.refresh().catch((err) => this.report(err));
   }
 
   say(text, kind = "info") {

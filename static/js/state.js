@@ -9,7 +9,7 @@
  */
 
 export const PANELS = ["palette", "builder", "run", "inspect", "code", "share"];
-export const TABS = ["run", "inspect", "code", "share"];
+export const TABS = ["run", "inspect", "code", "share", "why"];
 
 export function emptySpec() {
   return { name: "MyModel", inputs: { x: { shape: [1, 8] } }, layers: [] };

@@ -1,0 +1,236 @@
+/**
+ * The "Why?" view: an attribution (Captum through the API) drawn over the input image,
+ * and interventions: each channel of a chosen layer as a map; click a map (or its button)
+ * to switch that channel off and see the prediction change (POST /intervene).
+ */
+
+import { api } from "../api.js";
+import { bars, heatmapGrid, plotlyReady, purge } from "../charts.js";
+import { el, field, replace } from "../dom.js";
+import { decodePayload, matrix, squeezed } from "../f16.js";
+
+const METHODS = [
+  ["integrated_gradients", "Integrated Gradients"],
+  ["gradcam", "Grad-CAM"],
+  ["saliency", "Saliency"],
+  ["smoothgrad", "SmoothGrad"],
+  ["occlusion", "Occlusion"],
+];
+const SIGNED = new Set(["integrated_gradients", "occlusion"]);
+
+/** The last two dims of a decoded tensor as rows for Plotly (the first map of the rest). */
+function lastMap(t) {
+  const { dims } = squeezed(t.shape);
+  const rows = dims.length >= 2 ? dims[dims.length - 2] : 1;
+  const cols = dims.length >= 1 ? dims[dims.length - 1] : 1;
+  return matrix(t.values, 0, rows, cols);
+}
+
+function num(value, min, max) {
+  return el("input", { type: "number", min, max, step: "any", value, class: "num-short" });
+}
+
+export class WhyView {
+  /** ctx: {session, makers() -> input makers, visible() -> bool, report(err), apply()} */
+  constructor(root, ctx) {
+    this.root = root;
+    this.ctx = ctx;
+    this.off = new Set(); // channels switched off in the chosen layer
+    this.controls = {
+      method: el("select", { id: "why-method" }, ...METHODS.map(([v, t]) => el("option", { value: v, text: t }))),
+      target: el("select", { id: "why-target" }),
+      steps: num(32, 1, 1000),
+      samples: num(10, 1, 200),
+      stdev: num(0.15, 0, 10),
+      layer: el("select", { id: "why-layer" }),
+      window: num(4, 1, 64),
+      stride: num(2, 1, 64),
+      chanLayer: el("select", { id: "why-channel-layer" }),
+    };
+    this.explainBtn = el("button", { type: "button", class: "btn btn-primary", id: "why-explain", text: "Explain" });
+    this.overlay = el("div", { id: "why-overlay", class: "why-overlay" });
+    this.note = el("p", { class: "why-note", role: "status", "aria-live": "polite" });
+    this.maps = el("div", { id: "why-maps", class: "why-maps" });
+    this.switches = el("div", { id: "why-switches", class: "why-switches", role: "group", "aria-label": "Channels" });
+    this.bars = el("div", { id: "why-bars", class: "why-bars" });
+    this.explainBtn.addEventListener("click", () => this.explain().catch((e) => this.ctx.report(e)));
+    this.controls.method.addEventListener("change", () => this.showSettings());
+    this.controls.chanLayer.addEventListener("change", () => {
+      this.off.clear();
+      this.intervene().catch((e) => this.ctx.report(e));
+    });
+    const c = this.controls;
+    this.settings = {
+      integrated_gradients: [field("Steps", c.steps, { inline: true })],
+      smoothgrad: [field("Samples", c.samples, { inline: true }), field("Noise σ", c.stdev, { inline: true })],
+      gradcam: [field("Layer", c.layer, { inline: true })],
+      occlusion: [field("Window", c.window, { inline: true }), field("Stride", c.stride, { inline: true })],
+      saliency: [],
+    };
+    this.settingsBox = el("span", { class: "why-settings" });
+    replace(
+      root,
+      el("h3", { class: "why-title", text: "Why did it predict that?" }),
+      el(
+        "div",
+        { class: "why-controls" },
+        field("Method", c.method, { inline: true }),
+        field("Class", c.target, { inline: true }),
+        this.settingsBox,
+        this.explainBtn,
+      ),
+      this.note,
+      this.overlay,
+      el("h3", { class: "why-title", text: "Switch channels off" }),
+      el("div", { class: "why-controls" }, field("Layer", c.chanLayer, { inline: true })),
+      this.switches,
+      this.maps,
+      el("h4", { class: "why-title", text: "Prediction" }),
+      this.bars,
+    );
+    this.showSettings();
+  }
+
+  showSettings() {
+    replace(this.settingsBox, ...this.settings[this.controls.method.value]);
+  }
+
+  /** Fill the selects from the model's summary (layers with maps; the classes). */
+  async refresh() {
+    const info = this.ctx.session.info || (await this.ctx.apply());
+    const key = `${info.id}:${info.version}`;
+    if (this.shownFor === key) return;
+    this.shownFor = key;
+    this.off.clear();
+    const layers = info.summary.layers.filter((l) => (l.output_shape || []).length === 4);
+    const fill = (select, names, chosen) => {
+      replace(select, ...names.map((n) => el("option", { value: n, text: n })));
+      if (chosen) select.value = chosen;
+    };
+    const names = layers.map((l) => l.name);
+    fill(this.controls.layer, names, names.find((n) => /conv/i.test(n) && n !== names[0]) || names[0]);
+    fill(this.controls.chanLayer, names, names[0]);
+    const labels = info.spec.labels || [];
+    const last = info.summary.layers[info.summary.layers.length - 1];
+    const classes = last ? last.output_shape[last.output_shape.length - 1] : 0;
+    replace(
+      this.controls.target,
+      el("option", { value: "", text: "predicted" }),
+      ...Array.from({ length: classes }, (_, i) => el("option", { value: String(i), text: labels[i] ?? String(i) })),
+    );
+    this.labels = labels.length ? labels : null;
+    if (names.length) await this.intervene();
+    else replace(this.maps, el("p", { class: "why-note", text: "This model has no layer with channel maps." }));
+  }
+
+  body() {
+    const c = this.controls;
+    const method = c.method.value;
+    const body = { method, inputs: this.ctx.makers() };
+    if (c.target.value !== "") body.target = Number(c.target.value);
+    if (method === "integrated_gradients") body.steps = Number(c.steps.value);
+    if (method === "smoothgrad") Object.assign(body, { samples: Number(c.samples.value), stdev: Number(c.stdev.value) });
+    if (method === "gradcam") body.layer = c.layer.value;
+    if (method === "occlusion") {
+      body.window = [Number(c.window.value), Number(c.window.value)];
+      body.stride = [Number(c.stride.value), Number(c.stride.value)];
+    }
+    return body;
+  }
+
+  async explain() {
+    const info = this.ctx.session.info || (await this.ctx.apply());
+    this.note.textContent = "Explaining…";
+    const res = await api.attribution(info.id, "attribute", this.body());
+    this.last = res;
+    const input = decodePayload(Object.values(res.inputs)[0].tensor);
+    const attr = decodePayload(res.attribution.tensor);
+    await this.drawOverlay(lastMap(input), lastMap(attr), SIGNED.has(res.method));
+    const label = this.labels?.[res.target] ?? String(res.target);
+    const delta = res.delta === undefined ? "" : `, convergence delta ${res.delta.toExponential(2)}`;
+    this.note.textContent = `${res.method} for class ${label}: ${res.passes} forward pass${res.passes === 1 ? "" : "es"}, ${res.elapsed_ms.toFixed(1)} ms${delta}.`;
+    this.root.dataset.method = res.method;
+  }
+
+  async drawOverlay(image, attr, signed) {
+    const Plotly = await plotlyReady();
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const row of attr) for (const v of row) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+    const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+    const traces = [
+      { type: "heatmap", z: image, colorscale: "Greys", reversescale: true, showscale: false, hoverinfo: "skip" },
+      {
+        type: "heatmap",
+        z: attr,
+        opacity: 0.6,
+        colorscale: signed ? "RdBu" : "Hot",
+        reversescale: signed,
+        zmin: signed ? -m : 0,
+        zmax: m,
+        colorbar: { thickness: 10, len: 0.9, outlinewidth: 0 },
+        hovertemplate: "row %{y}, col %{x}<br>attribution %{z:.4g}<extra></extra>",
+      },
+    ];
+    const axis = { showgrid: false, zeroline: false, showticklabels: false, ticks: "" };
+    const layout = {
+      height: 320,
+      width: 360,
+      margin: { l: 10, r: 10, t: 10, b: 10 },
+      xaxis: { ...axis, constrain: "domain" },
+      yaxis: { ...axis, autorange: "reversed", scaleanchor: "x", constrain: "domain" },
+      paper_bgcolor: "rgba(0,0,0,0)",
+    };
+    purge(this.overlay);
+    await Plotly.newPlot(this.overlay, traces, layout, { displaylogo: false, responsive: true });
+  }
+
+  /** Run with the switched-off channels zeroed; draw the layer's maps and the prediction. */
+  async intervene() {
+    const info = this.ctx.session.info || (await this.ctx.apply());
+    const layer = this.controls.chanLayer.value;
+    const interventions = this.off.size ? [{ layer, op: "zero", channels: [...this.off].sort((a, b) => a - b) }] : [];
+    const body = { inputs: this.ctx.makers(), capture: [layer], encoding: "f32", stats: false, interventions };
+    const res = await api.attribution(info.id, "intervene", body);
+    this.lastIntervention = res;
+    const t = decodePayload(res.activations[layer].tensor);
+    const [, channels, rows, cols] = t.shape;
+    const maps = [];
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let c = 0; c < channels; c += 1) {
+      const z = matrix(t.values, c * rows * cols, rows, cols);
+      for (const row of z) for (const v of row) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+      maps.push({ z, title: `${layer}[${c}]${this.off.has(c) ? " off" : ""}` });
+    }
+    this.drawSwitches(channels);
+    purge(this.maps);
+    await heatmapGrid(this.maps, maps, { range: [lo, hi] });
+    this.maps.removeAllListeners?.("plotly_click");
+    this.maps.on?.("plotly_click", (e) => this.toggle(e.points[0].curveNumber));
+    const out = decodePayload(Object.values(res.outputs)[0]);
+    await bars(this.bars, Array.from(out.values), { labels: this.labels, yTitle: "output" });
+    this.bars.dataset.values = JSON.stringify(Array.from(out.values));
+  }
+
+  drawSwitches(channels) {
+    const buttons = Array.from({ length: channels }, (_, c) =>
+      el("button", {
+        type: "button",
+        class: "btn btn-quiet why-switch",
+        text: String(c),
+        title: `Switch channel ${c} ${this.off.has(c) ? "on" : "off"}`,
+        "aria-pressed": String(this.off.has(c)),
+        dataset: { channel: String(c) },
+        onclick: () => this.toggle(c),
+      }),
+    );
+    replace(this.switches, el("span", { class: "field-label", text: "Off:" }), ...buttons);
+  }
+
+  toggle(channel) {
+    if (this.off.has(channel)) this.off.delete(channel);
+    else this.off.add(channel);
+    this.intervene().catch((e) => this.ctx.report(e));
+  }
+}
