@@ -67,6 +67,7 @@ export class App {
     });
     this.why = new WhyView($("why"), {
       session: this.session,
+      store,
       makers: () => this.runPanel.makers(),
       apply: () => this.apply(),
       report,

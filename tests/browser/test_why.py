@@ -89,4 +89,15 @@ def test_overlays_and_switching_a_channel_off(page, server, shot):
     assert bars == pytest.approx(after)
     title = page.evaluate("document.querySelector('#why-maps').layout.annotations[2].text")
     assert title == "conv1[2] off"
+    page.locator("#why-bars").scroll_into_view_if_needed()
     shot(page, "why_channel_off", docs=True)
+
+    # the channels switched off are part of the link: reopened, it shows the same prediction
+    page.wait_for_function("() => location.hash.startsWith('#z=')")
+    page.wait_for_timeout(400)  # the hash is written 200 ms after the last change
+    page.reload()
+    expect(page.locator("#why-switches button[data-channel='2']")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    page.wait_for_selector("#why-bars[data-values]")
+    assert json.loads(page.get_attribute("#why-bars", "data-values")) == after

@@ -1,7 +1,8 @@
 /**
  * The "Why?" view: an attribution (Captum through the API) drawn over the input image,
  * and interventions: each channel of a chosen layer as a map; click a map (or its button)
- * to switch that channel off and see the prediction change (POST /intervene).
+ * to switch that channel off and see the prediction change (POST /intervene). The layer and
+ * the channels off are kept in the page state (`why: {layer, off}`), so a share link has them.
  */
 
 import { api } from "../api.js";
@@ -31,7 +32,7 @@ function num(value, min, max) {
 }
 
 export class WhyView {
-  /** ctx: {session, makers() -> input makers, visible() -> bool, report(err), apply()} */
+  /** ctx: {session, store, makers() -> input makers, report(err), apply()} */
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
@@ -57,6 +58,7 @@ export class WhyView {
     this.controls.method.addEventListener("change", () => this.showSettings());
     this.controls.chanLayer.addEventListener("change", () => {
       this.off.clear();
+      this.remember();
       this.intervene().catch((e) => this.ctx.report(e));
     });
     const c = this.controls;
@@ -110,6 +112,11 @@ export class WhyView {
     const names = layers.map((l) => l.name);
     fill(this.controls.layer, names, names.find((n) => /conv/i.test(n) && n !== names[0]) || names[0]);
     fill(this.controls.chanLayer, names, names[0]);
+    const saved = this.ctx.store.state.why; // from a share link, or this page before
+    if (saved && names.includes(saved.layer)) {
+      this.controls.chanLayer.value = saved.layer;
+      this.off = new Set((saved.off || []).filter(Number.isInteger));
+    }
     const labels = info.spec.labels || [];
     const last = info.summary.layers[info.summary.layers.length - 1];
     const classes = last ? last.output_shape[last.output_shape.length - 1] : 0;
@@ -231,6 +238,12 @@ export class WhyView {
   toggle(channel) {
     if (this.off.has(channel)) this.off.delete(channel);
     else this.off.add(channel);
+    this.remember();
     this.intervene().catch((e) => this.ctx.report(e));
+  }
+
+  remember() {
+    const off = [...this.off].sort((a, b) => a - b);
+    this.ctx.store.update({ why: { layer: this.controls.chanLayer.value, off } });
   }
 }
