@@ -34,6 +34,16 @@ def lenet_with_channel_off(channel: int) -> list[float]:
         return model(x)[0].tolist()
 
 
+def input_gradient() -> torch.Tensor:
+    """d(predicted class score)/d(input) for the page's input (randn after manual_seed(0))."""
+    model = build(PRESETS["lenet5"].spec, seed=0).model.eval()
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 32, 32).requires_grad_()
+    out = model(x)
+    out[0, int(out[0].argmax())].backward()
+    return x.grad[0, 0]
+
+
 def overlay_drawn(page, method: str) -> None:
     page.select_option("#why-method", method)
     page.click("#why-explain")
@@ -58,6 +68,15 @@ def test_overlays_and_switching_a_channel_off(page, server, shot):
     shot(page, "why_integrated_gradients")
     overlay_drawn(page, "gradcam")
     shot(page, "why_gradcam", docs=True)
+    overlay_drawn(page, "gradients")
+    drawn = page.evaluate("document.querySelector('#why-overlay').data[1].z")
+    assert np.asarray(drawn) == pytest.approx(input_gradient().numpy(), rel=1e-5, abs=1e-9)
+
+    page.click("#why-featvis")
+    page.wait_for_selector("#why-featvis-map.js-plotly-plot")
+    z = page.evaluate("document.querySelector('#why-featvis-map').data[0].z")
+    assert (len(z), len(z[0])) == (32, 32)
+    expect(page.locator("#why")).to_contain_text("conv1[0]: 64 steps")
 
     page.click("#why-switches button[data-channel='2']")
     expect(page.locator("#why-switches button[data-channel='2']")).to_have_attribute(

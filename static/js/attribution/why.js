@@ -12,12 +12,13 @@ import { decodePayload, matrix, squeezed } from "../f16.js";
 
 const METHODS = [
   ["integrated_gradients", "Integrated Gradients"],
+  ["gradients", "Gradient (signed)"],
   ["gradcam", "Grad-CAM"],
   ["saliency", "Saliency"],
   ["smoothgrad", "SmoothGrad"],
   ["occlusion", "Occlusion"],
 ];
-const SIGNED = new Set(["integrated_gradients", "occlusion"]);
+const SIGNED = new Set(["integrated_gradients", "occlusion", "gradients"]);
 
 /** The last two dims of a decoded tensor as rows for Plotly (the first map of the rest). */
 function lastMap(t) {
@@ -47,7 +48,13 @@ export class WhyView {
       window: num(4, 1, 64),
       stride: num(2, 1, 64),
       chanLayer: el("select", { id: "why-channel-layer" }),
+      fvChannel: num(0, 0, 4096),
+      fvSteps: num(64, 1, 1000),
     };
+    this.fvBtn = el("button", { type: "button", class: "btn", id: "why-featvis", text: "Visualize" });
+    this.fvBtn.addEventListener("click", () => this.featvis().catch((e) => this.ctx.report(e)));
+    this.fvNote = el("p", { class: "why-note", role: "status", "aria-live": "polite" });
+    this.fv = el("div", { id: "why-featvis-map", class: "why-overlay" });
     this.explainBtn = el("button", { type: "button", class: "btn btn-primary", id: "why-explain", text: "Explain" });
     this.overlay = el("div", { id: "why-overlay", class: "why-overlay" });
     this.note = el("p", { class: "why-note", role: "status", "aria-live": "polite" });
@@ -68,6 +75,7 @@ export class WhyView {
       gradcam: [field("Layer", c.layer, { inline: true })],
       occlusion: [field("Window", c.window, { inline: true }), field("Stride", c.stride, { inline: true })],
       saliency: [],
+      gradients: [],
     };
     this.settingsBox = el("span", { class: "why-settings" });
     replace(
@@ -89,6 +97,16 @@ export class WhyView {
       this.maps,
       el("h4", { class: "why-title", text: "Prediction" }),
       this.bars,
+      el("h3", { class: "why-title", text: "What excites a channel?" }),
+      el(
+        "div",
+        { class: "why-controls" },
+        field("Channel", c.fvChannel, { inline: true }),
+        field("Steps", c.fvSteps, { inline: true }),
+        this.fvBtn,
+      ),
+      this.fvNote,
+      this.fv,
     );
     this.showSettings();
   }
@@ -148,7 +166,8 @@ export class WhyView {
   async explain() {
     const info = this.ctx.session.info || (await this.ctx.apply());
     this.note.textContent = "Explaining…";
-    const res = await api.attribution(info.id, "attribute", this.body());
+    const body = this.body();
+    const res = body.method === "gradients" ? await this.gradient(info, body) : await api.attribution(info.id, "attribute", body);
     this.last = res;
     const input = decodePayload(Object.values(res.inputs)[0].tensor);
     const attr = decodePayload(res.attribution.tensor);
@@ -157,6 +176,18 @@ export class WhyView {
     const delta = res.delta === undefined ? "" : `, convergence delta ${res.delta.toExponential(2)}`;
     this.note.textContent = `${res.method} for class ${label}: ${res.passes} forward pass${res.passes === 1 ? "" : "es"}, ${res.elapsed_ms.toFixed(1)} ms${delta}.`;
     this.root.dataset.method = res.method;
+  }
+
+  /** d(class score)/d(input) from /gradients, in the shape explain() draws. */
+  async gradient(info, body) {
+    const req = { inputs: body.inputs, layers: "none", encoding: "f32", downsample: false };
+    if (body.target !== undefined) req.target = body.target;
+    const res = await api.attribution(info.id, "gradients", req);
+    const name = Object.keys(res.inputs)[0];
+    if (!name) throw new Error("This model's inputs are token ids: no gradient reaches them.");
+    const run = { inputs: body.inputs, capture: "none", encoding: "f32", stats: false };
+    const made = await api.run(info.id, run); // the input itself, to draw under the gradient
+    return { ...res, method: "gradients", passes: 1, attribution: res.inputs[name], inputs: made.inputs };
   }
 
   async drawOverlay(image, attr, signed) {
@@ -218,6 +249,35 @@ export class WhyView {
     const out = decodePayload(Object.values(res.outputs)[0]);
     await bars(this.bars, Array.from(out.values), { labels: this.labels, yTitle: "output" });
     this.bars.dataset.values = JSON.stringify(Array.from(out.values));
+  }
+
+  /** Optimize an input from seeded noise to excite the chosen layer's channel (/featvis). */
+  async featvis() {
+    const info = this.ctx.session.info || (await this.ctx.apply());
+    const layer = this.controls.chanLayer.value;
+    const body = { layer, channel: Number(this.controls.fvChannel.value), steps: Number(this.controls.fvSteps.value) };
+    this.fvNote.textContent = "Optimizing…";
+    const res = await api.attribution(info.id, "featvis", body);
+    const z = lastMap(decodePayload(res.input.tensor));
+    const first = res.objective[0] ?? 0;
+    const last = res.objective[res.objective.length - 1] ?? 0;
+    this.fvNote.textContent = `${layer}[${body.channel}]: ${res.steps} steps, mean activation ${first.toFixed(3)} → ${last.toFixed(3)}.`;
+    const Plotly = await plotlyReady();
+    const axis = { showgrid: false, zeroline: false, showticklabels: false, ticks: "" };
+    purge(this.fv);
+    await Plotly.newPlot(
+      this.fv,
+      [{ type: "heatmap", z, colorscale: "Greys", reversescale: true, colorbar: { thickness: 10 } }],
+      {
+        height: 260,
+        width: 300,
+        margin: { l: 10, r: 10, t: 10, b: 10 },
+        xaxis: { ...axis, constrain: "domain" },
+        yaxis: { ...axis, autorange: "reversed", scaleanchor: "x", constrain: "domain" },
+        paper_bgcolor: "rgba(0,0,0,0)",
+      },
+      { displaylogo: false, responsive: true },
+    );
   }
 
   drawSwitches(channels) {
