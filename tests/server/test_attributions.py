@@ -7,6 +7,8 @@ for bit on the CPU (within float tolerance on a GPU, see ``Api.assert_same``).
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from captum.attr import (
@@ -17,6 +19,7 @@ from captum.attr import (
     Occlusion,
     Saliency,
 )
+from safetensors.torch import load as st_load
 
 from models.build import build
 from models.presets import PRESETS
@@ -258,3 +261,50 @@ def test_featvis_seeded_and_bounded(api, lenet):
     assert a["steps"] == 5 and len(a["objective"]) == 5
     api.error(api.post(url, json={**body, "steps": 100_000}), 413, "limit_exceeded")
     api.error(api.post(url, json={**body, "layer": "nope"}), 404, "unknown_layer")
+
+
+# -- at a checkpoint ---------------------------------------------------------------------------
+MLP64 = {
+    "name": "MLP",
+    "inputs": {"x": {"shape": [1, 64]}},
+    "layers": [
+        {"name": "fc1", "type": "Linear", "args": {"in_features": 64, "out_features": 32}},
+        {"name": "relu", "type": "ReLU"},
+        {"name": "fc2", "type": "Linear", "args": {"in_features": 32, "out_features": 10}},
+    ],
+}
+DIGITS = {
+    "dataset": "digits",
+    "transforms": [{"kind": "scale"}, {"kind": "flatten"}],
+    "optimizer": {"name": "sgd", "args": {"lr": 0.1}},
+    "loss": {"name": "CrossEntropyLoss"},
+    "batch_size": 16,
+    "steps": 10,
+    "seed": 3,
+}
+
+
+def test_attribution_at_a_checkpoint(api):
+    made = api.create(spec=MLP64, seed=0)
+    base = f"/api/models/{made['id']}/trainings"
+    t = api.ok(api.post(base, json=DIGITS), 202)
+    deadline = time.monotonic() + 120
+    while api.ok(api.get(f"{base}/{t['id']}"))["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    x = sample(8, 1, 64)
+    body = {"method": "saliency", "target": 3, "inputs": {"x": tensor_input(x)}}
+    at_0 = attribute(api, made["id"], checkpoint={"training": t["id"], "step": 0}, **body)
+    now = attribute(api, made["id"], **body)
+    assert at_0["checkpoint"] == {"training": t["id"], "step": 0}
+    seeded = build(MLP64, seed=0).model.eval()
+    api.assert_same(at_0["attribution"]["tensor"], Saliency(seeded).attribute(leaf(x), 3))
+    trained = build(MLP64, seed=0).model.eval()
+    trained.load_state_dict(st_load(api.weights(made["id"])))
+    api.assert_same(now["attribution"]["tensor"], Saliency(trained).attribute(leaf(x), 3))
+    assert now["attribution"]["tensor"] != at_0["attribution"]["tensor"]
+    r = api.post(
+        f"/api/models/{made['id']}/attribute",
+        json={**body, "checkpoint": {"training": "nope", "step": 0}},
+    )
+    api.error(r, 404, "training_not_found")
