@@ -274,7 +274,15 @@ def gradients(
             if name in keep:
                 acts[name] = CATALOG[type_name].split(keep[name])[0]
         float_inputs = {n: t for n, t in xs.items() if t.requires_grad}
-        named_params = dict(model.named_parameters()) if params else {}
+        # frozen parameters (requires_grad off) have no gradient: they are left out
+        named_params = {n: p for n, p in model.named_parameters() if p.requires_grad and params}
+        if not objective.requires_grad:
+            raise SpecError(
+                "no_gradient",
+                "The output does not depend on anything that has a gradient (integer inputs "
+                "and frozen parameters only); unfreeze a layer or use a float input.",
+            )
+        acts = {n: a for n, a in acts.items() if a.requires_grad}
         wrt = [*float_inputs.values(), *acts.values(), *named_params.values()]
         grads = torch.autograd.grad(objective, wrt, allow_unused=True) if wrt else ()
     it = iter(grads)

@@ -333,3 +333,18 @@ def test_featvis_bounded():
         visualize(b.model, b.inference, FeatVisOptions(layer="conv1", channel=6))
     res = visualize(b.model, b.inference, FeatVisOptions(steps=50), max_seconds=0.0)
     assert res["steps"] == 0
+
+
+def test_frozen_parameters_have_no_gradient():
+    b, x = built("lenet5"), sample("lenet5")
+    for p in b.model.conv1.parameters():
+        p.requires_grad_(False)
+    res = gradients(b.model, {"x": x}, layers=["conv1"], params=True)
+    assert "conv1.weight" not in res["parameters"] and "fc3.bias" in res["parameters"]
+    tagger = build(PRESETS["lstm_tagger"].spec, seed=0).model.eval()
+    for p in tagger.parameters():
+        p.requires_grad_(False)
+    ids = torch.tensor([0, 1, 2, 3, 4])
+    with pytest.raises(SpecError) as err:
+        gradients(tagger, {"sentence": ids}, layers=["word_embeddings"], params=True)
+    assert err.value.code == "no_gradient"
