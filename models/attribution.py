@@ -309,8 +309,14 @@ def attribute(
     inputs: Mapping[str, torch.Tensor],
     opts: AttributionOptions,
     limits: AttributionLimits = DEFAULT_ATTRIBUTION_LIMITS,
+    *,
+    baseline: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """Run ``opts.method`` through Captum; every cost is checked before the first pass."""
+    """Run ``opts.method`` through Captum; every cost is checked before the first pass.
+
+    ``baseline`` (shaped like the input) replaces the constant ``opts.baseline`` for
+    integrated gradients and occlusion.
+    """
     from captum.attr import (
         IntegratedGradients,
         LayerAttribution,
@@ -360,6 +366,15 @@ def attribute(
             f"(0..{classes - 1}).",
         )
     chunk = _chunk(n, inference.total_activation_bytes, limits)
+    base: float | torch.Tensor = opts.baseline
+    if baseline is not None:
+        if baseline.shape != x.shape or not baseline.is_floating_point():
+            raise SpecError(
+                "invalid_baseline",
+                f"the baseline must be a float tensor shaped like input {name!r} "
+                f"({list(x.shape)}); it is {list(baseline.shape)}.",
+            )
+        base = baseline.to(x.device, x.dtype)
     result: dict[str, Any] = {"output": out, "target": target, "passes": n}
     args: dict[str, Any] = {"target": target}
     with torch.enable_grad():
@@ -368,7 +383,7 @@ def attribute(
             attr = Saliency(fn).attribute(x, **args)
         elif opts.method == "integrated_gradients":
             args.update(
-                baselines=opts.baseline, n_steps=opts.steps, internal_batch_size=chunk,
+                baselines=base, n_steps=opts.steps, internal_batch_size=chunk,
                 return_convergence_delta=True,
             )  # fmt: skip
             attr, delta = IntegratedGradients(fn).attribute(x, **args)
@@ -387,7 +402,7 @@ def attribute(
         else:
             window, stride, _ = _window_geometry(opts, shape)
             args.update(
-                sliding_window_shapes=window, strides=stride, baselines=opts.baseline,
+                sliding_window_shapes=window, strides=stride, baselines=base,
                 perturbations_per_eval=chunk,
             )  # fmt: skip
             attr = Occlusion(fn).attribute(x, **args)

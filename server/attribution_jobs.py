@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from models.attribution import AttributionLimits, attribute, gradients
+from models.attribution import AttributionLimits, AttributionOptions, attribute, gradients
 from models.build import Built
 from models.errors import SpecError
 from models.featvis import visualize
@@ -76,6 +76,8 @@ def _payload(t: torch.Tensor, encoding: str, max_el: int | None = None) -> dict[
 
 
 def _plain(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):  # the baseline input, sent back in words only
+        return f"tensor {list(v.shape)}"
     return list(v) if isinstance(v, tuple) else v
 
 
@@ -89,7 +91,15 @@ def attribute_job(
     started = time.perf_counter()
     made = make_inputs(built, req.inputs, settings, limits)
     xs = {n: m.tensor for n, m in made.items()}
-    res = attribute(built.model, built.inference, xs, req, attribution_limits(settings))
+    baseline = None
+    if req.baseline_input is not None:
+        name = req.input or built.model.input_names[0]
+        made_base = make_inputs(built, {name: req.baseline_input}, settings, limits)
+        baseline = made_base[name].tensor
+    opts = AttributionOptions(**req.model_dump(include=set(AttributionOptions.model_fields)))
+    res = attribute(
+        built.model, built.inference, xs, opts, attribution_limits(settings), baseline=baseline
+    )
     out = {
         "method": req.method,
         "target": res["target"],
@@ -98,9 +108,7 @@ def attribute_job(
         "output": encode(res["output"], req.encoding),
         "labels": built.inference.spec.labels,
         "inputs": _inputs_out(made, req.encoding),
-        "captum": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in res["captum_args"].items()
-        },
+        "captum": {k: _plain(v) for k, v in res["captum_args"].items()},
     }
     if "map" in res:
         out["map"] = _payload(res["map"], req.encoding)

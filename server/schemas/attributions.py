@@ -32,6 +32,11 @@ class AttributeRequest(AttributionOptions):
     )
 
     inputs: Inputs = Field(default_factory=dict)
+    baseline_input: InputMaker | None = Field(
+        None,
+        description="integrated_gradients, occlusion: the baseline made like an input (e.g. a "
+        "blurred image or another sample) instead of the constant baseline",
+    )
     encoding: Encoding = "f32"
     checkpoint: CheckpointRef | None = None
 

@@ -308,3 +308,28 @@ def test_attribution_at_a_checkpoint(api):
         json={**body, "checkpoint": {"training": "nope", "step": 0}},
     )
     api.error(r, 404, "training_not_found")
+
+
+def test_integrated_gradients_from_a_baseline_input(api, lenet):
+    m = oracle_model("lenet5")
+    x, base = sample(9, 1, 1, 32, 32), sample(10, 1, 1, 32, 32) * 0.1
+    r = attribute(
+        api,
+        lenet["id"],
+        method="integrated_gradients",
+        steps=12,
+        target=0,
+        inputs={"x": tensor_input(x)},
+        baseline_input=tensor_input(base),
+    )
+    want = IntegratedGradients(m).attribute(
+        leaf(x), baselines=base, target=0, n_steps=12,
+        internal_batch_size=r["captum"]["internal_batch_size"],
+    )  # fmt: skip
+    api.assert_same(r["attribution"]["tensor"], want)
+    bad = {"kind": "tensor", "data": [[1.0, 2.0]]}
+    r = api.post(
+        f"/api/models/{lenet['id']}/attribute",
+        json={"method": "integrated_gradients", "baseline_input": bad},
+    )
+    api.error(r, 422)
