@@ -18,15 +18,21 @@ from models.presets import PRESETS
 pytestmark = pytest.mark.browser
 
 
-def lenet_with_channel_off(channel: int) -> list[float]:
-    """The oracle: the preset (seed 0) on torch.randn after manual_seed(0), conv1[channel] = 0."""
+def lenet_with_channel_off(channel: int, patch_seed: int | None = None) -> list[float]:
+    """The oracle: the preset (seed 0) on torch.randn after manual_seed(0), conv1[channel] = 0
+    (or, with ``patch_seed``, conv1[channel] of the input randn after manual_seed(patch_seed))."""
     model = build(PRESETS["lenet5"].spec, seed=0).model.eval()
+    clean = None
+    if patch_seed is not None:
+        torch.manual_seed(patch_seed)
+        with torch.no_grad():
+            clean = model.conv1(torch.randn(1, 1, 32, 32))
     torch.manual_seed(0)
     x = torch.randn(1, 1, 32, 32)
 
     def off(_m, _a, o):
         o = o.clone()
-        o[:, channel] = 0
+        o[:, channel] = 0 if clean is None else clean[:, channel]
         return o
 
     model.conv1.register_forward_hook(off)
@@ -120,3 +126,11 @@ def test_overlays_and_switching_a_channel_off(page, server, shot):
     )
     page.wait_for_selector("#why-bars[data-values]")
     assert json.loads(page.get_attribute("#why-bars", "data-values")) == after
+
+    # patch instead of zero: the channel from another input (random, seed 1)
+    page.check("#why-patch")
+    page.wait_for_function(
+        "b => document.querySelector('#why-bars').dataset.values !== b", arg=json.dumps(after)
+    )
+    patched = json.loads(page.get_attribute("#why-bars", "data-values"))
+    assert patched == pytest.approx(lenet_with_channel_off(2, patch_seed=1), rel=1e-5, abs=1e-6)

@@ -48,6 +48,8 @@ export class WhyView {
       window: num(4, 1, 64),
       stride: num(2, 1, 64),
       chanLayer: el("select", { id: "why-channel-layer" }),
+      patch: el("input", { type: "checkbox", id: "why-patch" }),
+      patchSeed: num(1, 0, 2 ** 31),
       fvChannel: num(0, 0, 4096),
       fvSteps: num(64, 1, 1000),
     };
@@ -63,6 +65,8 @@ export class WhyView {
     this.bars = el("div", { id: "why-bars", class: "why-bars" });
     this.explainBtn.addEventListener("click", () => this.explain().catch((e) => this.ctx.report(e)));
     this.controls.method.addEventListener("change", () => this.showSettings());
+    for (const control of [this.controls.patch, this.controls.patchSeed])
+      control.addEventListener("change", () => this.off.size && this.intervene().catch((e) => this.ctx.report(e)));
     this.controls.chanLayer.addEventListener("change", () => {
       this.off.clear();
       this.remember();
@@ -92,7 +96,13 @@ export class WhyView {
       this.note,
       this.overlay,
       el("h3", { class: "why-title", text: "Switch channels off" }),
-      el("div", { class: "why-controls" }, field("Layer", c.chanLayer, { inline: true })),
+      el(
+        "div",
+        { class: "why-controls" },
+        field("Layer", c.chanLayer, { inline: true }),
+        field("Patch from random input, seed", c.patchSeed, { inline: true }),
+        field("instead of zero", c.patch, { inline: true }),
+      ),
       this.switches,
       this.maps,
       el("h4", { class: "why-title", text: "Prediction" }),
@@ -227,7 +237,15 @@ export class WhyView {
   async intervene() {
     const info = this.ctx.session.info || (await this.ctx.apply());
     const layer = this.controls.chanLayer.value;
-    const interventions = this.off.size ? [{ layer, op: "zero", channels: [...this.off].sort((a, b) => a - b) }] : [];
+    const chosen = [...this.off].sort((a, b) => a - b);
+    const iv = { layer, op: "zero", channels: chosen };
+    if (this.controls.patch.checked) {
+      // the clean run: the same layer on another input (the corrupted run is this one)
+      const name = Object.keys(info.spec.inputs)[0];
+      iv.op = "patch";
+      iv.source = { [name]: { kind: "random", distribution: "normal", seed: Number(this.controls.patchSeed.value) } };
+    }
+    const interventions = chosen.length ? [iv] : [];
     const body = { inputs: this.ctx.makers(), capture: [layer], encoding: "f32", stats: false, interventions };
     const res = await api.attribution(info.id, "intervene", body);
     this.lastIntervention = res;
@@ -239,7 +257,8 @@ export class WhyView {
     for (let c = 0; c < channels; c += 1) {
       const z = matrix(t.values, c * rows * cols, rows, cols);
       for (const row of z) for (const v of row) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
-      maps.push({ z, title: `${layer}[${c}]${this.off.has(c) ? " off" : ""}` });
+      const mark = this.controls.patch.checked ? " patched" : " off";
+      maps.push({ z, title: `${layer}[${c}]${this.off.has(c) ? mark : ""}` });
     }
     this.drawSwitches(channels);
     purge(this.maps);
