@@ -13,6 +13,7 @@ import torch
 from playwright.sync_api import expect
 
 from models.build import build
+from models.inputs import tokenize
 from models.presets import PRESETS
 
 pytestmark = pytest.mark.browser
@@ -134,3 +135,24 @@ def test_overlays_and_switching_a_channel_off(page, server, shot):
     )
     patched = json.loads(page.get_attribute("#why-bars", "data-values"))
     assert patched == pytest.approx(lenet_with_channel_off(2, patch_seed=1), rel=1e-5, abs=1e-6)
+
+
+def test_tagger_words_explained_by_their_embedding_gradient(page, server):
+    page.goto(f"{server}/")
+    page.click("a[data-preset=lstm_tagger]")
+    page.wait_for_selector("#model-status[data-kind=ok]")
+    page.click("#tab-why")
+    page.click("#why-explain")
+    expect(page.locator("#why")).to_have_attribute("data-method", "tokens")
+    words = page.evaluate("document.querySelector('#why-overlay').data[0].x")
+    drawn = page.evaluate("document.querySelector('#why-overlay').data[0].y")
+    preset = PRESETS["lstm_tagger"]
+    model = build(preset.spec, seed=preset.seed).model.eval()
+    ids, _ = tokenize(" ".join(words), preset.spec["inputs"]["sentence"]["vocab"])
+    kept = {}
+    model.word_embeddings.register_forward_hook(lambda _m, _a, o: kept.setdefault("e", o))
+    out = model(torch.tensor(ids))
+    kept["e"].retain_grad()
+    out[..., int(out[0].argmax())].sum().backward()
+    want = kept["e"].grad.norm(dim=-1).tolist()
+    assert drawn == pytest.approx(want, rel=1e-4)

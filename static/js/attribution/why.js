@@ -177,6 +177,8 @@ export class WhyView {
     const info = this.ctx.session.info || (await this.ctx.apply());
     this.note.textContent = "Explaining…";
     const body = this.body();
+    const first = Object.values(info.spec.inputs)[0] || {};
+    if (/int|long/.test(first.dtype || "")) return this.explainTokens(info, body);
     const res = body.method === "gradients" ? await this.gradient(info, body) : await api.attribution(info.id, "attribute", body);
     this.last = res;
     const input = decodePayload(Object.values(res.inputs)[0].tensor);
@@ -186,6 +188,31 @@ export class WhyView {
     const delta = res.delta === undefined ? "" : `, convergence delta ${res.delta.toExponential(2)}`;
     this.note.textContent = `${res.method} for class ${label}: ${res.passes} forward pass${res.passes === 1 ? "" : "es"}, ${res.elapsed_ms.toFixed(1)} ms${delta}.`;
     this.root.dataset.method = res.method;
+  }
+
+  /**
+   * Token inputs get no gradient: explain each word by the size (L2 norm) of the gradient at
+   * its embedding, d(class score summed over the words)/d(embedding), drawn as bars per word.
+   */
+  async explainTokens(info, body) {
+    const emb = info.summary.layers.find((l) => l.type === "Embedding");
+    if (!emb) throw new Error("Token input without an Embedding layer: nothing to attribute to.");
+    const req = { inputs: body.inputs, layers: [emb.name], encoding: "f32", downsample: false };
+    if (body.target !== undefined) req.target = body.target;
+    const res = await api.attribution(info.id, "gradients", req);
+    const run = { inputs: body.inputs, capture: "none", encoding: "f32", stats: false };
+    const made = await api.run(info.id, run);
+    const tokens = Object.values(made.inputs)[0].tokens || [];
+    const g = decodePayload(res.activations[emb.name].tensor);
+    const dim = g.shape[g.shape.length - 1];
+    const norms = Array.from({ length: g.values.length / dim }, (_, i) =>
+      Math.hypot(...g.values.subarray(i * dim, (i + 1) * dim)),
+    );
+    purge(this.overlay);
+    await bars(this.overlay, norms, { labels: tokens.length === norms.length ? tokens : null, highlight: true, yTitle: "|gradient|" });
+    const label = this.labels?.[res.target] ?? String(res.target);
+    this.note.textContent = `Gradient at ${emb.name} per word, for class ${label} (summed over the words).`;
+    this.root.dataset.method = "tokens";
   }
 
   /** d(class score)/d(input) from /gradients, in the shape explain() draws. */
