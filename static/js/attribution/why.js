@@ -274,7 +274,9 @@ export class WhyView {
     }
     const interventions = chosen.length ? [iv] : [];
     const body = { inputs: this.ctx.makers(), capture: [layer], encoding: "f32", stats: false, interventions };
+    const seq = (this.seq = (this.seq || 0) + 1);
     const res = await api.attribution(info.id, "intervene", body);
+    if (seq !== this.seq) return; // a newer switch was pressed meanwhile: its answer wins
     this.lastIntervention = res;
     const t = decodePayload(res.activations[layer].tensor);
     const [, channels, rows, cols] = t.shape;
