@@ -87,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers += (conv_hand, dataset_points)
     for router in routers:
         app.include_router(router.router)
+    from server.routers import attributions  # why did it predict that? (issue 13)
+
+    app.include_router(attributions.router)
     pages.mount(app, ROOT)
     docs.mount(app)
     security.install(app, settings)  # rate limit, CORS, security headers (outermost)

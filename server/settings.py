@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     # a student's run waits behind at most one slice of a training (bench_train: 50 ms
     # slices cost LeNet-5 ~1 % of its steps per second)
     training_slice_ms: int = Field(50, ge=5, le=2000, description="a training's job length")
+    # attribution (routers/attributions.py): IG steps, SmoothGrad samples, occlusion windows
+    # and feature visualization steps are forward passes; passes × forward FLOPs is bounded too
+    max_attribution_passes: int = Field(1_024, ge=1, description="forward passes per request")
+    max_attribution_flops: int = Field(50 * 10**9, ge=1, description="passes × forward FLOPs")
+    max_featvis_seconds: float = Field(10.0, gt=0, le=600, description="a visualization's time")
 
     def data_roots(self) -> DataRoots:
         return DataRoots(fashion_mnist_dir=self.fashion_mnist_dir)

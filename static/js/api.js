@@ -128,6 +128,8 @@ export const api = {
   effectOptions: () => request("GET", "/api/effects", undefined, { auth: false }),
   /** An effects-lab experiment: name is "pooling", "activations/softmax" … */
   effect: (name, body) => request("POST", `/api/effects/${name}`, body),
+  /** Why?: route is "attribute", "gradients", "intervene" or "featvis". */
+  attribution: (id, route, body) => request("POST", `/api/models/${enc(id)}/${route}`, body),
 };
 
 /** For views with routes of their own (static/js/train): an authenticated JSON request. */

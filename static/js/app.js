@@ -21,6 +21,7 @@ import { Stack } from "./stack.js";
 import { Tabs } from "./tabs.js";
 import { TrainView } from "./train/view.js";
 import { Validator } from "./validate.js";
+import { WhyView } from "./attribution/why.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -67,6 +68,13 @@ export class App {
       store,
       session: this.session,
       rebuild: () => this.apply({ fresh: true }),
+    });
+    this.why = new WhyView($("why"), {
+      session: this.session,
+      store,
+      makers: () => this.runPanel.makers(),
+      apply: () => this.apply(),
+      report,
     });
     this.tabs = new Tabs(document.querySelector(".tabs"), store.hide);
     this.trainView = new TrainView($("train"), {
@@ -351,6 +359,7 @@ export class App {
     if (tab === "code") this.codeView.refresh().catch((err) => this.report(err));
     if (tab === "share") this.share.render();
     if (tab === "train") this.trainView.show().catch((err) => this.report(err));
+    if (tab === "why") this.why.refresh().catch((err) => this.report(err));
   }
 
   say(text, kind = "info") {

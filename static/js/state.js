@@ -9,7 +9,7 @@
  */
 
 export const PANELS = ["palette", "builder", "run", "inspect", "code", "share", "train"];
-export const TABS = ["run", "inspect", "code", "share", "train"];
+export const TABS = ["run", "inspect", "code", "share", "train", "why"];
 
 export function emptySpec() {
   return { name: "MyModel", inputs: { x: { shape: [1, 8] } }, layers: [] };

@@ -1,0 +1,151 @@
+"""Bench: gradients and each attribution method through the playground vs Captum/torch directly.
+
+LeNet-5 (the preset, seed 0) on one seeded random input. For each method three figures are
+measured in the same run, in alternating rounds (so both sides see the same machine):
+
+- ``direct``: Captum (or ``backward``) called on ``build(spec, seed=0).model`` as ``model(x)``;
+- ``engine``: ``models.attribution.attribute`` / ``gradients`` on the same model;
+- ``api``: ``POST /api/models/{id}/attribute`` (or ``/gradients``) in-process through the
+  ASGI app (a starlette TestClient), wall time, and the worker's own ``elapsed_ms``.
+
+Printed: the median of each and the ratios engine/direct and api-worker/direct (target ≤ 1.2);
+api wall/direct shows the fixed cost of HTTP + JSON, which dominates the cheapest methods.
+
+    python bench/bench_attribution.py [--rounds 15]
+
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from captum.attr import (
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.attribution import AttributionOptions, attribute, gradients
+from models.build import build
+from models.presets import PRESETS
+
+BODIES = {
+    "gradients": {},
+    "saliency": {"method": "saliency", "target": 3},
+    "integrated_gradients": {"method": "integrated_gradients", "steps": 50, "target": 3},
+    "smoothgrad": {"method": "smoothgrad", "samples": 10, "target": 3},
+    "gradcam": {"method": "gradcam", "layer": "conv2", "target": 3},
+    "occlusion": {"method": "occlusion", "window": [4, 4], "stride": [2, 2], "target": 3},
+}
+
+
+def direct(model, x: torch.Tensor, name: str, args: dict) -> torch.Tensor:
+    """The computation written directly with Captum / torch."""
+    leaf = x.clone().requires_grad_()
+    if name == "gradients":
+        model(leaf)[0, 3].backward()
+        return leaf.grad
+    if name == "saliency":
+        return Saliency(model).attribute(leaf, target=3, abs=True)
+    if name == "integrated_gradients":
+        return IntegratedGradients(model).attribute(
+            leaf, baselines=0.0, target=3, n_steps=50,
+            internal_batch_size=args["internal_batch_size"], return_convergence_delta=True,
+        )[0]  # fmt: skip
+    if name == "smoothgrad":
+        torch.manual_seed(0)
+        return NoiseTunnel(Saliency(model)).attribute(
+            leaf, nt_type="smoothgrad", nt_samples=10, stdevs=0.15, target=3, abs=True,
+            nt_samples_batch_size=args["nt_samples_batch_size"],
+        )  # fmt: skip
+    if name == "gradcam":
+        raw = LayerGradCam(model, model.conv2).attribute(leaf, target=3, relu_attributions=True)
+        return LayerAttribution.interpolate(raw, (32, 32), "bilinear")
+    return Occlusion(model).attribute(
+        x, sliding_window_shapes=(1, 4, 4), strides=(1, 2, 2), baselines=0.0, target=3,
+        perturbations_per_eval=args["perturbations_per_eval"],
+    )  # fmt: skip
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    rounds = parser.parse_args().rounds
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    built = build(PRESETS["lenet5"].spec, seed=0)
+    model = built.model.eval()
+    x = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    inputs = {"x": {"kind": "tensor", "data": x.tolist()}}
+    with TestClient(create_app(Settings(data_dir=Path(tempfile.mkdtemp())))) as client:
+        headers = {"Authorization": f"Bearer {client.post('/api/workspaces').json()['token']}"}
+        mid = client.post("/api/models", json={"preset": "lenet5", "seed": 0}, headers=headers)
+        mid = mid.json()["id"]
+        print(f"LeNet-5, CPU, torch threads 1, {rounds} rounds; medians in ms")
+        print(f"{'method':22} {'direct':>8} {'engine':>8} {'worker':>8} {'api':>8}"
+              f" {'eng/dir':>8} {'wrk/dir':>8} {'api/dir':>8}")  # fmt: skip
+        for name, body in BODIES.items():
+            if name == "gradients":
+                args: dict = {}
+
+                def engine():
+                    gradients(model, {"x": x}, layers=[], target=3)
+
+                url = f"/api/models/{mid}/gradients"
+                req = {"inputs": inputs, "layers": "none", "target": 3}
+            else:
+                opts = AttributionOptions(**body)
+                args = attribute(model, built.inference, {"x": x}, opts)["captum_args"]
+
+                def engine(opts=opts):
+                    attribute(model, built.inference, {"x": x}, opts)
+
+                url = f"/api/models/{mid}/attribute"
+                req = {**body, "inputs": inputs}
+            figures: dict[str, list[float]] = {k: [] for k in ("direct", "engine", "worker", "api")}
+            for i in range(rounds + 2):
+                d = timed(lambda name=name, args=args: direct(model, x, name, args))
+                e = timed(engine)
+                t = time.perf_counter()
+                r = client.post(url, json=req, headers=headers)
+                a = (time.perf_counter() - t) * 1000
+                assert r.status_code == 200, r.text
+                if i >= 2:  # warm-up
+                    figures["direct"].append(d)
+                    figures["engine"].append(e)
+                    figures["worker"].append(r.json()["elapsed_ms"])
+                    figures["api"].append(a)
+            med = {k: statistics.median(v) for k, v in figures.items()}
+            print(
+                f"{name:22} {med['direct']:8.2f} {med['engine']:8.2f} {med['worker']:8.2f} "
+                f"{med['api']:8.2f} {med['engine'] / med['direct']:8.2f} "
+                f"{med['worker'] / med['direct']:8.2f} {med['api'] / med['direct']:8.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
