@@ -8,7 +8,7 @@ import httpx
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: no ipywidgets needed in a notebook
 
 from models.tensors import encode
 from server.client.errors import check
