@@ -8,8 +8,8 @@ from server.app import create_app
 from server.settings import Settings
 
 
-def main() -> None:
-    settings = Settings()
+def main(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
     app = create_app(settings)
     print(f"PyTorch Model Playground on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
