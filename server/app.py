@@ -9,7 +9,8 @@ import torch
 from fastapi import FastAPI
 from models.datasets import DataRoots
 
-from server import errors, security
+from server import errors, logs, request_id, security
+from server import metrics as app_metrics
 from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
 from server.routers import (
@@ -17,6 +18,7 @@ from server.routers import (
     docs,
     health,
     library,
+    metrics,
     models,
     pages,
     parameters,
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the playground app; nothing global, so tests can make as many as they like."""
     settings = settings or Settings()
+    logs.setup_logging(settings.log_level, settings.log_format)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     store = SqlStore(settings.db_url())
@@ -83,5 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router.router)
     pages.mount(app, ROOT)
     docs.mount(app)
+    if settings.metrics:
+        app_metrics.install(app, state)
+        app.include_router(metrics.router)
     security.install(app, settings)  # rate limit, CORS, security headers (outermost)
+    request_id.install(app)  # around everything: even a bug's 500 carries the id
     return app
