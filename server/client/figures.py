@@ -31,7 +31,11 @@ def activation_map(name: str, t: torch.Tensor, max_channels: int = 16) -> go.Fig
                 col=c % cols + 1,
             )
         fig.update_yaxes(autorange="reversed")
-        fig.update_layout(title=f"{name} {tuple(t.shape)}", coloraxis={"colorscale": "Viridis"})
+        fig.update_layout(
+            title=f"{name} {tuple(t.shape)}",
+            coloraxis={"colorscale": "Viridis"},
+            height=80 + 240 * rows,  # maps about square
+        )
         return fig
     if x.ndim == 2:  # (T, F): time × features
         fig = go.Figure(go.Heatmap(z=x.numpy(), colorscale="Viridis"))
