@@ -390,3 +390,22 @@ def test_follow_resumes_with_last_event_id(server_url, raw):
     assert transport.opened[0] == "0" and len(transport.opened) == 4
     resumed = [int(i) for i in transport.opened[1:]]
     assert resumed == sorted(resumed) and resumed[0] > 0
+
+
+def test_handles_refresh_and_follow(pg):
+    mlp = pg.create_model(MLP, seed=0)
+    assert mlp.refresh().data == pg.model(mlp.id).data
+    training = mlp.train({**DIGITS, "steps": 5, "eval_every": None})
+    assert training.follow(progress=False).status == "done"
+    assert [e["step"] for e in training.events if e["kind"] == "step"] == [1, 2, 3, 4, 5]
+
+
+def test_an_access_code_over_any_httpx_client(make_client):
+    app_client = make_client(access_code="owl-42")  # in-process: the ASGI app, no socket
+    with pytest.raises(PlaygroundError) as err:
+        Client(http=app_client).create_workspace()
+    assert (err.value.status, err.value.code) == (403, "access_code_required")
+    assert err.value.request_id  # the X-Request-ID header
+    pg = Client(http=app_client, access_code="owl-42")
+    assert pg.create_model(preset="linear_3_2", seed=0).name
+    assert pg.workspace()["models"] == 1
