@@ -28,8 +28,8 @@ def config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     )
 
 
-def main() -> None:
-    settings = Settings()
+def main(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
     app = create_app(settings)
     print(f"PyTorch Model Playground on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.Server(config(app, settings)).run()

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from fastapi import FastAPI
 
-from server import errors, openapi, security
+from server import errors, logs, openapi, request_id, security
+from server import metrics as app_metrics
 from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
 from server.routers import (
@@ -16,6 +17,7 @@ from server.routers import (
     docs,
     health,
     library,
+    metrics,
     models,
     pages,
     parameters,
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the playground app; nothing global, so tests can make as many as they like."""
     settings = settings or Settings()
+    logs.setup_logging(settings.log_level, settings.log_format)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     store = SqlStore(settings.db_url())
@@ -92,6 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(attributions.router)
     pages.mount(app, ROOT)
     docs.mount(app)
+    if settings.metrics:
+        app_metrics.install(app, state)
+        app.include_router(metrics.router)
     security.install(app, settings)  # rate limit, CORS, security headers (outermost)
     openapi.install(app)  # the document states what the validation does
+    request_id.install(app)  # around everything: even a bug's 500 carries the id
     return app

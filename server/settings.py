@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # uvicorn's line per request: off by default, as a class sends hundreds a minute (and
     # writing each one cost 0.3 ms of the event loop per run in bench_http)
     access_log: bool = False
+    # operations: log lines for collectors, Prometheus metrics (off unless asked for)
+    log_format: Literal["text", "json"] = Field("text", description="json: one object a line")
+    metrics: bool = Field(False, description="serve GET /metrics (Prometheus' text format)")
+    metrics_token: str | None = Field(None, description="when set, /metrics needs it as Bearer")
 
     # costs of one model or one run, checked on the meta device before anything is allocated
     max_params: int = Field(_LIMITS.max_params, ge=1)

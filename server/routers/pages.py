@@ -11,9 +11,18 @@ from fastapi.templating import Jinja2Templates
 
 from models.presets import PRESETS
 
+PACKAGED_UI = Path(__file__).resolve().parent.parent / "ui"  # where the wheel carries them
+
+
+def ui_root(root: Path) -> Path:
+    """The folder holding templates/ and static/: the repository's top (a checkout, an editable
+    install), else the copy inside the installed package (a wheel: see setup.py)."""
+    return root if (root / "templates").is_dir() else PACKAGED_UI
+
 
 def mount(app: FastAPI, root: Path) -> None:
     """Serve the start page at /, the builder at /playground, the lab at /effects, /static."""
+    root = ui_root(root)
     templates = Jinja2Templates(directory=root / "templates")
     router = APIRouter(include_in_schema=False)  # one per app: create_app may run many times
 

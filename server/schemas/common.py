@@ -21,6 +21,9 @@ class ErrorDetail(BaseModel):
     )
     layer: str | None = Field(None, examples=["fc1"])
     detail: Any = None
+    request_id: str | None = Field(
+        None, description="5xx only: the X-Request-ID header, which names the server's log line"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -56,7 +56,7 @@ SMALL_LIMITS: dict[str, Any] = {
     "rate_limit_per_minute": 0,
     "validate_rate_limit_per_minute": 0,
 }
-ERROR_KEYS = {"code", "message", "layer", "detail"}
+ERROR_KEYS = {"code", "message", "layer", "detail", "request_id"}  # request_id: 5xx
 
 
 class Api:

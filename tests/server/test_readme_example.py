@@ -9,6 +9,7 @@ The README carries the script verbatim between ``<!-- example:start -->`` and
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -92,6 +93,7 @@ def test_example_against_a_real_server(live_server, tmp_path):
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's server.client
     )
     assert done.returncode == 0, done.stderr
     _, scores = _oracle()
