@@ -11,18 +11,10 @@ import signal
 import httpx
 import pytest
 from test_durability import Server  # the subprocess server of the save-durability test
+from test_trainings import MLP
 
 pytestmark = pytest.mark.slow
 
-MLP = {
-    "name": "MLP",
-    "inputs": {"x": {"shape": [1, 64]}},
-    "layers": [
-        {"name": "fc1", "type": "Linear", "args": {"in_features": 64, "out_features": 32}},
-        {"name": "relu", "type": "ReLU"},
-        {"name": "fc2", "type": "Linear", "args": {"in_features": 32, "out_features": 10}},
-    ],
-}
 CONFIG = {
     "dataset": "digits",
     "transforms": [{"kind": "scale"}, {"kind": "flatten"}],
