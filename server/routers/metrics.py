@@ -8,7 +8,7 @@ import hmac
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from server.errors import ApiError
+from models.errors import SpecError
 from server.schemas.common import ERRORS
 
 router = APIRouter(tags=["health"])
@@ -25,7 +25,7 @@ def metrics(request: Request) -> Response:
     if expected is not None:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ApiError(
+            raise SpecError(
                 "unauthorized",
                 "GET /metrics needs 'Authorization: Bearer <PLAYGROUND_METRICS_TOKEN>'.",
                 status=401,
