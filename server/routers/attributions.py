@@ -17,6 +17,7 @@ from models.errors import SpecError
 from server import attribution_jobs as aj
 from server.deps import ModelDep, state_of
 from server.routers.runs import RunJSONResponse
+from server.routing import JsonRoute
 from server.schemas.attributions import (
     AttributeRequest,
     AttributeResult,
@@ -32,7 +33,7 @@ from server.store import ModelRecord
 from server.training_jobs import checkpoint_model
 from server.worker import Live
 
-router = APIRouter(prefix="/api/models", tags=["attributions"])
+router = APIRouter(prefix="/api/models", tags=["attributions"], route_class=JsonRoute)
 
 
 async def _on_model(

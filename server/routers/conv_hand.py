@@ -14,12 +14,13 @@ from models.errors import SpecError
 from models.inputs import InputMaker, make_input
 from server.deps import ModelDep, state_of
 from server.jobs import DEFAULT_MAKER
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.runs import CheckpointRef
 from server.training_jobs import checkpoint_model
 from server.worker import Live
 
-router = APIRouter(prefix="/api/models", tags=["runs"])
+router = APIRouter(prefix="/api/models", tags=["runs"], route_class=JsonRoute)
 
 
 class ConvByHandRequest(BaseModel):

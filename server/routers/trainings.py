@@ -17,6 +17,7 @@ from models.datasets import load_split
 from models.errors import SpecError
 from models.training.script import training_script as make_script
 from server.deps import ModelDep, state_of
+from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.trainings import (
     CheckpointList,
@@ -29,7 +30,7 @@ from server.training_jobs import CheckpointRestore, TrainPlan, send
 from server.training_store import TrainingRecord
 from server.worker import Busy
 
-router = APIRouter(prefix="/api/models", tags=["trainings"])
+router = APIRouter(prefix="/api/models", tags=["trainings"], route_class=JsonRoute)
 TID = "/{model_id}/trainings/{training_id}"
 REPLAY_BATCH = 500
 

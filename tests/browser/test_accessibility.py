@@ -67,6 +67,9 @@ def test_user_text_is_text_not_html(page, server):
     expect(page.locator("#model-status")).to_contain_text("Ran in")
     expect(page.locator("#results .pred-label")).to_have_text(re.compile("^<"))
     assert page.locator("#results img, #results b").count() == 0
+    figure = page.locator("#out-linear .fig")  # drawn lazily, once in view
+    figure.scroll_into_view_if_needed()
+    expect(figure).to_have_attribute("data-drawn", "bars")
     ticks = [t.text_content() for t in page.locator("#out-linear .xtick text").all()]
     assert "<b>bold</b>" in ticks, "Plotly shows the label as typed"
 
