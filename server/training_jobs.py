@@ -14,12 +14,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.datasets import DataRoots
-from models.training import TrainConfig, Trainer, check_training
-
 from models.build import Built, build
+from models.datasets import DataRoots
 from models.errors import SpecError
 from models.limits import Limits
+from models.training import TrainConfig, Trainer, check_training
 from models.weights import load_safetensors, to_safetensors
 from server.store import SqlStore
 from server.worker import Live, Worker
