@@ -18,8 +18,10 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from models.errors import SpecError
+from server.records import ModelRecord
+from server.store import SqlStore
 from server.training_jobs import TrainSlice, TrainStop, WorkerContext, send
-from server.training_store import FINISHED
+from server.training_store import FINISHED, TrainingRecord
 from server.worker import Busy
 
 log = logging.getLogger("playground.training")
@@ -205,3 +207,16 @@ class TrainingManager:
 
 def finished(status: str) -> bool:
     return status in FINISHED
+
+
+async def find_training(store: SqlStore, record: ModelRecord, training_id: str) -> TrainingRecord:
+    """The model's training ``training_id`` (read off the event loop), or 404."""
+    rec = await run_in_threadpool(store.trainings.get, record.workspace_id, training_id)
+    if rec is None or rec.model_id != record.id:
+        raise SpecError(
+            "training_not_found",
+            f"Model '{record.id}' has no training '{training_id}'; GET "
+            f"/api/models/{record.id}/trainings lists them.",
+            status=404,
+        )
+    return rec

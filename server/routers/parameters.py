@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from models.errors import SpecError
 from models.introspect import parameter_table, parameter_values
 from models.stats import tensor_stats
 from models.tensors import Encoding, encode
@@ -22,6 +24,8 @@ from server.schemas.parameters import (
     ParameterValues,
     WeightsLoaded,
 )
+from server.training_jobs import checkpoint_model
+from server.trainings import find_training
 from server.uploads import spool
 from server.worker import Live
 
@@ -41,9 +45,31 @@ router = APIRouter(prefix="/api/models", tags=["parameters"], route_class=JsonRo
 
 
 @router.get("/{model_id}/parameters", response_model=ParameterTable, responses=ERRORS)
-async def parameters(record: ModelDep, state: StateDep) -> dict:
-    """One row per named_parameters() entry, with statistics and totals."""
-    return await state.worker.with_model(record, lambda live: parameter_table(live.model))
+async def parameters(
+    record: ModelDep,
+    state: StateDep,
+    training: Annotated[str | None, Query(max_length=64, description="a training's id")] = None,
+    step: Annotated[int | None, Query(ge=0, le=2**31, description="its checkpoint")] = None,
+) -> dict:
+    """One row per named_parameters() entry, with statistics and totals; with ``training``
+    and ``step``, the weights of that checkpoint (requires_grad stays the model's)."""
+    if training is None and step is None:
+        return await state.worker.with_model(record, lambda live: parameter_table(live.model))
+    if training is None or step is None:
+        raise SpecError(
+            "invalid_request", "A checkpoint needs both 'training' and 'step'.", status=422
+        )
+    await find_training(state.store, record, training)
+    ctx = state.trainings.ctx
+
+    def job(live: Live) -> dict:
+        copy = checkpoint_model(ctx, live, training, step).model
+        frozen = {n for n, p in live.model.named_parameters() if not p.requires_grad}
+        for name, param in copy.named_parameters():
+            param.requires_grad_(name not in frozen)
+        return {**parameter_table(copy), "checkpoint": {"training": training, "step": step}}
+
+    return await state.worker.with_model(record, job)
 
 
 @router.get("/{model_id}/parameters/{name}", response_model=ParameterValues, responses=ERRORS)

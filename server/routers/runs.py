@@ -5,9 +5,7 @@ from __future__ import annotations
 import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
-from models.errors import SpecError
 from server import jobs
 from server.deps import ModelDep, state_of
 from server.routing import JsonRoute
@@ -15,6 +13,7 @@ from server.schemas.common import ERRORS
 from server.schemas.runs import RunRequest, RunResult
 from server.store import ModelRecord
 from server.training_jobs import checkpoint_model
+from server.trainings import find_training
 from server.worker import Live
 
 router = APIRouter(prefix="/api/models", tags=["runs"], route_class=JsonRoute)
@@ -57,14 +56,7 @@ async def _run_checkpoint(body: RunRequest, record: ModelRecord, request: Reques
     """The run on a copy of the model holding a checkpoint's weights (nothing is saved)."""
     state = state_of(request)
     ref = body.checkpoint
-    training = await run_in_threadpool(state.store.trainings.get, record.workspace_id, ref.training)
-    if training is None or training.model_id != record.id:
-        raise SpecError(
-            "training_not_found",
-            f"Model '{record.id}' has no training '{ref.training}'; GET "
-            f"/api/models/{record.id}/trainings lists them.",
-            status=404,
-        )
+    await find_training(state.store, record, ref.training)
     ctx = state.trainings.ctx
 
     def job(live: Live) -> dict:

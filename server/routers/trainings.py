@@ -28,6 +28,7 @@ from server.schemas.trainings import (
 )
 from server.training_jobs import CheckpointRestore, TrainPlan, send
 from server.training_store import TrainingRecord
+from server.trainings import find_training
 from server.worker import Busy
 
 router = APIRouter(prefix="/api/models", tags=["trainings"], route_class=JsonRoute)
@@ -55,16 +56,7 @@ def public(rec: TrainingRecord) -> dict[str, Any]:
 
 
 async def _training(request: Request, record, training_id: str) -> TrainingRecord:
-    store = state_of(request).store
-    rec = await run_in_threadpool(store.trainings.get, record.workspace_id, training_id)
-    if rec is None or rec.model_id != record.id:
-        raise SpecError(
-            "training_not_found",
-            f"Model '{record.id}' has no training '{training_id}'; GET "
-            f"/api/models/{record.id}/trainings lists them.",
-            status=404,
-        )
-    return rec
+    return await find_training(state_of(request).store, record, training_id)
 
 
 @router.post(

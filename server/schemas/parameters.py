@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from server.schemas.common import TensorPayload, TensorStats
+from server.schemas.runs import CheckpointRef
 
 
 class ParameterRow(BaseModel):
@@ -40,6 +41,7 @@ class ParameterTable(BaseModel):
     rows: list[ParameterRow]
     totals: ParameterTotals
     buffers: list[BufferRow] = []
+    checkpoint: CheckpointRef | None = None  # set when the table is of a checkpoint
 
 
 class ParameterValues(BaseModel):

@@ -118,7 +118,12 @@ export const api = {
   replaceModel: (id, spec) => request("PUT", `/api/models/${enc(id)}`, { spec }),
   deleteModel: (id) => request("DELETE", `/api/models/${enc(id)}`),
   summary: (id) => request("GET", `/api/models/${enc(id)}/summary`),
-  parameters: (id) => request("GET", `/api/models/${enc(id)}/parameters`),
+  parameters: (id, ref = null) =>
+    request(
+      "GET",
+      `/api/models/${enc(id)}/parameters` +
+        (ref ? `?training=${enc(ref.training)}&step=${enc(ref.step)}` : ""),
+    ),
   parameter: (id, name) => request("GET", `/api/models/${enc(id)}/parameters/${enc(name)}`),
   setGrad: (id, name, flag) =>
     request("PATCH", `/api/models/${enc(id)}/parameters/${enc(name)}`, { requires_grad: flag }),

@@ -59,6 +59,7 @@ export class App {
       session: this.session,
       visible: visible("view-inspect"),
       report,
+      checkpoint: () => this.trainView?.runExtras().checkpoint ?? null, // the slider's step
     });
     this.codeView = new CodeView($("code"), {
       session: this.session,

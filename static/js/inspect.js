@@ -28,14 +28,15 @@ export class Inspector {
       this.loaded = null;
       return;
     }
-    const key = `${info.id}:${info.version}`;
+    const ref = this.ctx.checkpoint?.() ?? null; // the time slider's step, when one is set
+    const key = `${info.id}:${info.version}:${ref ? `${ref.training}@${ref.step}` : ""}`;
     if (!force && (this.loaded === key || !this.ctx.visible())) return;
     this.loaded = key;
     let summary;
     let table;
     try {
       [summary, table] = await this.ctx.session.withModel((id) =>
-        Promise.all([api.summary(id), api.parameters(id)]),
+        Promise.all([api.summary(id), api.parameters(id, ref)]),
       );
     } catch (err) {
       this.loaded = null; // try again next time
@@ -123,8 +124,16 @@ export class Inspector {
   }
 
   drawTable(table) {
+    const at = table.checkpoint;
     replace(
       this.tableBox,
+      at
+        ? el("p", {
+            class: "note",
+            id: "params-at-step",
+            text: `Weights at step ${at.step} of the training (the Train tab's time slider); freezing changes the model itself.`,
+          })
+        : null,
       parameterTable(table, {
         selected: this.ctx.store.state.param,
         toggle: (name, flag) => this.toggle(name, flag),
@@ -137,7 +146,8 @@ export class Inspector {
     const id = this.ctx.session.id;
     try {
       await api.setGrad(id, name, flag);
-      const [summary, table] = await Promise.all([api.summary(id), api.parameters(id)]);
+      const ref = this.ctx.checkpoint?.() ?? null;
+      const [summary, table] = await Promise.all([api.summary(id), api.parameters(id, ref)]);
       this.drawSummary(summary);
       this.drawTable(table);
       this.root

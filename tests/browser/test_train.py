@@ -13,6 +13,14 @@ from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
+API_PARAMS = """async (ref) => {
+  const token = localStorage.getItem("playground.token");
+  const auth = {Authorization: `Bearer ${token}`};
+  const id = (await (await fetch("/api/models", {headers: auth})).json()).models[0].id;
+  const query = ref ? `?training=${ref.training}&step=${ref.step}` : "";
+  const res = await fetch(`/api/models/${id}/parameters${query}`, {headers: auth});
+  return (await res.json()).rows.find((r) => r.name === "conv1.weight");
+}"""
 API_RUN = """async ([ref, sample]) => {
   const token = localStorage.getItem("playground.token");
   const auth = {Authorization: `Bearer ${token}`};
@@ -86,6 +94,17 @@ def test_lenet_lesson_trains_slides_and_convolves_by_hand(page, server, shot):
         want = page.evaluate(API_RUN, [ref, sample])
         assert shown == want
     expect(page.locator("#untrained-badge")).to_be_visible()
+
+    # the parameter table follows the slider: conv1.weight's statistics at step 0
+    page.click("#tab-inspect")
+    expect(page.locator("#params-at-step")).to_contain_text("step 0")
+    want = page.evaluate(API_PARAMS, ref)
+    now = page.evaluate(API_PARAMS, None)
+    assert want["mean"] != now["mean"]  # 30 steps of Adam moved it
+    cells = page.locator('tr[data-param="conv1.weight"] td.num')
+    stats = [float(c) for c in cells.all_text_contents()[1:3]]  # count, mean, std, min, max
+    assert stats == pytest.approx([want["mean"], want["std"]], rel=1e-3)
+    page.click("#tab-train")
 
     # convolution by hand: click one cell of the first map
     page.locator("#conv-maps").scroll_into_view_if_needed()

@@ -300,3 +300,24 @@ def test_a_run_takes_a_dataset_sample_with_its_label(api):
     parsed = TypeAdapter(list[Transform]).validate_python(transforms)
     want = apply_transforms(x[None], parsed, value_range=DATASETS["fashion_mnist"].value_range)
     api.assert_same(out["inputs"]["x"]["tensor"], want)
+
+
+def test_the_parameter_table_at_a_checkpoint_is_the_checkpoints(api, mlp):
+    from models.introspect import parameter_table
+
+    api.ok(api.patch(f"/api/models/{mlp['id']}/parameters/fc1.bias", json={"requires_grad": False}))
+    t = start(api, mlp["id"])
+    wait(api, mlp["id"], t["id"])
+    base = f"/api/models/{mlp['id']}/parameters"
+    at = api.ok(api.get(base, params={"training": t["id"], "step": 1}))
+    assert at["checkpoint"] == {"training": t["id"], "step": 1}
+    built = build(MLP, seed=7)
+    weights = api.get(f"/api/models/{mlp['id']}/trainings/{t['id']}/checkpoints/1/weights")
+    built.model.load_state_dict(st_load(weights.content))
+    built.model.fc1.bias.requires_grad_(False)  # the model's own flags, not the copy's
+    want = parameter_table(built.model)
+    assert at["rows"] == json.loads(json.dumps(want["rows"]))
+    assert at["rows"] != api.ok(api.get(base))["rows"]  # trained since step 1
+    api.error(api.get(base, params={"training": t["id"]}), 422)
+    api.error(api.get(base, params={"training": "nope", "step": 1}), 404, "training_not_found")
+    api.error(api.get(base, params={"training": t["id"], "step": 3}), 404, "checkpoint_not_found")
