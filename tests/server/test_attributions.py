@@ -20,6 +20,7 @@ from captum.attr import (
     Saliency,
 )
 from safetensors.torch import load as st_load
+from shared_specs import MLP
 
 from models.build import build
 from models.presets import PRESETS
@@ -264,15 +265,6 @@ def test_featvis_seeded_and_bounded(api, lenet):
 
 
 # -- at a checkpoint ---------------------------------------------------------------------------
-MLP64 = {
-    "name": "MLP",
-    "inputs": {"x": {"shape": [1, 64]}},
-    "layers": [
-        {"name": "fc1", "type": "Linear", "args": {"in_features": 64, "out_features": 32}},
-        {"name": "relu", "type": "ReLU"},
-        {"name": "fc2", "type": "Linear", "args": {"in_features": 32, "out_features": 10}},
-    ],
-}
 DIGITS = {
     "dataset": "digits",
     "transforms": [{"kind": "scale"}, {"kind": "flatten"}],
@@ -285,7 +277,7 @@ DIGITS = {
 
 
 def test_attribution_at_a_checkpoint(api):
-    made = api.create(spec=MLP64, seed=0)
+    made = api.create(spec=MLP, seed=0)
     base = f"/api/models/{made['id']}/trainings"
     t = api.ok(api.post(base, json=DIGITS), 202)
     deadline = time.monotonic() + 120
@@ -297,9 +289,9 @@ def test_attribution_at_a_checkpoint(api):
     at_0 = attribute(api, made["id"], checkpoint={"training": t["id"], "step": 0}, **body)
     now = attribute(api, made["id"], **body)
     assert at_0["checkpoint"] == {"training": t["id"], "step": 0}
-    seeded = build(MLP64, seed=0).model.eval()
+    seeded = build(MLP, seed=0).model.eval()
     api.assert_same(at_0["attribution"]["tensor"], Saliency(seeded).attribute(leaf(x), 3))
-    trained = build(MLP64, seed=0).model.eval()
+    trained = build(MLP, seed=0).model.eval()
     trained.load_state_dict(st_load(api.weights(made["id"])))
     api.assert_same(now["attribution"]["tensor"], Saliency(trained).attribute(leaf(x), 3))
     assert now["attribution"]["tensor"] != at_0["attribution"]["tensor"]

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 from safetensors.torch import load as st_load
+from shared_specs import DIGITS, MLP
 
 from models.build import build
 from models.datasets import DataRoots, get_sample
@@ -23,25 +24,6 @@ from server.client import Client, Effect, Model, PlaygroundError, Run, Training
 
 pytestmark = pytest.mark.slow
 
-MLP = {
-    "name": "MLP",
-    "inputs": {"x": {"shape": [1, 64]}},
-    "layers": [
-        {"name": "fc1", "type": "Linear", "args": {"in_features": 64, "out_features": 32}},
-        {"name": "relu", "type": "ReLU"},
-        {"name": "fc2", "type": "Linear", "args": {"in_features": 32, "out_features": 10}},
-    ],
-}
-DIGITS = {
-    "dataset": "digits",
-    "transforms": [{"kind": "scale"}, {"kind": "flatten"}],
-    "optimizer": {"name": "sgd", "args": {"lr": 0.1, "momentum": 0.9}},
-    "loss": {"name": "CrossEntropyLoss"},
-    "batch_size": 32,
-    "steps": 40,
-    "seed": 3,
-    "eval_every": 20,
-}
 BIG = 2**31
 
 

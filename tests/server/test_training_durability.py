@@ -10,8 +10,8 @@ import signal
 
 import httpx
 import pytest
+from shared_specs import MLP
 from test_durability import Server  # the subprocess server of the save-durability test
-from test_trainings import MLP
 
 pytestmark = pytest.mark.slow
 

@@ -11,31 +11,13 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load as st_load
+from shared_specs import DIGITS, MLP
 
 from models.build import build
 from models.datasets import DataRoots
 from models.limits import DEFAULT_LIMITS
 from models.training import TrainConfig, Trainer, check_training
 
-MLP = {
-    "name": "MLP",
-    "inputs": {"x": {"shape": [1, 64]}},
-    "layers": [
-        {"name": "fc1", "type": "Linear", "args": {"in_features": 64, "out_features": 32}},
-        {"name": "relu", "type": "ReLU"},
-        {"name": "fc2", "type": "Linear", "args": {"in_features": 32, "out_features": 10}},
-    ],
-}
-DIGITS = {
-    "dataset": "digits",
-    "transforms": [{"kind": "scale"}, {"kind": "flatten"}],
-    "optimizer": {"name": "sgd", "args": {"lr": 0.1, "momentum": 0.9}},
-    "loss": {"name": "CrossEntropyLoss"},
-    "batch_size": 32,
-    "steps": 40,
-    "seed": 3,
-    "eval_every": 20,
-}
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
 
