@@ -38,8 +38,9 @@ from captum.attr import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.attribution import AttributionOptions, attribute, gradients
+from models.attribution import AttributionOptions, attribute
 from models.build import build
+from models.gradients import gradients
 from models.presets import PRESETS
 
 BODIES = {

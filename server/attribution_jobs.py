@@ -7,10 +7,11 @@ from typing import Any
 
 import torch
 
-from models.attribution import AttributionLimits, AttributionOptions, attribute, gradients
+from models.attribution import AttributionLimits, AttributionOptions, attribute
 from models.build import Built
 from models.errors import SpecError
 from models.featvis import visualize
+from models.gradients import gradients
 from models.inputs import MadeInput, make_input
 from models.interventions import check, intervened, patch_sources
 from models.limits import Limits

@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.attribution import AttributionOptions, LossTarget
+from models.attribution import AttributionOptions
 from models.featvis import FeatVisOptions
+from models.gradients import LossTarget
 from models.inputs import InputMaker
 from models.interventions import Intervention
 from server.schemas.common import TensorPayload, TensorStats

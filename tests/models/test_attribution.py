@@ -21,16 +21,11 @@ from captum.attr import (
     Saliency,
 )
 
-from models.attribution import (
-    AttributionLimits,
-    AttributionOptions,
-    LossTarget,
-    attribute,
-    gradients,
-)
+from models.attribution import AttributionLimits, AttributionOptions, attribute
 from models.build import build
 from models.errors import LimitError, SpecError
 from models.featvis import FeatVisOptions, total_variation, visualize
+from models.gradients import LossTarget, gradients
 from models.interventions import Intervention, intervened, patch_sources
 from models.presets import PRESETS
 
