@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -140,8 +141,8 @@ class TrainingStore:
         self,
         training_id: str,
         *,
-        events: list[dict[str, Any]] = (),  # type: ignore[assignment]
-        checkpoints_reached: list[tuple[int, bytes]] = (),  # type: ignore[assignment]
+        events: Sequence[dict[str, Any]] = (),
+        checkpoints_reached: Sequence[tuple[int, bytes]] = (),
         **fields: Any,
     ) -> list[tuple[int, dict[str, Any]]]:
         """Append events and checkpoints and update the row, in one transaction.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 
@@ -46,8 +46,8 @@ async def get_dataset(name: str, request: Request) -> dict:
 async def get_dataset_sample(
     name: str,
     split: Literal["train", "test"],
-    index: int = Path(ge=0, le=10_000_000),
-    request: Request = None,  # type: ignore[assignment]
+    index: Annotated[int, Path(ge=0, le=10_000_000)],
+    request: Request,
 ) -> dict:
     """One sample (as stored, before transforms) with its label and class name."""
     info = _info(name)
