@@ -56,6 +56,9 @@ export class Store extends EventTarget {
 
   async writeHash() {
     const hash = await this.link();
+    // Another link pasted into this tab since the last write: it wins (the page reloads
+    // on its hashchange); writing over it would throw it away.
+    if (location.hash !== this.written) return;
     this.written = hash;
     if (location.hash !== hash) history.replaceState(null, "", hash);
   }

@@ -40,6 +40,7 @@ function fillOptions(schema, info) {
 let written = location.hash; // the hash this page wrote last (a change to it is someone's)
 
 function writeHash(tab, values) {
+  if (location.hash !== written) return; // a link pasted since: it wins (see hashchange)
   const params = new URLSearchParams({ tab, ...toHash(values) });
   history.replaceState(null, "", `#${params.toString()}`);
   written = location.hash;
