@@ -28,10 +28,9 @@ from server.routers import (
 from server.settings import Settings
 from server.state import AppState
 from server.store import SqlStore
-from server.training_jobs import WorkerContext
-from server.trainings import TrainingManager
+from server.trainings import Side, TrainingManager
 from server.uploads import UploadSlots
-from server.worker import EmbeddedWorker, pick_device
+from server.worker import make_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,18 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     store = SqlStore(settings.db_url())
-    worker = EmbeddedWorker(
-        pick_device(settings.device),
-        settings.limits(),
-        settings.model_cache_bytes,
-        queue_size=settings.job_queue_size,
-        save=store.put_model,
-        anonymous_queue_size=settings.validate_queue_size,
-    )
+    worker = make_worker(settings, store)
     housekeeper = Housekeeper(store, worker, settings)
     store.trainings.interrupt_all()  # what ran when the last server stopped
-    context = WorkerContext(worker, store, settings.limits(), settings.data_roots())
-    manager = TrainingManager(context, settings.training_slice_ms)
+    manager = TrainingManager(
+        worker, Side(store, settings.data_roots()), settings.training_slice_ms
+    )
     uploads = UploadSlots(settings.max_concurrent_uploads)
     state = AppState(settings, settings.limits(), store, worker, manager, uploads)
 

@@ -25,7 +25,7 @@ from server.schemas.attributions import (
     InterveneRequest,
 )
 from server.settings import Settings
-from server.worker import Live, Worker
+from server.workers.context import Live, WorkerContext
 
 
 def attribution_limits(settings: Settings) -> AttributionLimits:
@@ -153,7 +153,7 @@ def gradients_job(
 
 
 def intervene_job(
-    live: Live, req: InterveneRequest, settings: Settings, limits: Limits, worker: Worker
+    live: Live, req: InterveneRequest, settings: Settings, limits: Limits, worker: WorkerContext
 ) -> dict[str, Any]:
     """A run (jobs.run_model, nothing saved) with the interventions' hooks in place."""
     built = live.built

@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import torch
-
 from models.build import Inference, build, infer
 from models.catalog import lookup
 from models.errors import SpecError
@@ -25,11 +23,7 @@ from server.schemas.runs import RunRequest
 from server.settings import Settings
 from server.store import ModelRecord
 from server.uploads import load_file
-from server.worker import Live, Worker
-
-
-def state_bytes(model: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+from server.workers.context import Live, WorkerContext, state_bytes
 
 
 def resolve(spec: dict[str, Any], limits: Limits, budget_s: float | None = None) -> Inference:
@@ -45,7 +39,7 @@ def _full_args(layer) -> dict[str, Any]:
 
 
 def update_model(
-    live: Live, spec: dict[str, Any], worker: Worker, limits: Limits
+    live: Live, spec: dict[str, Any], worker: WorkerContext, limits: Limits
 ) -> tuple[Live, list[str], list[str]]:
     """Build the new spec; copy the state of layers whose name, type and args are unchanged."""
     inference = infer(spec, limits=limits)
@@ -85,7 +79,7 @@ def run_model(
     req: RunRequest,
     settings: Settings,
     limits: Limits,
-    worker: Worker,
+    worker: WorkerContext,
     *,
     persist: bool = True,
 ) -> dict[str, Any]:
@@ -150,7 +144,7 @@ def run_model(
     return out
 
 
-def save_state(live: Live, worker: Worker) -> ModelRecord:
+def save_state(live: Live, worker: WorkerContext) -> ModelRecord:
     """Write the live model's current state into a new version of its record."""
     record = live.record.changed(weights=to_safetensors(live.model))
     worker.commit(Live(record, live.built, live.nbytes))
@@ -159,7 +153,7 @@ def save_state(live: Live, worker: Worker) -> ModelRecord:
 
 # -- parameters -----------------------------------------------------------------------------
 def patch_grad(
-    live: Live, target: str, flag: bool, worker: Worker
+    live: Live, target: str, flag: bool, worker: WorkerContext
 ) -> tuple[ModelRecord, list[str], dict]:
     changed = set_requires_grad(live.model, target, flag)
     frozen = tuple(n for n, p in live.model.named_parameters() if not p.requires_grad)
@@ -169,7 +163,7 @@ def patch_grad(
 
 
 def upload_weights(
-    live: Live, path: str, worker: Worker, *, max_header_bytes: int = 1 << 20
+    live: Live, path: str, worker: WorkerContext, *, max_header_bytes: int = 1 << 20
 ) -> tuple[ModelRecord, int]:
     """Load the checked safetensors file at ``path`` (header capped at ``max_header_bytes``)
     into the model."""

@@ -140,15 +140,15 @@ def install(app: FastAPI, state: AppState) -> Metrics:
     # around Starlette's ServerErrorMiddleware: a bug's 500 and the rate limit's 429 count too
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: MetricsMiddleware(build(), metrics)  # type: ignore[method-assign]
-    worker, submit = state.worker, state.worker.call
+    worker, submit = state.worker, state.worker.submit
 
-    async def timed_call(*args: Any, **kwargs: Any) -> Any:  # every job goes through call
+    async def timed_call(*args: Any, **kwargs: Any) -> Any:  # every job goes through submit
         started = time.perf_counter()
         try:
             return await submit(*args, **kwargs)
         finally:
             metrics.jobs.observe(time.perf_counter() - started)
 
-    worker.call = timed_call  # type: ignore[method-assign]
+    worker.submit = timed_call  # type: ignore[method-assign]
     app.state.metrics = metrics
     return metrics

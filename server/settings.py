@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # than they give (bench_http: encoding 12 LeNet maps took 9.7 ms with 2 threads, 1.3 ms
     # with 1 on a 2-core box). Raise it for one big model on a many-core machine.
     torch_threads: int = Field(1, ge=0, description="torch intra-op threads; 0: torch's default")
+    workers: int = Field(
+        1, ge=1, le=256, description="1: jobs run in the server's process; N: N worker processes"
+    )
     log_level: str = "info"
     # uvicorn's line per request: off by default, as a class sends hundreds a minute (and
     # writing each one cost 0.3 ms of the event loop per run in bench_http)

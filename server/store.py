@@ -63,13 +63,14 @@ class SqlStore:
     """Workspaces and model records in a SQL database; safe to share between threads.
 
     With SQLite the server process is the database's only writer (one process per data
-    directory), so it also keeps the records it read or wrote in memory
+    directory; its worker processes, ``PLAYGROUND_WORKERS``, report each model they save and
+    the cache forgets it), so it also keeps the records it read or wrote in memory
     (:meth:`cached_model`, ``server.record_cache``): a request on a model then needs no
-    database read and no thread hop. With any other database (several processes may share
+    database read and no thread hop. With any other database (several servers may share
     it) nothing is cached.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cache_records: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
         self._shared_connection = isinstance(self.engine.pool, StaticPool)
@@ -79,7 +80,8 @@ class SqlStore:
         self._tokens: OrderedDict[str, tuple[Workspace, float]] = OrderedDict()
         self._touched: dict[str, float] = {}  # workspace id -> when last_used was last marked
         self._pending: dict[str, float] = {}  # last_used values not yet written
-        self.records = RecordCache(enabled=self.engine.dialect.name == "sqlite")
+        # a worker process caches nothing: the server's process deletes models it may hold
+        self.records = RecordCache(enabled=cache_records and self.engine.dialect.name == "sqlite")
         fresh = not inspect(self.engine).has_table(models.name)  # made now: current layout
         metadata.create_all(self.engine)
         with self._write() as conn:

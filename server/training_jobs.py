@@ -11,31 +11,17 @@ only once it is on disk.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from models.build import Built, build
-from models.datasets import DataRoots
 from models.errors import SpecError
-from models.limits import Limits
 from models.training import TrainConfig, Trainer, check_training
 from models.weights import load_safetensors, to_safetensors
-from server.store import SqlStore
-from server.worker import Live, Worker
+from server.workers.context import Live, WorkerContext
 
 log = logging.getLogger("playground.training")
 LATEST_KEYS = ("loss", "accuracy", "lr", "test_loss", "test_accuracy", "step", "epoch")
-
-
-@dataclass
-class WorkerContext:
-    """What the worker side holds for training jobs; it never crosses the boundary."""
-
-    worker: Worker
-    store: SqlStore
-    limits: Limits
-    roots: DataRoots
-    trainers: dict[str, tuple[Trainer, Live]] = field(default_factory=dict)
 
 
 # -- the messages ----------------------------------------------------------------------------
@@ -54,6 +40,7 @@ class TrainSlice:
     training_id: str
     max_seconds: float
     max_steps: int | None = None
+    workspace_id: str = ""  # pins the job to the worker that holds the trainer
 
 
 @dataclass(frozen=True)
@@ -62,6 +49,7 @@ class TrainStop:
 
     training_id: str
     status: str = "cancelled"
+    workspace_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,10 +93,10 @@ def _trainer(ctx: WorkerContext, training_id: str) -> tuple[Trainer, Live] | Non
     model = ctx.store.get_model(rec.workspace_id, rec.model_id)
     if model is None:
         return None
-    live = ctx.worker.live_model(model)
+    live = ctx.live_model(model)
     config = TrainConfig.model_validate(rec.config)
     made = check_training(live.record.spec, config, ctx.roots, ctx.limits)
-    trainer = Trainer(live.model, made, config, ctx.worker.device, ctx.roots)
+    trainer = Trainer(live.model, made, config, ctx.device, ctx.roots)
     ctx.trainers[training_id] = (trainer, live)
     return trainer, live
 
@@ -119,7 +107,7 @@ def _commit_weights(ctx: WorkerContext, live: Live) -> int:
     if latest is None:
         raise SpecError("model_not_found", "The model was deleted during training.", status=404)
     record = latest.changed(weights=to_safetensors(live.model))
-    saved = ctx.worker.commit(Live(record, live.built, live.nbytes))
+    saved = ctx.commit(Live(record, live.built, live.nbytes))
     return saved.record.version
 
 
@@ -134,7 +122,7 @@ def train_slice(ctx: WorkerContext, msg: TrainSlice) -> dict[str, Any]:
         if held is None:
             return {"status": "gone", "events": []}
         trainer, live = held
-        ctx.worker.adopt(live)  # runs meanwhile see the model as it trains
+        ctx.adopt(live)  # runs meanwhile see the model as it trains
         result = trainer.advance(msg.max_seconds, msg.max_steps)
         events = list(result.events)
         events += [{"kind": "checkpoint", "step": step} for step, _ in result.checkpoints]
@@ -209,10 +197,10 @@ def restore_checkpoint(ctx: WorkerContext, msg: CheckpointRestore) -> dict[str, 
     model = ctx.store.get_model(msg.workspace_id, msg.model_id)
     if model is None:
         raise SpecError("model_not_found", "The model was deleted.", status=404)
-    live = ctx.worker.live_model(model)
+    live = ctx.live_model(model)
     load_safetensors(live.model, weights)
     record = live.record.changed(weights=weights)
-    saved = ctx.worker.commit(Live(record, live.built, live.nbytes))
+    saved = ctx.commit(Live(record, live.built, live.nbytes))
     return {"version": saved.record.version, "step": msg.step}
 
 
@@ -229,7 +217,7 @@ def checkpoint_model(ctx: WorkerContext, live: Live, training_id: str, step: int
     copy = build(
         live.record.spec,
         seed=live.record.seed,
-        device=ctx.worker.device,
+        device=ctx.device,
         inference=live.built.inference,
     )
     load_safetensors(copy.model, weights)
@@ -243,8 +231,3 @@ HANDLERS = {
     TrainStop: train_stop,
     CheckpointRestore: restore_checkpoint,
 }
-
-
-async def send(ctx: WorkerContext, msg: Any) -> dict[str, Any]:
-    """Run a message's handler on the worker; its plain-data result."""
-    return await ctx.worker.call(HANDLERS[type(msg)], ctx, msg)

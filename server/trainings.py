@@ -2,8 +2,8 @@
 
 A driver sends :class:`server.training_jobs.TrainSlice` messages to the worker one after
 another and hands the numbered events each slice saved to the stream's subscribers. All
-drivers share one slice gate, so at most one slice is queued or running on the worker at a
-time: a student's run waits behind at most one slice (``PLAYGROUND_TRAINING_SLICE_MS``),
+drivers share one slice gate per worker, so at most one slice is queued or running on a worker
+at a time: a student's run waits behind at most one slice (``PLAYGROUND_TRAINING_SLICE_MS``),
 however many trainings run. Pause, resume, one step and cancel are commands to the driver.
 """
 
@@ -17,15 +17,24 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from models.datasets import DataRoots
 from models.errors import SpecError
 from server.records import ModelRecord
 from server.store import SqlStore
-from server.training_jobs import TrainSlice, TrainStop, WorkerContext, send
+from server.training_jobs import TrainSlice, TrainStop
 from server.training_store import FINISHED, TrainingRecord
-from server.worker import Busy
+from server.worker import Busy, Worker, WorkerLost
 
 log = logging.getLogger("playground.training")
 QUEUE_EVENTS = 256  # slices a slow subscriber may fall behind before it is dropped
+
+
+@dataclass(frozen=True)
+class Side:
+    """What the event loop's side reads for trainings: the store and the dataset roots."""
+
+    store: SqlStore
+    roots: DataRoots
 
 
 @dataclass
@@ -41,11 +50,12 @@ class Driver:
 
 
 class TrainingManager:
-    def __init__(self, ctx: WorkerContext, slice_ms: int) -> None:
+    def __init__(self, worker: Worker, ctx: Side, slice_ms: int) -> None:
+        self.worker = worker
         self.ctx = ctx
         self.slice_s = slice_ms / 1000
         self.drivers: dict[str, Driver] = {}
-        self._gate = asyncio.Lock()
+        self._gates: dict[int, asyncio.Lock] = {}  # one per worker: a slice queued on each
         self.creating = asyncio.Lock()  # a workspace's check for a training and its start
         self._subscribers: dict[str, set[asyncio.Queue[list[tuple[int, dict]] | None]]] = {}
 
@@ -133,7 +143,7 @@ class TrainingManager:
         try:
             while True:
                 if driver.cancel:
-                    out = await self._send(TrainStop(tid, driver.cancel))
+                    out = await self._send(TrainStop(tid, driver.cancel, driver.workspace_id))
                     self.publish(tid, out["events"])
                     return
                 max_steps = None
@@ -144,14 +154,23 @@ class TrainingManager:
                         continue
                     driver.steps -= 1
                     max_steps = 1
-                async with self._gate:  # one slice in the worker's queue at a time
-                    out = await self._send(TrainSlice(tid, self.slice_s, max_steps))
+                gate = self._gates.setdefault(
+                    self.worker.slot_of(driver.workspace_id), asyncio.Lock()
+                )
+                async with gate:  # one slice in a worker's queue at a time
+                    out = await self._send(
+                        TrainSlice(tid, self.slice_s, max_steps, driver.workspace_id)
+                    )
                 self.publish(tid, out["events"])
                 if out["status"] not in ("running", "paused"):
                     return
                 await asyncio.sleep(0)  # let waiting requests reach the worker first
         except asyncio.CancelledError:
             raise
+        except WorkerLost:  # its trainer went with the process: the training stops here
+            log.warning("training %s: its worker process died", tid)
+            with contextlib.suppress(Exception):
+                await self._status(tid, "interrupted")
         except Exception:  # pragma: no cover - a bug: logged, the training marked failed
             log.exception("training %s driver failed", tid)
             with contextlib.suppress(Exception):
@@ -164,7 +183,9 @@ class TrainingManager:
         """Send a message; a full queue is waited out, never a failed training."""
         while True:
             try:
-                return await send(self.ctx, msg)
+                return await self.worker.submit(msg)
+            except WorkerLost:
+                raise
             except Busy as exc:
                 await asyncio.sleep(float(exc.headers.get("Retry-After", "1")))
 

@@ -1,14 +1,12 @@
 """The worker: the one owner of the device and of the live models.
 
-Every torch call of the server goes through :meth:`Worker.call` (a job without a
-model) or :meth:`Worker.with_model` (a job on a workspace's model), never on the
-event loop. :class:`EmbeddedWorker` runs jobs in one thread per device inside the
-server process and keeps live models under a byte budget, least recently used
-first out (they come back from the store on their next job); models idle for
-longer than a set time leave memory too (:meth:`Worker.unload_idle`, called by
-``server.housekeeping``). Its queue is bounded: when ``queue_size`` jobs already
-wait, a new one is refused at once with 503 ``busy`` and ``Retry-After``. Another
-implementation (Ray actors, one per GPU) only has to provide the same methods.
+Every torch call of the server goes through :meth:`Worker.submit`: a job is a message of plain
+data (``server.ops.messages``, ``server.training_jobs``) whose handler runs next to the device
+with the worker side's :class:`server.workers.context.WorkerContext`, never on the event loop.
+:class:`EmbeddedWorker` (the default) runs jobs in one thread per device inside the server
+process; ``server.workers.process.ProcessWorker`` (``PLAYGROUND_WORKERS=N``) in N worker
+processes, each workspace pinned to one. Queues are bounded: when ``queue_size`` jobs already
+wait, a new one is refused at once with 503 ``busy`` and ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -19,41 +17,31 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 
-from models.build import Built, build, infer
 from models.errors import SpecError
 from models.limits import Limits
-from models.weights import load_safetensors
-from server.store import ModelRecord
+from server.ops import handle
+from server.settings import Settings
+from server.store import SqlStore
+from server.workers.context import Live, WorkerContext
+
+__all__ = [
+    "Busy",
+    "EmbeddedWorker",
+    "Live",
+    "Worker",
+    "WorkerContext",
+    "WorkerLost",
+    "pick_device",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("playground.worker")
-
-
-@dataclass
-class Live:
-    """A model in memory, built from one version of its record."""
-
-    record: ModelRecord
-    built: Built
-    nbytes: int
-    last_used: float = field(default_factory=time.monotonic)  # for the idle unload
-
-    @property
-    def model(self) -> torch.nn.Module:
-        return self.built.model
-
-    @property
-    def held_bytes(self) -> int:
-        """The model's state plus the weights blob its record carries (until saved)."""
-        return self.nbytes + len(self.record.weights or b"")
 
 
 class Busy(SpecError):
@@ -62,6 +50,10 @@ class Busy(SpecError):
     def __init__(self, code: str, message: str, retry_after: int) -> None:
         super().__init__(code, message, status=503, detail={"retry_after_s": retry_after})
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class WorkerLost(Busy):
+    """The worker process running a job died (``server.workers.process``): 503, try again."""
 
 
 def pick_device(setting: str) -> torch.device:
@@ -73,33 +65,57 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
+def translated(ctx: WorkerContext, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)``, turning torch's runtime failures into errors the user can act on."""
+    try:
+        return fn(*args)
+    except SpecError:
+        raise
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        ctx.free_memory()
+        raise Busy(
+            "out_of_memory",
+            f"The {ctx.device.type} ran out of memory for this job ({exc.__class__.__name__})"
+            f". Try a smaller model or input, or again in a moment.",
+            retry_after=5,
+        ) from None
+    except (RuntimeError, IndexError, ValueError) as exc:
+        if "out of memory" in str(exc):
+            ctx.free_memory()
+            raise Busy("out_of_memory", f"Out of memory: {exc}", retry_after=5) from None
+        raise SpecError(
+            "run_failed",
+            f"PyTorch refused this input: {str(exc).strip().splitlines()[0]}. "
+            f"Check the input's values (e.g. token indices within the vocabulary).",
+        ) from None
+
+
+def full_queue(device: str, waiting: int, retry: int) -> Busy:
+    return Busy(
+        "busy",
+        f"The {device} is busy: its queue is full ({waiting} waiting, the most "
+        f"PLAYGROUND_JOB_QUEUE_SIZE allows). Try again in {retry} s.",
+        retry,
+    )
+
+
 class Worker(ABC):
     """Runs jobs next to the device; routes and ``models/`` never know where that is."""
 
     device: torch.device
 
     @abstractmethod
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the worker (torch work that needs no stored model)."""
+    async def submit(self, msg: Any) -> Any:
+        """Run a job message on the worker its workspace is pinned to; its plain-data result."""
+
+    def slot_of(self, workspace_id: str) -> int:
+        """Which of the workers runs ``workspace_id``'s jobs (0 with one worker)."""
+        return 0
 
     @abstractmethod
-    async def with_model(self, record: ModelRecord, fn: Callable[[Live], T]) -> T:
-        """Run ``fn(live)`` on the worker with the record's model loaded."""
-
     async def call_anonymous(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` for a request without a token (``/api/validate``): where it
-        cannot delay workspaces' jobs. By default, like :meth:`call`."""
-        return await self.call(fn, *args)
-
-    @abstractmethod
-    def adopt(self, live: Live) -> None:
-        """Keep ``live`` as the current in-memory copy of its record (called on the worker)."""
-
-    @abstractmethod
-    def commit(self, live: Live) -> Live:
-        """Save ``live.record`` durably, then adopt it (called on the worker, inside the job
-        that made the change): the next job, whatever was evicted meanwhile, builds from a
-        store that already holds it, and a client is answered only once it is saved."""
+        """Run ``fn(*args)`` for a request without a token (``/api/validate``, meta-device
+        inference only, in the server's process): where it cannot delay workspaces' jobs."""
 
     @abstractmethod
     def forget(self, model_id: str) -> None:
@@ -111,10 +127,51 @@ class Worker(ABC):
 
     @abstractmethod
     def stats(self) -> dict[str, Any]:
-        """Device, live models and bytes held, for /healthz."""
+        """Device, live models, bytes held and queues, for /healthz."""
 
     async def close(self) -> None:  # pragma: no cover - default: nothing to release
         return None
+
+
+class Validator:
+    """The thread and bounded queue of anonymous validations, in the server's process."""
+
+    def __init__(self, queue_size: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
+        self.queue_size = queue_size
+        self.jobs = 0  # waiting + running
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    async def call(self, ctx: WorkerContext, fn: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            waiting = max(self.jobs - 1, 0)
+            full = waiting >= self.queue_size
+            if full:
+                self.refused += 1
+            else:
+                self.jobs += 1
+        if full:
+            raise Busy(
+                "busy",
+                f"Validation is busy: its queue is full ({waiting} waiting, the most "
+                f"PLAYGROUND_VALIDATE_QUEUE_SIZE allows). Try again in 1 s.",
+                1,
+            )
+        try:
+            future = self._executor.submit(translated, ctx, fn, *args)
+        except RuntimeError:  # shut down
+            self._release()
+            raise
+        future.add_done_callback(self._release)
+        return await asyncio.wrap_future(future)
+
+    def _release(self, _: Future | None = None) -> None:
+        with self._lock:
+            self.jobs -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class EmbeddedWorker(Worker):
@@ -132,26 +189,26 @@ class EmbeddedWorker(Worker):
         limits: Limits,
         cache_bytes: int,
         queue_size: int = 64,
-        save: Callable[[ModelRecord], ModelRecord | None] | None = None,
+        store: SqlStore | None = None,
         anonymous_queue_size: int = 4,
+        settings: Settings | None = None,
     ) -> None:
         self.device = device
-        self._save = save  # the store's put_model (the record as stored); None: memory only
-        self.limits = limits
-        self.cache_bytes = cache_bytes
+        self.ctx = WorkerContext(device, limits, cache_bytes, store, settings)
         self.queue_size = queue_size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"torch-{device}")
-        self._live: OrderedDict[str, Live] = OrderedDict()
         self._lock = threading.Lock()
         self._jobs = 0  # waiting + running
         self._job_seconds = 0.05  # moving average of a job's duration, for Retry-After
         self.jobs_done = 0
         self.jobs_refused = 0
-        self._anonymous = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
-        self.anonymous_queue_size = anonymous_queue_size
-        self._anonymous_jobs = 0  # waiting + running
+        self._validator = Validator(anonymous_queue_size)
+
+    async def submit(self, msg: Any) -> Any:
+        return await self.call(handle, self.ctx, msg)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the job thread (in-process only: ``submit`` and tests)."""
         self._admit()
         try:
             future = self._executor.submit(self._guard, fn, *args)
@@ -162,32 +219,7 @@ class EmbeddedWorker(Worker):
         return await asyncio.wrap_future(future)
 
     async def call_anonymous(self, fn: Callable[..., T], *args: Any) -> T:
-        with self._lock:
-            waiting = max(self._anonymous_jobs - 1, 0)
-            if waiting >= self.anonymous_queue_size:
-                self.jobs_refused += 1
-                full = True
-            else:
-                self._anonymous_jobs += 1
-                full = False
-        if full:
-            raise Busy(
-                "busy",
-                f"Validation is busy: its queue is full ({waiting} waiting, the most "
-                f"PLAYGROUND_VALIDATE_QUEUE_SIZE allows). Try again in 1 s.",
-                1,
-            )
-        try:
-            future = self._anonymous.submit(self._translated, fn, *args)
-        except RuntimeError:  # shut down
-            self._release_anonymous()
-            raise
-        future.add_done_callback(self._release_anonymous)
-        return await asyncio.wrap_future(future)
-
-    def _release_anonymous(self, _: Future | None = None) -> None:
-        with self._lock:
-            self._anonymous_jobs -= 1
+        return await self._validator.call(self.ctx, fn, *args)
 
     def _admit(self) -> None:
         with self._lock:
@@ -196,160 +228,58 @@ class EmbeddedWorker(Worker):
                 self._jobs += 1
                 return
             self.jobs_refused += 1
-            retry = self._retry_after(self._jobs)
-        raise Busy(
-            "busy",
-            f"The {self.device.type} is busy: its queue is full ({waiting} waiting, the most "
-            f"PLAYGROUND_JOB_QUEUE_SIZE allows). Try again in {retry} s.",
-            retry,
-        )
-
-    def _retry_after(self, jobs: int) -> int:
-        return min(max(math.ceil(jobs * self._job_seconds), 1), 60)
+            retry = min(max(math.ceil(self._jobs * self._job_seconds), 1), 60)
+        raise full_queue(self.device.type, waiting, retry)
 
     def _release(self, _: Future | None = None) -> None:
         with self._lock:
             self._jobs -= 1
 
-    async def with_model(self, record: ModelRecord, fn: Callable[[Live], T]) -> T:
-        return await self.call(self._run_on_model, record, fn)
-
-    def _run_on_model(self, record: ModelRecord, fn: Callable[[Live], T]) -> T:
-        live = self._get(record)
-        return fn(live)
-
     def _guard(self, fn: Callable[..., T], *args: Any) -> T:
         """A device job: run it (errors translated) and keep the duration statistics."""
         started = time.perf_counter()
         try:
-            return self._translated(fn, *args)
+            return translated(self.ctx, fn, *args)
         finally:
             self.jobs_done += 1
             seconds = time.perf_counter() - started
             self._job_seconds = 0.9 * self._job_seconds + 0.1 * seconds
 
-    def _translated(self, fn: Callable[..., T], *args: Any) -> T:
-        """Turn torch's runtime failures into errors the user can act on."""
-        try:
-            return fn(*args)
-        except SpecError:
-            raise
-        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-            self._free_memory()
-            raise Busy(
-                "out_of_memory",
-                f"The {self.device.type} ran out of memory for this job ({exc.__class__.__name__})"
-                f". Try a smaller model or input, or again in a moment.",
-                retry_after=5,
-            ) from None
-        except (RuntimeError, IndexError, ValueError) as exc:
-            if "out of memory" in str(exc):
-                self._free_memory()
-                raise Busy("out_of_memory", f"Out of memory: {exc}", retry_after=5) from None
-            raise SpecError(
-                "run_failed",
-                f"PyTorch refused this input: {str(exc).strip().splitlines()[0]}. "
-                f"Check the input's values (e.g. token indices within the vocabulary).",
-            ) from None
-
-    def _free_memory(self) -> None:
-        with self._lock:
-            self._live.clear()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    # -- live models ------------------------------------------------------------------
-    def load(self, record: ModelRecord) -> Live:
-        """Build a record's model on the device (on the worker thread)."""
-        inference = infer(record.spec, limits=self.limits)
-        built = build(record.spec, seed=record.seed, device=self.device, inference=inference)
-        weights = record.load_weights()  # read from the store when the record left them there
-        if weights is not None:
-            load_safetensors(built.model, weights)
-        frozen = set(record.frozen)
-        for name, param in built.model.named_parameters():
-            param.requires_grad_(name not in frozen)
-        built.model.eval()  # resting mode; every probe sets the mode it runs in
-        nbytes = sum(t.numel() * t.element_size() for t in built.model.state_dict().values())
-        return Live(record, built, nbytes)
-
-    def live_model(self, record: ModelRecord) -> Live:
-        """The record's live model, built when not in memory (called on the worker)."""
-        return self._get(record)
-
-    def _get(self, record: ModelRecord) -> Live:
-        with self._lock:
-            live = self._live.get(record.id)
-            # >=: a job queued with an older record must see the changes made since
-            if live is not None and live.record.version >= record.version:
-                self._live.move_to_end(record.id)
-                live.last_used = time.monotonic()
-                return live
-        if record.fetch_latest is not None:  # not in memory: build the newest stored version
-            latest = record.fetch_latest()
-            if latest is None:
-                raise SpecError(
-                    "model_not_found", "This model was deleted while the request ran.", status=404
-                )
-            if latest.version > record.version:
-                record = latest
-        live = self.load(record)
-        self.adopt(live)
-        return live
-
-    def adopt(self, live: Live) -> None:
-        live.last_used = time.monotonic()
-        with self._lock:
-            self._live[live.record.id] = live
-            self._live.move_to_end(live.record.id)
-            total = sum(v.held_bytes for v in self._live.values())
-            while total > self.cache_bytes and len(self._live) > 1:
-                _, old = self._live.popitem(last=False)
-                total -= old.held_bytes
-                log.info("model %s left memory (LRU)", old.record.id)
-
-    def commit(self, live: Live) -> Live:
-        if self._save is not None:
-            try:
-                stored = self._save(live.record)
-            except BaseException:
-                self.forget(live.record.id)  # memory never runs ahead of the store
-                raise
-            if stored is not None:  # keep the stored form: the weights blob leaves memory
-                live = Live(stored, live.built, live.nbytes)
-        self.adopt(live)
-        return live
-
     def forget(self, model_id: str) -> None:
-        with self._lock:
-            self._live.pop(model_id, None)
+        self.ctx.forget(model_id)
 
     def unload_idle(self, seconds: float) -> int:
-        cutoff = time.monotonic() - seconds
-        with self._lock:
-            idle = [k for k, v in self._live.items() if v.last_used <= cutoff]
-            for model_id in idle:
-                del self._live[model_id]
-        if idle:
-            log.info("%d idle models left memory", len(idle))
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-        return len(idle)
+        return self.ctx.unload_idle(seconds)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {
-                "device": str(self.device),
-                "live_models": len(self._live),
-                "live_bytes": sum(v.held_bytes for v in self._live.values()),
-                "cache_bytes": self.cache_bytes,
+            queue = {
                 "jobs_done": self.jobs_done,
                 "jobs_queued": self._jobs,
                 "queue_size": self.queue_size,
-                "jobs_refused": self.jobs_refused,
-                "validations_queued": self._anonymous_jobs,
+                "jobs_refused": self.jobs_refused + self._validator.refused,
+                "validations_queued": self._validator.jobs,
             }
+        return {**self.ctx.stats(), **queue}
 
     async def close(self) -> None:
-        self._anonymous.shutdown(wait=True, cancel_futures=True)
+        self._validator.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def make_worker(settings: Settings, store: SqlStore) -> Worker:
+    """The worker ``settings`` ask for: embedded, or ``PLAYGROUND_WORKERS`` processes."""
+    device = pick_device(settings.device)
+    if settings.workers > 1:
+        from server.workers.process import ProcessWorker
+
+        return ProcessWorker(settings, store, device)
+    return EmbeddedWorker(
+        device,
+        settings.limits(),
+        settings.model_cache_bytes,
+        queue_size=settings.job_queue_size,
+        store=store,
+        anonymous_queue_size=settings.validate_queue_size,
+        settings=settings,
+    )

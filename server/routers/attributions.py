@@ -1,21 +1,19 @@
 """Why did it predict that? Gradients, Captum attribution, interventions, feature visualization.
 
 Every route checks its cost (forward passes, passes × FLOPs, the layers named) on the worker
-before the first pass; the work itself runs there (``state.worker.with_model``).
+before the first pass; the work itself runs there (``server.ops.analysis``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from models.build import Built
 from models.errors import SpecError
-from server import attribution_jobs as aj
 from server.deps import ModelDep, state_of
+from server.ops.messages import Attribute, FeatVis, Gradients, Intervene
 from server.routers.runs import RunJSONResponse
 from server.routing import JsonRoute
 from server.schemas.attributions import (
@@ -28,42 +26,28 @@ from server.schemas.attributions import (
     InterveneRequest,
 )
 from server.schemas.common import ERRORS
-from server.schemas.runs import CheckpointRef, RunResult
+from server.schemas.runs import RunResult
 from server.store import ModelRecord
-from server.training_jobs import checkpoint_model
-from server.worker import Live
 
 router = APIRouter(prefix="/api/models", tags=["attributions"], route_class=JsonRoute)
 
 
-async def _on_model(
-    request: Request,
-    record: ModelRecord,
-    checkpoint: CheckpointRef | None,
-    fn: Callable[[Built], dict[str, Any]],
-) -> dict[str, Any]:
-    """``fn(built)`` on the worker: the live model, or a copy at a training's checkpoint."""
+async def _on_model(request: Request, record: ModelRecord, msg: Any) -> dict[str, Any]:
+    """``msg`` on the worker: the live model, or a copy at the request's training checkpoint."""
     state = state_of(request)
-    if checkpoint is None:
-        return await state.worker.with_model(record, lambda live: fn(live.built))
-    training = await run_in_threadpool(
-        state.store.trainings.get, record.workspace_id, checkpoint.training
-    )
-    if training is None or training.model_id != record.id:
-        raise SpecError(
-            "training_not_found",
-            f"Model '{record.id}' has no training '{checkpoint.training}'; GET "
-            f"/api/models/{record.id}/trainings lists them.",
-            status=404,
+    checkpoint = msg.request.checkpoint
+    if checkpoint is not None:
+        training = await run_in_threadpool(
+            state.store.trainings.get, record.workspace_id, checkpoint.training
         )
-    ctx = state.trainings.ctx
-
-    def job(live: Live) -> dict[str, Any]:
-        out = fn(checkpoint_model(ctx, live, checkpoint.training, checkpoint.step))
-        out["checkpoint"] = checkpoint.model_dump()
-        return out
-
-    return await state.worker.with_model(record, job)
+        if training is None or training.model_id != record.id:
+            raise SpecError(
+                "training_not_found",
+                f"Model '{record.id}' has no training '{checkpoint.training}'; GET "
+                f"/api/models/{record.id}/trainings lists them.",
+                status=404,
+            )
+    return await state.worker.submit(msg)
 
 
 @router.post(
@@ -75,13 +59,8 @@ async def _on_model(
 async def attribute(body: AttributeRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Attribute a class to the input: saliency, integrated_gradients, smoothgrad, gradcam or
     occlusion, through Captum."""
-    state = state_of(request)
-    result = await _on_model(
-        request,
-        record,
-        body.checkpoint,
-        lambda built: aj.attribute_job(built, body, state.settings, state.limits),
-    )
+    at = (record.workspace_id, record.id, record.version)
+    result = await _on_model(request, record, Attribute(*at, request=body))
     return RunJSONResponse(result)
 
 
@@ -93,13 +72,8 @@ async def attribute(body: AttributeRequest, record: ModelDep, request: Request) 
 )
 async def gradients(body: GradientsRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Gradients of a class score (or a loss) w.r.t. the inputs, activations and parameters."""
-    state = state_of(request)
-    result = await _on_model(
-        request,
-        record,
-        body.checkpoint,
-        lambda built: aj.gradients_job(built, body, state.settings, state.limits),
-    )
+    at = (record.workspace_id, record.id, record.version)
+    result = await _on_model(request, record, Gradients(*at, request=body))
     return RunJSONResponse(result)
 
 
@@ -118,9 +92,8 @@ async def intervene(body: InterveneRequest, record: ModelDep, request: Request) 
         )
     if body.mode == "train":
         raise SpecError("unsupported", "interventions run in eval mode; leave out mode")
-    result = await state.worker.with_model(
-        record,
-        lambda live: aj.intervene_job(live, body, state.settings, state.limits, state.worker),
+    result = await state.worker.submit(
+        Intervene(record.workspace_id, record.id, record.version, request=body)
     )
     return RunJSONResponse(result)
 
@@ -134,7 +107,7 @@ async def intervene(body: InterveneRequest, record: ModelDep, request: Request) 
 async def featvis(body: FeatVisRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Optimize an input from seeded noise to excite a channel (or a class)."""
     state = state_of(request)
-    result = await state.worker.with_model(
-        record, lambda live: aj.featvis_job(live.built, body, state.settings)
+    result = await state.worker.submit(
+        FeatVis(record.workspace_id, record.id, record.version, request=body)
     )
     return RunJSONResponse(result)

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Literal
 
 from fastapi import APIRouter, Request
 
-from models.datasets import DATASETS, load_split
+from models.datasets import DATASETS
 from models.errors import SpecError
 from server.deps import state_of
+from server.ops.messages import DatasetPoints
 from server.schemas.common import ERRORS
 
 router = APIRouter(prefix="/api", tags=["datasets"])
-MAX_POINTS = 5000
-
-
-def _points(name: str, split: str, roots) -> dict:
-    data = load_split(name, split, roots=roots)  # type: ignore[arg-type]
-    n = min(len(data), MAX_POINTS)
-    return {
-        "dataset": name,
-        "split": split,
-        "x": data.x[:n].tolist(),  # type: ignore[union-attr]
-        "label": data.y[:n].reshape(n, -1)[:, 0].tolist(),  # type: ignore[union-attr]
-    }
 
 
 @router.get("/datasets/{name}/points/{split}", responses=ERRORS)
@@ -39,4 +27,4 @@ async def dataset_points(name: str, split: Literal["train", "test"], request: Re
             status=404,
         )
     state = state_of(request)
-    return await state.worker.call(partial(_points, name, split, state.trainings.ctx.roots))
+    return await state.worker.submit(DatasetPoints(name, split))

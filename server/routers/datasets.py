@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 
-from models.datasets import DATASETS, dataset_public, get_sample
+from models.datasets import DATASETS, dataset_public
 from models.errors import SpecError
-from models.tensors import encode
 from models.training import options_public
 from server.deps import state_of
+from server.ops.messages import DatasetSample
 from server.schemas.common import ERRORS
 from server.schemas.trainings import DatasetList, DatasetPublic, SampleOut
 
@@ -52,8 +51,8 @@ async def get_dataset_sample(
     """One sample (as stored, before transforms) with its label and class name."""
     info = _info(name)
     state = state_of(request)
-    roots = state.trainings.ctx.roots
-    x, label = await state.worker.call(partial(get_sample, name, split, index, roots=roots))
+    out = await state.worker.submit(DatasetSample(name, split, index))
+    label = out["label"]
     classes = info.classes
     if isinstance(label, list):
         class_name = [classes[i] for i in label] if classes else None
@@ -63,7 +62,7 @@ async def get_dataset_sample(
         "dataset": name,
         "split": split,
         "index": index,
-        "tensor": encode(x, "f32"),
+        "tensor": out["tensor"],
         "label": label,
         "class_name": class_name,
     }

@@ -4,7 +4,8 @@ Every route is a POST under ``/api/effects`` and needs the workspace token
 (``Authorization: Bearer <token>``), like every route that spends the worker's time: the
 token ties the work to a workspace (and, in a classroom, to the access code that made it),
 and the ``model`` source reads that workspace's models. The computations live in
-:mod:`models.effects` and run on the worker (CPU tensors, float32), never on the event loop.
+:mod:`models.effects` and run on the worker (CPU tensors, float32; ``server.ops.effects``),
+never on the event loop.
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from models.build import Built
-from models.effects import activations as act
-from models.effects import dropout as drop
-from models.effects import linear as lin
-from models.effects import losses, normalization, pooling, to_payloads
-from models.effects.source import ModelSource, RandomSource, resolve
+from models.effects.source import ModelSource
 from models.errors import SpecError
 from server.deps import StateDep, WorkspaceDep
+from server.ops.messages import Effect
 from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.effects import (
@@ -51,7 +48,6 @@ from server.state import AppState
 from server.store import Workspace
 
 router = APIRouter(prefix="/api/effects", tags=["effects"], route_class=JsonRoute)
-Job = Callable[[Built | None], dict[str, Any]]
 
 
 @router.get("", response_model=dict[str, EffectOptions])
@@ -67,16 +63,10 @@ def _post(path: str, result: type) -> Callable:
     )
 
 
-async def _run(
-    state: AppState, ws: Workspace, model_id: str | None, job: Job, encoding: str
-) -> dict:
-    """Run ``job`` on the worker (with the named model loaded), then encode its tensors."""
-
-    def work(built: Built | None) -> dict:
-        return to_payloads(job(built), encoding)  # type: ignore[arg-type]
-
+async def _run(state: AppState, ws: Workspace, model_id: str | None, body: Any) -> dict:
+    """Run the experiment ``body`` asks for on the worker (with the named model loaded)."""
     if model_id is None:
-        return await state.worker.call(work, None)
+        return await state.worker.submit(Effect(ws.id, None, body))
     record = await run_in_threadpool(state.store.get_model, ws.id, model_id)  # a DB read
     if record is None:
         raise SpecError(
@@ -84,7 +74,7 @@ async def _run(
             f"This workspace has no model '{model_id}'; GET /api/models lists its models.",
             status=404,
         )
-    return await state.worker.with_model(record, lambda live: work(live.built))
+    return await state.worker.submit(Effect(ws.id, model_id, body, record.version))
 
 
 def _model_id(*sources: Any) -> str | None:
@@ -94,34 +84,11 @@ def _model_id(*sources: Any) -> str | None:
     return ids.pop() if ids else None
 
 
-def _tensor(state: AppState, source: Any, built: Built | None):
-    return resolve(
-        source, built=built, limits=state.limits, max_pixels=state.settings.max_image_pixels
-    )
-
-
 @_post("/pooling", PoolingResult)
 async def pooling_effect(body: PoolingRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """Pool an input; every output cell's window and (max/min) the winning input cell."""
 
-    def job(built: Built | None) -> dict:
-        x = _tensor(state, body.source, built)
-        return pooling.pool(
-            x,
-            body.op,
-            dims=body.dims,
-            kernel_size=body.kernel_size,
-            stride=body.stride,
-            padding=body.padding,
-            dilation=body.dilation,
-            ceil_mode=body.ceil_mode,
-            count_include_pad=body.count_include_pad,
-            output_size=body.output_size,
-            max_elements=state.limits.max_input_elements,
-            max_work=state.limits.max_work,
-        )
-
-    return await _run(state, ws, _model_id(body.source), job, body.encoding)
+    return await _run(state, ws, _model_id(body.source), body)
 
 
 @_post("/normalization", NormalizationResult)
@@ -130,101 +97,42 @@ async def normalization_effect(
 ) -> dict:
     """A norm layer before and after, train vs eval, running statistics after k steps."""
 
-    def job(built: Built | None) -> dict:
-        x = _tensor(state, body.source, built)
-        fields = body.model_dump(exclude={"source", "preset", "encoding"})
-        return normalization.normalize(x, **fields, max_elements=state.limits.max_input_elements)
-
-    return await _run(state, ws, _model_id(body.source), job, body.encoding)
+    return await _run(state, ws, _model_id(body.source), body)
 
 
 @_post("/dropout", DropoutResult)
 async def dropout_effect(body: DropoutRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """N seeded passes through Dropout(p): masks, zero fractions, 1/(1−p), eval identity."""
 
-    def job(built: Built | None) -> dict:
-        x = _tensor(state, body.source, built)
-        return drop.dropout(
-            x,
-            body.p,
-            layer=body.layer,
-            passes=body.passes,
-            mode=body.mode,
-            seed=body.seed,
-            max_elements=state.limits.max_input_elements,
-        )
-
-    return await _run(state, ws, _model_id(body.source), job, body.encoding)
+    return await _run(state, ws, _model_id(body.source), body)
 
 
 @_post("/activations", ActivationsResult)
 async def activations_effect(body: ActivationsRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """f(x) and f′(x) (autograd) of catalog activations over a range."""
 
-    def job(_: Built | None) -> dict:
-        curves = [
-            act.curve(f.type, f.args, x_min=body.x_min, x_max=body.x_max, points=body.points)
-            for f in body.functions
-        ]
-        return {"curves": curves, "available": act.activation_types()}
-
-    return await _run(state, ws, None, job, body.encoding)
+    return await _run(state, ws, None, body)
 
 
 @_post("/activations/softmax", SoftmaxResult)
 async def softmax_effect(body: SoftmaxRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """softmax and log-softmax of a vector of scores at a temperature."""
 
-    def job(_: Built | None) -> dict:
-        return act.softmax(body.scores, body.temperature)
-
-    return await _run(state, ws, None, job, body.encoding)
+    return await _run(state, ws, None, body)
 
 
 @_post("/activations/linear-stack", LinearStackResult)
 async def linear_stack_effect(body: LinearStackRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """Linear layers composed into one matrix; with an activation between, no matrix fits."""
 
-    def job(_: Built | None) -> dict:
-        return act.linear_stack(
-            body.sizes,
-            bias=body.bias,
-            seed=body.seed,
-            batch=body.batch,
-            samples=body.samples,
-            activation=body.activation,
-            activation_args=body.activation_args,
-        )
-
-    return await _run(state, ws, None, job, body.encoding)
+    return await _run(state, ws, None, body)
 
 
 @_post("/losses", LossResult)
 async def losses_effect(body: LossRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """A loss: value, reductions, per-element values, gradient, and a curve."""
 
-    def job(built: Built | None) -> dict:
-        x = _tensor(state, body.input, built)  # both filled by LossRequest from its example
-        target = _tensor(state, body.target, None)
-        return losses.loss(
-            body.loss,
-            x,
-            target,
-            reduction=body.reduction,
-            beta=body.beta,
-            delta=body.delta,
-            label_smoothing=body.label_smoothing,
-            weight=body.weight,
-            pos_weight=body.pos_weight,
-            log_target=body.log_target,
-            curve_index=body.curve_index,
-            curve_min=body.curve_min,
-            curve_max=body.curve_max,
-            curve_points=body.curve_points,
-            max_elements=state.limits.max_input_elements,
-        )
-
-    return await _run(state, ws, _model_id(body.input), job, body.encoding)
+    return await _run(state, ws, _model_id(body.input), body)
 
 
 @_post("/linear", LinearResult)
@@ -237,26 +145,4 @@ async def linear_effect(body: LinearRequest, ws: WorkspaceDep, state: StateDep) 
             raise SpecError("invalid_input", "x must come from the same model as the layer")
         model_id = model_id or source_id
 
-    def job(built: Built | None) -> dict:
-        if body.layer is not None and built is not None:
-            layer = lin.linear_of(built.model, body.layer)
-            where = {"source": "model", "model_id": body.model_id, "layer": body.layer}
-        else:
-            layer = lin.seeded_linear(
-                body.in_features, body.out_features, bias=body.bias, seed=body.seed
-            )
-            where = {"source": "seeded", "model_id": None, "layer": None}
-        if body.x is None:
-            x = _tensor(state, _default_x(layer.in_features), None)
-        else:
-            x = _tensor(state, body.x, built)
-        call = f"nn.Linear({layer.in_features}, {layer.out_features}"
-        call += ")" if layer.bias is not None else ", bias=False)"
-        result = lin.by_hand(layer.weight, layer.bias, x, outputs=body.outputs)
-        return {**where, "torch_call": call, **result}
-
-    return await _run(state, ws, model_id, job, body.encoding)
-
-
-def _default_x(in_features: int) -> RandomSource:
-    return RandomSource(distribution="uniform", shape=[1, in_features], seed=0)
+    return await _run(state, ws, model_id, body)

@@ -6,12 +6,10 @@ import secrets
 
 from fastapi import APIRouter, Response
 
-from models.codegen import to_python
 from models.errors import LimitError
-from models.introspect import module_tree, summary
 from models.presets import get_preset
-from server import jobs
 from server.deps import ModelDep, StateDep, WorkspaceDep
+from server.ops.messages import Code, Create, Read, Summary, Update
 from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.models import (
@@ -22,31 +20,12 @@ from server.schemas.models import (
     ModelUpdate,
     SummaryOut,
 )
-from server.store import ModelRecord
-from server.worker import Live
 
 router = APIRouter(prefix="/api/models", tags=["models"], route_class=JsonRoute)
 
 
 def _fresh_seed() -> int:
     return secrets.randbelow(2**31)
-
-
-def public(live: Live, **extra) -> dict:
-    rec = live.record
-    inference = live.built.inference
-    return {
-        "id": rec.id,
-        "name": rec.name,
-        "seed": rec.seed,
-        "version": rec.version,
-        "spec": rec.spec,
-        "summary": inference.to_dict(),
-        "created": rec.created,
-        "updated": rec.updated,
-        "labels": inference.spec.labels,
-        **extra,
-    }
 
 
 @router.post("", status_code=201, response_model=ModelPublic, responses=ERRORS)
@@ -61,16 +40,8 @@ async def create_model(body: ModelCreate, ws: WorkspaceDep, state: StateDep) -> 
     preset = get_preset(body.preset) if body.preset else None
     spec = preset.spec if preset else body.spec
     seed = body.seed if body.seed is not None else preset.seed if preset else _fresh_seed()
-    inference = await state.worker.call(jobs.resolve, spec, state.limits)
-    record = ModelRecord(
-        id=state.store.new_model_id(),
-        workspace_id=ws.id,
-        spec=inference.spec.model_dump(exclude_none=True),
-        seed=seed,
-        params=inference.total_params,
-    )
-    live = await state.worker.with_model(record, state.worker.commit)
-    return public(live, preset=preset.name if preset else None)
+    out = await state.worker.submit(Create(ws.id, state.store.new_model_id(), spec, seed))
+    return {**out, "preset": preset.name if preset else None}
 
 
 @router.get("", response_model=ModelList, responses=ERRORS)
@@ -93,18 +64,16 @@ def list_models(ws: WorkspaceDep, state: StateDep) -> dict:
 @router.get("/{model_id}", response_model=ModelPublic, responses=ERRORS)
 async def read_model(record: ModelDep, state: StateDep) -> dict:
     """One model: its resolved spec, seed, version and per-layer inference."""
-    live = await state.worker.with_model(record, lambda live: live)
-    return public(live)
+    return await state.worker.submit(Read(record.workspace_id, record.id, record.version))
 
 
 @router.put("/{model_id}", response_model=ModelPublic, responses=ERRORS)
 async def replace_model(body: ModelUpdate, record: ModelDep, state: StateDep) -> dict:
     """A new spec: layers with the same name, type and args keep their weights."""
     state.trainings.check_idle(record.id, "a new spec")
-    live, kept, fresh = await state.worker.with_model(
-        record, lambda live: jobs.update_model(live, body.spec, state.worker, state.limits)
+    return await state.worker.submit(
+        Update(record.workspace_id, record.id, record.version, spec=body.spec)
     )
-    return public(live, kept=kept, reinitialized=fresh)
 
 
 @router.delete("/{model_id}", status_code=204, responses=ERRORS)
@@ -118,27 +87,11 @@ def delete_model(record: ModelDep, ws: WorkspaceDep, state: StateDep) -> Respons
 @router.get("/{model_id}/summary", response_model=SummaryOut, responses=ERRORS)
 async def model_summary(record: ModelDep, state: StateDep) -> dict:
     """The module tree exactly as print(model) shows it, and one row per layer."""
-
-    def job(live: Live) -> dict:
-        rows = summary(live.model, live.built.inference)
-        inference = live.built.inference
-        return {
-            "module_tree": module_tree(live.model),
-            "layers": rows,
-            "total_params": inference.total_params,
-            "trainable_params": sum(p.numel() for p in live.model.parameters() if p.requires_grad),
-            "total_activation_bytes": inference.total_activation_bytes,
-            "total_flops": inference.total_flops,
-            "total_work": inference.total_work,
-        }
-
-    return await state.worker.with_model(record, job)
+    return await state.worker.submit(Summary(record.workspace_id, record.id, record.version))
 
 
 @router.get("/{model_id}/code", response_model=CodeOut, responses=ERRORS)
 async def model_code(record: ModelDep, state: StateDep) -> dict:
     """The model as a readable, self-contained nn.Module class in Python."""
-    code = await state.worker.with_model(
-        record, lambda live: to_python(live.built.inference.spec, live.built.inference)
-    )
+    code = await state.worker.submit(Code(record.workspace_id, record.id, record.version))
     return {"class_name": record.name, "code": code}

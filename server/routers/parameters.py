@@ -9,12 +9,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 
 from models.errors import SpecError
-from models.introspect import parameter_table, parameter_values
-from models.stats import tensor_stats
-from models.tensors import Encoding, encode
-from models.weights import to_safetensors
-from server import jobs
+from models.tensors import Encoding
 from server.deps import ModelDep, StateDep
+from server.ops.messages import Parameter, Parameters, SetGrad, WeightsIn, WeightsOut
 from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.parameters import (
@@ -24,10 +21,8 @@ from server.schemas.parameters import (
     ParameterValues,
     WeightsLoaded,
 )
-from server.training_jobs import checkpoint_model
 from server.trainings import find_training
 from server.uploads import spool
-from server.worker import Live
 
 
 def content_disposition(filename: str) -> str:
@@ -53,23 +48,15 @@ async def parameters(
 ) -> dict:
     """One row per named_parameters() entry, with statistics and totals; with ``training``
     and ``step``, the weights of that checkpoint (requires_grad stays the model's)."""
+    at = (record.workspace_id, record.id, record.version)
     if training is None and step is None:
-        return await state.worker.with_model(record, lambda live: parameter_table(live.model))
+        return await state.worker.submit(Parameters(*at))
     if training is None or step is None:
         raise SpecError(
             "invalid_request", "A checkpoint needs both 'training' and 'step'.", status=422
         )
     await find_training(state.store, record, training)
-    ctx = state.trainings.ctx
-
-    def job(live: Live) -> dict:
-        copy = checkpoint_model(ctx, live, training, step).model
-        frozen = {n for n, p in live.model.named_parameters() if not p.requires_grad}
-        for name, param in copy.named_parameters():
-            param.requires_grad_(name not in frozen)
-        return {**parameter_table(copy), "checkpoint": {"training": training, "step": step}}
-
-    return await state.worker.with_model(record, job)
+    return await state.worker.submit(Parameters(*at, training=training, step=step))
 
 
 @router.get("/{model_id}/parameters/{name}", response_model=ParameterValues, responses=ERRORS)
@@ -77,27 +64,24 @@ async def parameter(
     name: str, record: ModelDep, state: StateDep, encoding: Encoding = "f16"
 ) -> dict:
     """The values of one parameter (e.g. conv1.weight) as a tensor payload."""
-
-    def job(live: Live) -> dict:
-        values = parameter_values(live.model, name)
-        return {
-            "name": name,
-            "requires_grad": bool(live.model.get_parameter(name).requires_grad),
-            "tensor": encode(values, encoding),
-            "stats": tensor_stats(values),
-        }
-
-    return await state.worker.with_model(record, job)
+    return await state.worker.submit(
+        Parameter(record.workspace_id, record.id, record.version, name=name, encoding=encoding)
+    )
 
 
 @router.patch("/{model_id}/parameters/{name}", response_model=GradResult, responses=ERRORS)
 async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep) -> dict:
     """Freeze or unfreeze one parameter, or every parameter of a layer (name = layer)."""
     state.trainings.check_idle(record.id, "freezing or unfreezing a parameter")
-    _, changed, totals = await state.worker.with_model(
-        record, lambda live: jobs.patch_grad(live, name, body.requires_grad, state.worker)
+    return await state.worker.submit(
+        SetGrad(
+            record.workspace_id,
+            record.id,
+            record.version,
+            name=name,
+            requires_grad=body.requires_grad,
+        )
     )
-    return {"changed": changed, "totals": totals}
 
 
 @router.get(
@@ -107,7 +91,7 @@ async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep
 )
 async def download_weights(record: ModelDep, state: StateDep) -> Response:
     """The state_dict (parameters and buffers) as a safetensors file."""
-    data = await state.worker.with_model(record, lambda live: to_safetensors(live.model))
+    data = await state.worker.submit(WeightsOut(record.workspace_id, record.id, record.version))
     filename = f"{record.name}-{record.id}.safetensors"
     return Response(
         data,
@@ -134,13 +118,12 @@ async def upload_weights(request: Request, record: ModelDep, state: StateDep) ->
     state.trainings.check_idle(record.id, "uploading weights")
     # 503 when PLAYGROUND_MAX_CONCURRENT_UPLOADS are in progress; the file goes on close
     with state.uploads.take(), await spool(request) as file:
-        saved, count = await state.worker.with_model(
-            record,
-            lambda live: jobs.upload_weights(
-                live,
-                file.name,
-                state.worker,
+        return await state.worker.submit(
+            WeightsIn(
+                record.workspace_id,
+                record.id,
+                record.version,
+                path=file.name,
                 max_header_bytes=state.settings.max_safetensors_header_bytes,
-            ),
+            )
         )
-    return {"tensors": count, "version": saved.version}

@@ -6,15 +6,12 @@ import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from server import jobs
 from server.deps import ModelDep, state_of
+from server.ops.messages import Run
 from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.runs import RunRequest, RunResult
-from server.store import ModelRecord
-from server.training_jobs import checkpoint_model
 from server.trainings import find_training
-from server.worker import Live
 
 router = APIRouter(prefix="/api/models", tags=["runs"], route_class=JsonRoute)
 
@@ -43,29 +40,10 @@ async def run(body: RunRequest, record: ModelDep, request: Request) -> RunJSONRe
     # than the forward pass itself.
     state = state_of(request)  # not a StateDep: each dependency costs ~10 µs per request
     if body.checkpoint is not None:
-        return RunJSONResponse(await _run_checkpoint(body, record, request))
-    if body.mode == "train" and state.trainings.drivers:
+        await find_training(state.store, record, body.checkpoint.training)
+    elif body.mode == "train" and state.trainings.drivers:
         state.trainings.check_idle(record.id, "a train-mode run (it moves BatchNorm statistics)")
-    result = await state.worker.with_model(
-        record, lambda live: jobs.run_model(live, body, state.settings, state.limits, state.worker)
+    result = await state.worker.submit(
+        Run(record.workspace_id, record.id, record.version, request=body)
     )
     return RunJSONResponse(result)
-
-
-async def _run_checkpoint(body: RunRequest, record: ModelRecord, request: Request) -> dict:
-    """The run on a copy of the model holding a checkpoint's weights (nothing is saved)."""
-    state = state_of(request)
-    ref = body.checkpoint
-    await find_training(state.store, record, ref.training)
-    ctx = state.trainings.ctx
-
-    def job(live: Live) -> dict:
-        copy = checkpoint_model(ctx, live, ref.training, ref.step)
-        at_step = Live(live.record, copy, live.nbytes)
-        out = jobs.run_model(
-            at_step, body, state.settings, state.limits, state.worker, persist=False
-        )
-        out["checkpoint"] = {"training": ref.training, "step": ref.step}
-        return out
-
-    return await state.worker.with_model(record, job)

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from models.datasets import load_split
 from models.errors import SpecError
-from models.training.script import training_script as make_script
 from server.deps import ModelDep, state_of
+from server.ops.messages import TrainingScript
 from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.trainings import (
@@ -26,7 +26,7 @@ from server.schemas.trainings import (
     TrainingList,
     TrainingPublic,
 )
-from server.training_jobs import CheckpointRestore, TrainPlan, send
+from server.training_jobs import CheckpointRestore, TrainPlan
 from server.training_store import TrainingRecord
 from server.trainings import find_training
 from server.worker import Busy
@@ -85,7 +85,7 @@ async def create_training(body: TrainingCreate, record: ModelDep, request: Reque
                 f"PLAYGROUND_MAX_TRAININGS allows. Try again in a minute.",
                 retry_after=60,
             )
-        plan = await send(manager.ctx, TrainPlan(record.spec, body.model_dump(mode="json")))
+        plan = await state.worker.submit(TrainPlan(record.spec, body.model_dump(mode="json")))
         for split in ("train", "test"):  # read off the worker (Fashion-MNIST: ~0.7 s, once)
             await run_in_threadpool(
                 partial(load_split, body.dataset, split, params=body.dataset_params, roots=roots)
@@ -286,7 +286,9 @@ async def restore(
     rec = await _training(request, record, training_id)
     manager = state_of(request).trainings
     manager.check_idle(record.id, "restoring a checkpoint")
-    out = await send(manager.ctx, CheckpointRestore(record.workspace_id, record.id, rec.id, step))
+    out = await manager.worker.submit(
+        CheckpointRestore(record.workspace_id, record.id, rec.id, step)
+    )
     return {"model_id": record.id, **out}
 
 
@@ -300,16 +302,8 @@ async def training_script(training_id: str, record: ModelDep, request: Request) 
     (GET …/checkpoints/0/weights)."""
     rec = await _training(request, record, training_id)
     state = state_of(request)
-    source = await state.worker.call(
-        partial(
-            make_script,
-            record.spec,
-            rec.config,
-            frozen=record.frozen,
-            roots=state.trainings.ctx.roots,
-            limits=state.limits,
-            threads=torch.get_num_threads(),
-        )
+    source = await state.worker.submit(
+        TrainingScript(record.spec, rec.config, record.frozen, torch.get_num_threads())
     )
     return Response(
         source,

@@ -29,7 +29,7 @@ import uvicorn
 from fastapi import FastAPI
 
 import server.jobs
-import server.worker
+import server.workers.context
 from server.__main__ import config
 from server.app import create_app
 from server.settings import Settings
@@ -226,7 +226,7 @@ def builds(monkeypatch) -> list:
     """Counts the real (non-meta) model builds, in the worker and in the jobs: a request
     refused before allocation leaves it empty."""
     calls: list = []
-    for module in (server.worker, server.jobs):
+    for module in (server.workers.context, server.jobs):
         real = module.build
 
         def spy(*args, _real=real, **kwargs):

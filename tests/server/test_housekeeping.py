@@ -31,13 +31,13 @@ def store(tmp_path) -> Iterator[SqlStore]:
 
 
 def keeper(store: SqlStore, **settings) -> Housekeeper:
-    worker = EmbeddedWorker(torch.device("cpu"), Limits(), 2**30)
+    worker = EmbeddedWorker(torch.device("cpu"), Limits(), 2**30, store=store)
     return Housekeeper(store, worker, Settings(**settings))
 
 
 def load(k: Housekeeper, record: ModelRecord):
     async def go():
-        return await k.worker.with_model(record, lambda live: live)
+        return await k.worker.call(lambda: k.worker.ctx.live_model(record))
 
     return asyncio.run(go())
 

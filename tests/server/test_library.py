@@ -142,12 +142,12 @@ def test_validate_reports_the_error_in_words(client):
 def test_validate_allocates_nothing(client, monkeypatch):
     """Validation runs on the meta device: no model is built, none is kept."""
     import server.jobs
-    import server.worker
+    import server.workers.context
 
     def no_build(*args, **kwargs):
         raise AssertionError("validate must not build a model")
 
-    monkeypatch.setattr(server.worker, "build", no_build)
+    monkeypatch.setattr(server.workers.context, "build", no_build)
     monkeypatch.setattr(server.jobs, "build", no_build)
     before = client.get("/healthz").json()["worker"]["live_models"]
     assert client.post("/api/validate", json={"spec": LENET}).json()["valid"] is True

@@ -35,8 +35,17 @@ def ws(store) -> Workspace:
     return store.create_workspace()[0]
 
 
-def worker(cache_bytes: int = 2**30, queue_size: int = 64) -> EmbeddedWorker:
-    return EmbeddedWorker(torch.device("cpu"), Limits(), cache_bytes, queue_size=queue_size)
+def worker(
+    cache_bytes: int = 2**30, queue_size: int = 64, store: SqlStore | None = None
+) -> EmbeddedWorker:
+    return EmbeddedWorker(
+        torch.device("cpu"), Limits(), cache_bytes, queue_size=queue_size, store=store
+    )
+
+
+async def with_model(w: EmbeddedWorker, record: ModelRecord, fn):
+    """``fn(live)`` on the worker's thread with ``record``'s model live (what a handler does)."""
+    return await w.call(lambda: fn(w.ctx.live_model(record)))
 
 
 def trained(store: SqlStore, ws: Workspace, seed: int) -> ModelRecord:
@@ -60,13 +69,13 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def test_lru_evicts_and_the_model_comes_back_identical(store, ws):
     a, b = trained(store, ws, 1), trained(store, ws, 2)
-    w = worker(cache_bytes=LENET_BYTES + 1000)  # room for one LeNet
+    w = worker(cache_bytes=LENET_BYTES + 1000, store=store)  # room for one LeNet
 
     async def scenario():
-        first = await w.with_model(a, lambda live: (live.model, state(live)))
-        await w.with_model(b, state)
+        first = await with_model(w, a, lambda live: (live.model, state(live)))
+        await with_model(w, b, state)
         assert w.stats()["live_models"] == 1  # a left memory
-        again = await w.with_model(a, lambda live: (live.model, state(live)))
+        again = await with_model(w, a, lambda live: (live.model, state(live)))
         await w.close()
         return first, again
 
@@ -79,12 +88,12 @@ def test_lru_evicts_and_the_model_comes_back_identical(store, ws):
 
 def test_a_model_under_the_budget_stays_live(store, ws):
     a, b = trained(store, ws, 1), trained(store, ws, 2)
-    w = worker()
+    w = worker(store=store)
 
     async def scenario():
-        first = await w.with_model(a, lambda live: live.model)
-        await w.with_model(b, state)
-        again = await w.with_model(a, lambda live: live.model)
+        first = await with_model(w, a, lambda live: live.model)
+        await with_model(w, b, state)
+        again = await with_model(w, a, lambda live: live.model)
         await w.close()
         return first, again
 
@@ -96,15 +105,15 @@ def test_a_model_under_the_budget_stays_live(store, ws):
 
 def test_idle_models_leave_memory_and_come_back(store, ws):
     a = trained(store, ws, 3)
-    w = worker()
+    w = worker(store=store)
 
     async def scenario():
-        before = await w.with_model(a, state)
+        before = await with_model(w, a, state)
         assert w.unload_idle(3600) == 0  # used just now
         assert w.stats()["live_models"] == 1
         assert w.unload_idle(0) == 1
         assert w.stats()["live_models"] == 0
-        after = await w.with_model(a, state)
+        after = await with_model(w, a, state)
         await w.close()
         return before, after
 
@@ -116,12 +125,12 @@ def test_a_job_queued_behind_a_change_builds_the_newest_version(store, ws):
     """The record a request read is stale when its job runs after another change and an
     eviction: the worker builds the newest stored version, so no change is lost."""
     a = trained(store, ws, 4)
-    w = EmbeddedWorker(torch.device("cpu"), Limits(), 2**30, save=store.put_model)
+    w = worker(store=store)
 
     async def scenario():
-        await w.with_model(a, lambda live: jobs.patch_grad(live, "conv1", False, w))
+        await with_model(w, a, lambda live: jobs.patch_grad(live, "conv1", False, w.ctx))
         w.unload_idle(0)
-        live = await w.with_model(a, lambda live: live)  # a: version 1, the store has 2
+        live = await with_model(w, a, lambda live: live)  # a: version 1, the store has 2
         await w.close()
         return live
 
@@ -134,17 +143,17 @@ def test_a_committed_change_is_saved_before_the_job_ends_and_keeps_no_blob(store
     """commit() saves inside the job; the live copy then holds the stored form of the record
     (weights read from the store on demand), not a second copy of the weights in memory."""
     a = trained(store, ws, 5)
-    w = EmbeddedWorker(torch.device("cpu"), Limits(), 2**30, save=store.put_model)
+    w = worker(store=store)
 
     def perturb(live: Live) -> None:
         with torch.no_grad():
             live.model.get_parameter("fc3.bias").add_(1.0)
-        jobs.save_state(live, w)
+        jobs.save_state(live, w.ctx)
 
     async def scenario():
-        await w.with_model(a, perturb)
+        await with_model(w, a, perturb)
         saved_version = store.get_model(ws.id, a.id).version  # before anything else ran
-        live = await w.with_model(a, lambda live: live)
+        live = await with_model(w, a, lambda live: live)
         await w.close()
         return saved_version, live
 
@@ -227,17 +236,17 @@ def test_a_cancelled_job_leaves_the_queue():
 )
 def test_out_of_memory_is_a_503_and_the_worker_keeps_serving(store, ws, exc):
     a = trained(store, ws, 5)
-    w = worker()
+    w = worker(store=store)
 
     def boom(live: Live) -> None:
         raise exc
 
     async def scenario():
-        before = await w.with_model(a, state)
+        before = await with_model(w, a, state)
         with pytest.raises(SpecError) as err:
-            await w.with_model(a, boom)
+            await with_model(w, a, boom)
         live_after_oom = w.stats()["live_models"]
-        after = await w.with_model(a, state)
+        after = await with_model(w, a, state)
         await w.close()
         return err.value, live_after_oom, before, after
 

@@ -1,0 +1,1 @@
+"""Where jobs run: the worker side's context, and worker processes."""
