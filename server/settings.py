@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, le=256, description="1: jobs run in the server's process; N: N worker processes"
     )
+    worker: Literal["local", "ray"] = "local"  # ray: jobs on Ray actors (server/workers/ray_worker)
+    ray_address: str = Field("auto", description="auto: a local Ray; else a cluster's address")
+    ray_num_gpus: float = Field(1.0, gt=0, le=64, description="GPUs per Ray actor (fractions ok)")
     log_level: str = "info"
     # uvicorn's line per request: off by default, as a class sends hundreds a minute (and
     # writing each one cost 0.3 ms of the event loop per run in bench_http)

@@ -268,8 +268,12 @@ class EmbeddedWorker(Worker):
 
 
 def make_worker(settings: Settings, store: SqlStore) -> Worker:
-    """The worker ``settings`` ask for: embedded, or ``PLAYGROUND_WORKERS`` processes."""
+    """The worker ``settings`` ask for: embedded, ``PLAYGROUND_WORKERS`` processes, or Ray."""
     device = pick_device(settings.device)
+    if settings.worker == "ray":
+        from server.workers.ray_worker import RayWorker
+
+        return RayWorker(settings, store, device)
     if settings.workers > 1:
         from server.workers.process import ProcessWorker
 

@@ -1,0 +1,62 @@
+"""``PLAYGROUND_WORKER=ray`` on a local Ray started by the server (2 CPU slots, 2 actors): the
+API gives the answers of the embedded worker bit for bit, and an actor killed with SIGKILL
+during a stream of saves and runs costs only 503s while Ray restarts it, no acknowledged
+save, and then the requests succeed again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+from test_worker_faults import ONES, weights
+from test_worker_processes import scenario
+
+pytest.importorskip("ray")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+def test_ray_actors_answer_as_the_embedded_worker_and_survive_a_kill(make_api):
+    embedded = scenario(make_api())
+    api = make_api(worker="ray", workers=2)
+    assert scenario(api) == embedded
+    health = api.ok(api.get("/healthz"))["worker"]
+    assert health["backend"] == "ray" and len(health["workers"]) == 2
+
+    model = api.create(preset="linear_3_2")
+    url = f"/api/models/{model['id']}"
+    api.run(model["id"])
+    victim = next(
+        w
+        for w in api.ok(api.get("/healthz"))["worker"]["workers"]
+        if w.get("live_models", 0) >= 1 and w["jobs_done"] > 0
+    )
+    timer = threading.Timer(0.5, os.kill, (victim["pid"], signal.SIGKILL))
+    statuses, acked, i, after = [], [], 1, 0
+    deadline = time.monotonic() + 180
+    timer.start()
+    while after < 5:
+        assert time.monotonic() < deadline, statuses
+        r = api.put_weights(model["id"], weights(i))
+        statuses.append(r.status_code)
+        if r.status_code == 200:
+            acked.append((i, r.json()["version"]))
+            i += 1
+        else:
+            assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, r.text
+            time.sleep(0.5)
+        run = api.post(f"{url}/run", json=ONES)
+        statuses.append(run.status_code)
+        if not timer.is_alive() and r.status_code == 200 and run.status_code == 200:
+            after += 1
+    assert set(statuses) <= {200, 503}
+    last, version = acked[-1]
+    stored = st_load(api.weights(model["id"]))
+    assert torch.equal(stored["linear.weight"], torch.full((2, 3), float(last)))
+    assert api.ok(api.get(url))["version"] == version
+    again = api.ok(api.get("/healthz"))["worker"]["workers"][victim["index"]]
+    assert again["pid"] != victim["pid"]  # Ray started the actor again
