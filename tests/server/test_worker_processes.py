@@ -96,3 +96,19 @@ def test_rendezvous_is_stable_and_spreads():
     moved = sum(a != b for a, b in zip(two, three, strict=True))
     assert all(b == 2 for a, b in zip(two, three, strict=True) if a != b)  # only to the new one
     assert moved < 900
+
+
+def test_the_servers_record_cache_forgets_what_a_worker_saved(make_api):
+    """A worker process saves a model; the server's record cache (which routes read the
+    model from) must not keep serving the version before."""
+    api = make_api(workers=2)
+    records = api.client.app.state.playground.store.records
+    model = api.create(preset="linear_3_2", seed=0)
+    url = f"/api/models/{model['id']}"
+    assert api.ok(api.get(url))["version"] == 1  # read through the cache: version 1 there
+    api.ok(api.patch(f"{url}/parameters/linear", json={"requires_grad": False}))
+    cached = [r for (_, mid), r in list(records._records.items()) if mid == model["id"]]
+    assert all(r.version == 2 for r in cached), cached
+    assert api.ok(api.get(url))["version"] == 2
+    frozen = api.ok(api.get(f"{url}/parameters"))["totals"]["frozen"]
+    assert frozen == 8  # linear.weight (2×3) and linear.bias (2)
