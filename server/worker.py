@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -260,7 +261,8 @@ class EmbeddedWorker(Worker):
                 "jobs_refused": self.jobs_refused + self._validator.refused,
                 "validations_queued": self._validator.jobs,
             }
-        return {**self.ctx.stats(), **queue}
+        mine = {**self.ctx.stats(), **queue}
+        return {**mine, "workers": [{"index": 0, "pid": os.getpid(), **mine}]}
 
     async def close(self) -> None:
         self._validator.close()

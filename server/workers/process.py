@@ -24,7 +24,9 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -78,7 +80,8 @@ class Slot:
         self.jobs_refused = 0
         self.worker_stats: dict[str, Any] = {}
         self.pid: int | None = None
-        self.conn: Connection | None = None
+        self.started_at = 0.0
+        self.conn: Connection | None = None  # None while it restarts: jobs get 503
         self.process: multiprocessing.process.BaseProcess | None = None
         self._start()
         threading.Thread(target=self._send_loop, name=f"worker{index}-send", daemon=True).start()
@@ -95,6 +98,7 @@ class Slot:
         process.start()
         theirs.close()  # the child's end: its death closes the pipe for our reader
         self.conn, self.process, self.pid = mine, process, process.pid
+        self.started_at = time.monotonic()
         threading.Thread(
             target=self._read_loop, args=(mine,), name=f"worker{self.index}-read", daemon=True
         ).start()
@@ -104,6 +108,8 @@ class Slot:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self.lock:
+            if self.conn is None:
+                raise lost(self.index)
             waiting = max(len(self.pending) - 1, 0)
             if waiting >= self.queue_size:
                 self.jobs_refused += 1
@@ -158,22 +164,27 @@ class Slot:
         with self.lock:
             if conn is not self.conn:
                 return
-            failed, self.pending = self.pending, {}
-            code = None
-            if self.process is not None:
-                self.process.join(1)
-                code = self.process.exitcode
-            if not self.closing:
-                log.error(
-                    "worker process %d (pid %s) died (exit code %s); restarting it",
-                    self.index,
-                    self.pid,
-                    code,
-                )
-                self.restarts += 1
-                self._start()
+            failed, self.pending, self.conn = self.pending, {}, None
         for loop, future in failed.values():
             loop.call_soon_threadsafe(_fail, future, lost(self.index))
+        code = None
+        if self.process is not None:
+            self.process.join(1)
+            code = self.process.exitcode
+        if self.closing:
+            return
+        log.error(
+            "worker process %d (pid %s) died (exit code %s); restarting it",
+            self.index,
+            self.pid,
+            code,
+        )
+        if time.monotonic() - self.started_at < 10:  # dying at start: not in a tight loop
+            time.sleep(RETRY_AFTER_S)
+        with self.lock:
+            if not self.closing:
+                self.restarts += 1
+                self._start()
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -284,6 +295,7 @@ def child_main(conn: Connection, settings: Settings, index: int) -> None:
     from server.ops import handle
     from server.worker import pick_device, translated
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     logs.setup_logging(settings.log_level, settings.log_format)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
