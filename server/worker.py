@@ -60,7 +60,7 @@ class Busy(SpecError):
     """The device's queue is full (or its memory ran out): 503 with ``Retry-After``."""
 
     def __init__(self, code: str, message: str, retry_after: int) -> None:
-        super().__init__(code, message, status=503, detail={"retry_after_s": retry_after})
+        super().__init__(code, message, detail={"retry_after_s": retry_after})
         self.headers = {"Retry-After": str(retry_after)}
 
 
@@ -242,15 +242,11 @@ class EmbeddedWorker(Worker):
                 f". Try a smaller model or input, or again in a moment.",
                 retry_after=5,
             ) from None
-        except (RuntimeError, IndexError, ValueError) as exc:
-            if "out of memory" in str(exc):
-                self._free_memory()
-                raise Busy("out_of_memory", f"Out of memory: {exc}", retry_after=5) from None
-            raise SpecError(
-                "run_failed",
-                f"PyTorch refused this input: {str(exc).strip().splitlines()[0]}. "
-                f"Check the input's values (e.g. token indices within the vocabulary).",
-            ) from None
+        except RuntimeError as exc:  # a user's mistake is a SpecError by now; the rest: a 500
+            if "out of memory" not in str(exc):
+                raise
+            self._free_memory()
+            raise Busy("out_of_memory", f"Out of memory: {exc}", retry_after=5) from None
 
     def _free_memory(self) -> None:
         with self._lock:
@@ -288,9 +284,7 @@ class EmbeddedWorker(Worker):
         if record.fetch_latest is not None:  # not in memory: build the newest stored version
             latest = record.fetch_latest()
             if latest is None:
-                raise SpecError(
-                    "model_not_found", "This model was deleted while the request ran.", status=404
-                )
+                raise SpecError("model_not_found", "This model was deleted while the request ran.")
             if latest.version > record.version:
                 record = latest
         live = self.load(record)

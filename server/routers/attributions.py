@@ -54,7 +54,6 @@ async def _on_model(
             "training_not_found",
             f"Model '{record.id}' has no training '{checkpoint.training}'; GET "
             f"/api/models/{record.id}/trainings lists them.",
-            status=404,
         )
     ctx = state.trainings.ctx
 

@@ -85,7 +85,6 @@ async def conv_cell(body: ConvByHandRequest, record: ModelDep, request: Request)
             raise SpecError(
                 "training_not_found",
                 f"Model '{record.id}' has no training '{ref.training}'.",
-                status=404,
             )
     ctx = state.trainings.ctx
 

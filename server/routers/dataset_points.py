@@ -36,7 +36,6 @@ async def dataset_points(name: str, split: Literal["train", "test"], request: Re
         raise SpecError(
             "not_a_point_set",
             f"'{name}' is not a 2-D point set; these are: {', '.join(flat)}.",
-            status=404,
         )
     state = state_of(request)
     return await state.worker.call(partial(_points, name, split, state.trainings.ctx.roots))

@@ -24,7 +24,6 @@ def _info(name: str):
         raise SpecError(
             "unknown_dataset",
             f"There is no dataset '{name}'; GET /api/datasets lists them ({', '.join(DATASETS)}).",
-            status=404,
         )
     return info
 

@@ -82,7 +82,6 @@ async def _run(
         raise SpecError(
             "model_not_found",
             f"This workspace has no model '{model_id}'; GET /api/models lists its models.",
-            status=404,
         )
     return await state.worker.with_model(record, lambda live: work(live.built))
 

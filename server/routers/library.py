@@ -9,6 +9,7 @@ from models.errors import SpecError
 from models.presets import get_preset, preset_list
 from server import jobs
 from server.deps import StateDep
+from server.errors import public, status_of
 from server.routing import JsonRoute
 from server.schemas.common import ERRORS
 from server.schemas.misc import (
@@ -64,10 +65,11 @@ async def validate(body: ValidateRequest, state: StateDep) -> dict:
             jobs.resolve, body.spec, state.limits, state.settings.validate_timeout_s
         )
     except SpecError as exc:
-        if exc.status >= 500 or (exc.status == 413 and exc.layer is None):
+        status = status_of(exc)
+        if status >= 500 or (status == 413 and exc.layer is None):
             raise  # busy, out of memory, over a limit: not a verdict on the spec
         partial = [vars(info) for info in getattr(exc, "partial", [])]
-        verdict = {"valid": False, "error": exc.to_dict(), "layers": partial}
+        verdict = {"valid": False, "error": public(exc), "layers": partial}
     else:
         out = inference.to_dict()
         verdict = {"valid": True, **{k: out[k] for k in ValidateResult.model_fields if k in out}}

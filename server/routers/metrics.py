@@ -28,7 +28,6 @@ def metrics(request: Request) -> Response:
             raise SpecError(
                 "unauthorized",
                 "GET /metrics needs 'Authorization: Bearer <PLAYGROUND_METRICS_TOKEN>'.",
-                status=401,
             )
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

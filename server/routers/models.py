@@ -45,6 +45,7 @@ def public(live: Live, **extra) -> dict:
         "created": rec.created,
         "updated": rec.updated,
         "labels": inference.spec.labels,
+        "preset": rec.preset,
         **extra,
     }
 
@@ -56,7 +57,7 @@ async def create_model(body: ModelCreate, ws: WorkspaceDep, state: StateDep) -> 
     if state.store.count_models(ws.id) >= limit:
         raise LimitError(
             f"This workspace already holds {limit} models, its limit. Delete one first.",
-            detail={"limit": limit, "setting": "PLAYGROUND_MAX_MODELS_PER_WORKSPACE"},
+            detail={"limit": limit, "limit_key": "max_models_per_workspace"},
         )
     preset = get_preset(body.preset) if body.preset else None
     spec = preset.spec if preset else body.spec
@@ -68,9 +69,10 @@ async def create_model(body: ModelCreate, ws: WorkspaceDep, state: StateDep) -> 
         spec=inference.spec.model_dump(exclude_none=True),
         seed=seed,
         params=inference.total_params,
+        preset=preset.name if preset else None,
     )
     live = await state.worker.with_model(record, state.worker.commit)
-    return public(live, preset=preset.name if preset else None)
+    return public(live)
 
 
 @router.get("", response_model=ModelList, responses=ERRORS)

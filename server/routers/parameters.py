@@ -56,9 +56,7 @@ async def parameters(
     if training is None and step is None:
         return await state.worker.with_model(record, lambda live: parameter_table(live.model))
     if training is None or step is None:
-        raise SpecError(
-            "invalid_request", "A checkpoint needs both 'training' and 'step'.", status=422
-        )
+        raise SpecError("invalid_request", "A checkpoint needs both 'training' and 'step'.")
     await find_training(state.store, record, training)
     ctx = state.trainings.ctx
 

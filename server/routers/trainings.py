@@ -74,7 +74,6 @@ async def create_training(body: TrainingCreate, record: ModelDep, request: Reque
                 "training_active",
                 f"This workspace already has a training in progress ('{other}'); one at a "
                 f"time per workspace. Cancel it or wait until it is done.",
-                status=409,
                 detail={"training": other},
             )
         limit = state.settings.max_trainings
@@ -266,7 +265,6 @@ async def checkpoint_weights(
         raise SpecError(
             "checkpoint_not_found",
             f"This training has no checkpoint at step {step}; GET …/checkpoints lists them.",
-            status=404,
         )
     return Response(
         data,
