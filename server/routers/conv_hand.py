@@ -15,7 +15,7 @@ from models.inputs import InputMaker, make_input
 from server.deps import ModelDep, state_of
 from server.jobs import DEFAULT_MAKER
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.runs import CheckpointRef
 from server.training_jobs import checkpoint_model
 from server.worker import Live
@@ -73,7 +73,9 @@ def _cell(live: Live, body: ConvByHandRequest, settings, limits) -> dict[str, An
         model.train(was_training)
 
 
-@router.post("/{model_id}/conv_by_hand", responses=ERRORS)
+@router.post(
+    "/{model_id}/conv_by_hand", responses=errors(404, 409, 413, 503), operation_id="convByHand"
+)
 async def conv_cell(body: ConvByHandRequest, record: ModelDep, request: Request) -> dict:
     """The patch of the layer's input under the kernel, the kernel, their element-wise
     products, the sum plus bias, and the map's value (eval mode), as torch computes them."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from models.datasets import DATASETS, load_split
 from models.errors import SpecError
 from server.deps import state_of
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 MAX_POINTS = 5000
@@ -27,7 +27,11 @@ def _points(name: str, split: str, roots) -> dict:
     }
 
 
-@router.get("/datasets/{name}/points/{split}", responses=ERRORS)
+@router.get(
+    "/datasets/{name}/points/{split}",
+    responses=errors(404, 409, 503),
+    operation_id="getDatasetPoints",
+)
 async def dataset_points(name: str, split: Literal["train", "test"], request: Request) -> dict:
     """Every point of a 2-D set's split (at most 5,000) with its label, as stored."""
     info = DATASETS.get(name)

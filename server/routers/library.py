@@ -11,7 +11,7 @@ from server import jobs
 from server.deps import StateDep
 from server.errors import public, status_of
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.misc import (
     CatalogOut,
     PresetDetail,
@@ -24,19 +24,21 @@ router = APIRouter(prefix="/api", tags=["library"], route_class=JsonRoute)
 _CATALOG = catalog_json()
 
 
-@router.get("/catalog", response_model=CatalogOut)
+@router.get("/catalog", response_model=CatalogOut, operation_id="getCatalog")
 def catalog() -> dict:
     """Every layer type: torch class, typed args with defaults and ranges, docs, categories."""
     return _CATALOG
 
 
-@router.get("/presets", response_model=PresetList)
+@router.get("/presets", response_model=PresetList, operation_id="listPresets")
 def presets() -> dict:
     """The tutorial's models and a few more, as named specs."""
     return {"presets": preset_list()}
 
 
-@router.get("/presets/{name}", response_model=PresetDetail, responses=ERRORS)
+@router.get(
+    "/presets/{name}", response_model=PresetDetail, responses=errors(404), operation_id="getPreset"
+)
 def preset(name: str) -> dict:
     """One preset: its spec, description and default inputs."""
     p = get_preset(name)
@@ -52,7 +54,12 @@ def preset(name: str) -> dict:
     }
 
 
-@router.post("/validate", response_model=ValidateResult, responses=ERRORS)
+@router.post(
+    "/validate",
+    response_model=ValidateResult,
+    responses=errors(413, 503),
+    operation_id="validateSpec",
+)
 async def validate(body: ValidateRequest, state: StateDep) -> dict:
     """Check a spec and infer every layer's shape and cost on the meta device (no memory)."""
     key = state.verdicts.key(body.spec)

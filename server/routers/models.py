@@ -13,7 +13,7 @@ from models.presets import get_preset
 from server import jobs
 from server.deps import ModelDep, StateDep, WorkspaceDep
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.models import (
     CodeOut,
     ModelCreate,
@@ -50,7 +50,13 @@ def public(live: Live, **extra) -> dict:
     }
 
 
-@router.post("", status_code=201, response_model=ModelPublic, responses=ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ModelPublic,
+    responses=errors(404, 409, 413, 503),
+    operation_id="createModel",
+)
 async def create_model(body: ModelCreate, ws: WorkspaceDep, state: StateDep) -> dict:
     """Build a model from a spec or a preset; with a seed its weights are reproducible."""
     limit = state.settings.max_models_per_workspace
@@ -75,7 +81,7 @@ async def create_model(body: ModelCreate, ws: WorkspaceDep, state: StateDep) -> 
     return public(live)
 
 
-@router.get("", response_model=ModelList, responses=ERRORS)
+@router.get("", response_model=ModelList, operation_id="listModels")
 def list_models(ws: WorkspaceDep, state: StateDep) -> dict:
     """The workspace's models, oldest first."""
     models = [
@@ -92,14 +98,24 @@ def list_models(ws: WorkspaceDep, state: StateDep) -> dict:
     return {"models": models, "limit": state.settings.max_models_per_workspace}
 
 
-@router.get("/{model_id}", response_model=ModelPublic, responses=ERRORS)
+@router.get(
+    "/{model_id}",
+    response_model=ModelPublic,
+    responses=errors(404, 409, 503),
+    operation_id="getModel",
+)
 async def read_model(record: ModelDep, state: StateDep) -> dict:
     """One model: its resolved spec, seed, version and per-layer inference."""
     live = await state.worker.with_model(record, lambda live: live)
     return public(live)
 
 
-@router.put("/{model_id}", response_model=ModelPublic, responses=ERRORS)
+@router.put(
+    "/{model_id}",
+    response_model=ModelPublic,
+    responses=errors(404, 409, 413, 503),
+    operation_id="replaceModel",
+)
 async def replace_model(body: ModelUpdate, record: ModelDep, state: StateDep) -> dict:
     """A new spec: layers with the same name, type and args keep their weights."""
     state.trainings.check_idle(record.id, "a new spec")
@@ -109,7 +125,7 @@ async def replace_model(body: ModelUpdate, record: ModelDep, state: StateDep) ->
     return public(live, kept=kept, reinitialized=fresh)
 
 
-@router.delete("/{model_id}", status_code=204, responses=ERRORS)
+@router.delete("/{model_id}", status_code=204, responses=errors(404), operation_id="deleteModel")
 def delete_model(record: ModelDep, ws: WorkspaceDep, state: StateDep) -> Response:
     """Delete a model and drop it from memory."""
     state.store.delete_model(ws.id, record.id)
@@ -117,7 +133,12 @@ def delete_model(record: ModelDep, ws: WorkspaceDep, state: StateDep) -> Respons
     return Response(status_code=204)
 
 
-@router.get("/{model_id}/summary", response_model=SummaryOut, responses=ERRORS)
+@router.get(
+    "/{model_id}/summary",
+    response_model=SummaryOut,
+    responses=errors(404, 409, 503),
+    operation_id="getModelSummary",
+)
 async def model_summary(record: ModelDep, state: StateDep) -> dict:
     """The module tree exactly as print(model) shows it, and one row per layer."""
 
@@ -137,7 +158,12 @@ async def model_summary(record: ModelDep, state: StateDep) -> dict:
     return await state.worker.with_model(record, job)
 
 
-@router.get("/{model_id}/code", response_model=CodeOut, responses=ERRORS)
+@router.get(
+    "/{model_id}/code",
+    response_model=CodeOut,
+    responses=errors(404, 409, 503),
+    operation_id="getModelCode",
+)
 async def model_code(record: ModelDep, state: StateDep) -> dict:
     """The model as a readable, self-contained nn.Module class in Python."""
     code = await state.worker.with_model(

@@ -16,7 +16,7 @@ from models.weights import to_safetensors
 from server import jobs
 from server.deps import ModelDep, StateDep
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.parameters import (
     GradPatch,
     GradResult,
@@ -44,7 +44,12 @@ def content_disposition(filename: str) -> str:
 router = APIRouter(prefix="/api/models", tags=["parameters"], route_class=JsonRoute)
 
 
-@router.get("/{model_id}/parameters", response_model=ParameterTable, responses=ERRORS)
+@router.get(
+    "/{model_id}/parameters",
+    response_model=ParameterTable,
+    responses=errors(404, 409, 503),
+    operation_id="listParameters",
+)
 async def parameters(
     record: ModelDep,
     state: StateDep,
@@ -70,7 +75,12 @@ async def parameters(
     return await state.worker.with_model(record, job)
 
 
-@router.get("/{model_id}/parameters/{name}", response_model=ParameterValues, responses=ERRORS)
+@router.get(
+    "/{model_id}/parameters/{name}",
+    response_model=ParameterValues,
+    responses=errors(404, 409, 503),
+    operation_id="getParameter",
+)
 async def parameter(
     name: str, record: ModelDep, state: StateDep, encoding: Encoding = "f16"
 ) -> dict:
@@ -88,7 +98,12 @@ async def parameter(
     return await state.worker.with_model(record, job)
 
 
-@router.patch("/{model_id}/parameters/{name}", response_model=GradResult, responses=ERRORS)
+@router.patch(
+    "/{model_id}/parameters/{name}",
+    response_model=GradResult,
+    responses=errors(404, 409, 503),
+    operation_id="setParameterGrad",
+)
 async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep) -> dict:
     """Freeze or unfreeze one parameter, or every parameter of a layer (name = layer)."""
     state.trainings.check_idle(record.id, "freezing or unfreezing a parameter")
@@ -101,7 +116,8 @@ async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep
 @router.get(
     "/{model_id}/weights",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},
+    responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 409, 503)},
+    operation_id="downloadWeights",
 )
 async def download_weights(record: ModelDep, state: StateDep) -> Response:
     """The state_dict (parameters and buffers) as a safetensors file."""
@@ -117,7 +133,7 @@ async def download_weights(record: ModelDep, state: StateDep) -> Response:
 @router.put(
     "/{model_id}/weights",
     response_model=WeightsLoaded,
-    responses=ERRORS,
+    responses=errors(404, 409, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -126,6 +142,7 @@ async def download_weights(record: ModelDep, state: StateDep) -> Response:
             },
         }
     },
+    operation_id="uploadWeights",
 )
 async def upload_weights(request: Request, record: ModelDep, state: StateDep) -> dict:
     """Load a safetensors file, checked against the model's names and shapes (never pickle)."""

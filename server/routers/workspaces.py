@@ -22,7 +22,7 @@ from fastapi import APIRouter, Header, Request
 
 from models.errors import LimitError, SpecError
 from server.deps import StateDep, WorkspaceDep
-from server.schemas.common import ERRORS, ErrorBody
+from server.schemas.common import errors
 from server.schemas.misc import WorkspaceCreated, WorkspaceInfo
 
 router = APIRouter(prefix="/api/workspaces", tags=["workspaces"])
@@ -75,14 +75,8 @@ def check_same_site(request: Request, allowed: list[str]) -> None:
     "",
     status_code=201,
     response_model=WorkspaceCreated,
-    responses={
-        **ERRORS,
-        403: {
-            "model": ErrorBody,
-            "description": "The class access code is missing or wrong, or the request came "
-            "from another site's page",
-        },
-    },
+    responses=errors(403, 413),
+    operation_id="createWorkspace",
 )
 def create_workspace(request: Request, state: StateDep, access_code: AccessCode = None) -> dict:
     """Create a workspace (needs X-Access-Code when the class has one); the token is shown once."""
@@ -99,7 +93,7 @@ def create_workspace(request: Request, state: StateDep, access_code: AccessCode 
     return {"id": ws.id, "token": token}
 
 
-@router.get("/me", response_model=WorkspaceInfo, responses=ERRORS)
+@router.get("/me", response_model=WorkspaceInfo, operation_id="getWorkspace")
 def my_workspace(ws: WorkspaceDep, state: StateDep) -> dict:
     """The workspace this token opens, its model count and the limits in force."""
     limits = asdict(state.limits) | {

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
+from models.build import build
 from models.errors import LimitError, SpecError
 from models.limits import Limits
 
@@ -37,3 +39,27 @@ def test_a_limit_says_which_by_its_key() -> None:
     assert (
         err.message == "The parameter count would be 11; this playground allows at most 10. Less."
     )
+
+
+@pytest.mark.parametrize("bad", [9, -1])
+def test_token_indices_outside_an_embedding_are_the_users_mistake(bad: int) -> None:
+    """torch's own refusal is an IndexError naming neither the layer nor the range; the engine
+    checks the indices first (a 4xx), and runs the ones torch takes exactly as torch does."""
+    spec = {
+        "name": "Lookup",
+        "inputs": {"x": {"shape": [3], "dtype": "int64"}},
+        "layers": [
+            {"name": "emb", "type": "Embedding", "args": {"num_embeddings": 9, "embedding_dim": 4}}
+        ],
+    }
+    model = build(spec, seed=0).model
+    with pytest.raises(IndexError):
+        model.emb(torch.tensor([0, bad, 1]))  # the oracle refuses it too
+    with pytest.raises(SpecError) as info:
+        model(torch.tensor([0, bad, 1]))
+    err = info.value
+    assert (err.code, err.layer) == ("token_out_of_range", "emb")
+    assert err.detail == {"lowest": 0, "highest": 8, "actual": bad}
+    assert "0–8" in err.message and str(bad) in err.message
+    ok = torch.tensor([0, 8, 1])
+    assert torch.equal(model(ok), model.emb(ok))

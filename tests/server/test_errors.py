@@ -268,6 +268,31 @@ def test_a_bug_is_a_500_in_the_same_shape(make_api, monkeypatch, caplog):
     assert logged and logged[-1].exc_info[0] is KeyError
 
 
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("mat1 and mat2 shapes cannot be multiplied (sentinel-51)"),
+        ValueError("sentinel-52"),
+        IndexError("index out of range in self (sentinel-53)"),
+    ],
+    ids=["RuntimeError", "ValueError", "IndexError"],
+)
+def test_a_torch_error_in_a_job_is_a_bug_not_the_users_mistake(make_api, monkeypatch, exc):
+    """The worker turned any RuntimeError, ValueError or IndexError into a 422 "PyTorch
+    refused this input": a server bug read as the user's mistake. The user's mistakes are
+    SpecErrors where the input is checked; anything else is a logged 500 with its request id."""
+    api = make_api(raise_server_exceptions=False)
+    model = api.create(preset="lenet5", seed=0)
+
+    def bug(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(server.jobs, "run_model", bug)
+    r = api.post(f"/api/models/{model['id']}/run", json={}, headers={"X-Request-ID": "bug-5"})
+    err = api.error(r, 500, "internal_error")
+    assert err["request_id"] == "bug-5" and "sentinel" not in err["message"]
+
+
 # -- a sweep of odd JSON: only 4xx ---------------------------------------------------------
 ODD = [None, [], {}, "", "x", "é名", 2**70, -(2**70), -1, 0, 1.5, 1e308, True, [None], {"a": None}]
 
