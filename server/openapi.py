@@ -9,9 +9,11 @@ validation does.
   declares (``errors(404, 503)``), and those every route of its kind has: 400, 413 and 415
   for a method with a body (server/middleware.py's BodyGuard), 401 behind a bearer token,
   422 with parameters or a body (FastAPI's validation, in our shape, not its own).
-- A request body's ``spec`` is described by the spec's JSON Schema (``models.spec.Spec``),
-  not as any object. It is still read as an object and checked by the engine, whose
-  messages name the layer at fault.
+- The ``spec`` of a body that builds a model (``SPEC_BODIES``) is described by the spec's
+  JSON Schema (``models.spec.Spec``), not as any object. It is still read as an object and
+  checked by the engine, whose messages name the layer at fault. ``POST /api/validate`` keeps
+  an object: it judges any object, answering a spec that breaks the schema with a verdict
+  (``valid: false``), not a 4xx; its description points to the schema.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from server.schemas.common import ERROR_STATUSES
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 BODY_METHODS = {"post", "put", "patch"}
+SPEC_BODIES = {"ModelCreate", "ModelUpdate"}  # refused with a 4xx unless a valid spec
+JUDGED_SPEC_BODIES = {"ValidateRequest"}  # any object, answered with a verdict
 
 
 def require_discriminators(schema: dict[str, Any]) -> None:
@@ -91,13 +95,16 @@ def spec_schemas(schema: dict[str, Any]) -> None:
         components.setdefault(name, definition)
     components.setdefault("Spec", spec)
     ref = {"$ref": "#/components/schemas/Spec"}
-    for operations in schema.get("paths", {}).values():
-        for op in operations.values():
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            name = body.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
-            field = components.get(name, {}).get("properties", {}).get("spec")
-            if field is None:
-                continue
+    for name in JUDGED_SPEC_BODIES:
+        field = components.get(name, {}).get("properties", {}).get("spec")
+        if field is not None:
+            field["description"] = (
+                "any object; judged against the spec's schema (#/components/schemas/Spec), "
+                "the verdict says what to change"
+            )
+    for name in SPEC_BODIES:
+        field = components.get(name, {}).get("properties", {}).get("spec")
+        if field is not None:
             nullable = {"type": "null"} in field.get("anyOf", [])
             keep = {k: v for k, v in field.items() if k in ("description", "default")}
             field.clear()
