@@ -393,3 +393,31 @@ def test_random_json_never_5xx(api, lenet, body):
         _assert_4xx_or_ok(api, r)
         if method == "POST" and url == "/api/models" and r.status_code == 201:
             api.delete(f"/api/models/{r.json()['id']}")
+
+
+def test_codes_map_to_documented_statuses_and_limits_to_settings() -> None:
+    """server/errors.py alone maps codes to statuses and limit keys to settings (from
+    Settings' own fields: no second list)."""
+    from models.errors import LimitError
+    from server.errors import STATUS, public, setting_name, status_of
+    from server.schemas.common import ERROR_STATUSES
+
+    assert set(STATUS.values()) <= set(ERROR_STATUSES)
+    assert setting_name("max_params") == "PLAYGROUND_MAX_PARAMS"
+    assert setting_name("max_attribution_passes") == "PLAYGROUND_MAX_ATTRIBUTION_PASSES"
+    assert setting_name("no_such_setting") is None
+    err = LimitError(
+        "Too big. Use less.", detail={"limit": 1, "actual": 2, "limit_key": "max_flops"}
+    )
+    assert status_of(err) == 413
+    assert public(err) == {
+        "code": "limit_exceeded",
+        "message": "Too big. Use less. Or raise PLAYGROUND_MAX_FLOPS.",
+        "detail": {
+            "limit": 1,
+            "actual": 2,
+            "limit_key": "max_flops",
+            "setting": "PLAYGROUND_MAX_FLOPS",
+        },
+    }
+    assert err.message == "Too big. Use less."  # the engine's own error is left as it was
