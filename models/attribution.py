@@ -116,7 +116,7 @@ def _layer_shapes(inference: Inference) -> dict[str, list[int]]:
 
 
 def check_layer(inference: Inference, name: str, purpose: str) -> list[int]:
-    """The layer's inferred output shape; 404 naming the layers when there is none."""
+    """The layer's inferred output shape; ``unknown_layer`` naming the layers when there is none."""
     shapes = _layer_shapes(inference)
     if name not in shapes:
         raise SpecError(
@@ -124,7 +124,6 @@ def check_layer(inference: Inference, name: str, purpose: str) -> list[int]:
             f"The model has no layer {name!r} for {purpose}; its layers are {', '.join(shapes)}.",
             layer=name,
             detail={"layers": list(shapes)},
-            status=404,
         )
     return shapes[name]
 
@@ -180,13 +179,13 @@ _WHAT = {
 
 
 def check_cost(n_passes: int, flops: int, limits: AttributionLimits, what: str, hint: str) -> None:
-    """Raise LimitError (413) naming the setting when passes or passes × FLOPs is over."""
-    DEFAULT_LIMITS.check(what, n_passes, limits.max_passes, "MAX_ATTRIBUTION_PASSES", hint=hint)
+    """Raise LimitError when passes or passes × FLOPs is over (``limit_key`` names which)."""
+    DEFAULT_LIMITS.check(what, n_passes, limits.max_passes, "max_attribution_passes", hint=hint)
     DEFAULT_LIMITS.check(
         f"{what.split(':')[0]}: forward passes × FLOPs",
         n_passes * max(flops, 1),
         limits.max_flops,
-        "MAX_ATTRIBUTION_FLOPS",
+        "max_attribution_flops",
         hint=hint,
     )
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from models.catalog import CATALOG, lookup
+from models.errors import SpecError
 from models.inference import DTYPES, MEASURING, Inference, LayerInfo, construct, infer
 from models.limits import DEFAULT_LIMITS, Deadline, Limits
 from models.spec import Spec
@@ -71,7 +72,10 @@ class SpecModel(nn.Module):
         """
         for name, type_name, refs in self.plan:
             entry = CATALOG[type_name]
-            out = entry.forward(self._modules[name], [values[r] for r in refs])
+            xs = [values[r] for r in refs]
+            if entry.integer_input:
+                check_indices(name, self._modules[name], xs[0])
+            out = entry.forward(self._modules[name], xs)
             if keep is not None and name in keep:
                 keep[name] = out
             values[name], _ = entry.split(out)
@@ -79,6 +83,25 @@ class SpecModel(nn.Module):
                 deadline.check(name)
         outs = tuple(values[n] for n in self.output_names)
         return outs[0] if len(outs) == 1 else outs
+
+
+def check_indices(name: str, module: nn.Module, idx: torch.Tensor) -> None:
+    """Refuse token indices outside an Embedding's table before torch does (its IndexError
+    names no layer and no range): the values are the user's, the mistake is theirs."""
+    n = getattr(module, "num_embeddings", None)
+    if n is None or idx.numel() == 0 or idx.is_floating_point():
+        return
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo >= 0 and hi < n:
+        return
+    bad = lo if lo < 0 else hi
+    raise SpecError(
+        "token_out_of_range",
+        f"{name} holds vectors for token indices 0–{n - 1} (num_embeddings={n}), but its input "
+        f"holds {bad}. Use indices within the vocabulary, or raise num_embeddings.",
+        layer=name,
+        detail={"lowest": 0, "highest": n - 1, "actual": bad},
+    )
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The one error family of the engine: every user mistake is a SpecError.
 
-``server/`` alone turns it into the 4xx JSON body
+An error carries a stable ``code`` and the numbers, never an HTTP status nor the name of a
+server setting: ``server/errors.py`` alone maps codes to statuses, names the setting behind
+a limit (``detail["limit_key"]``, e.g. ``max_params``) and writes the JSON body
 ``{"error": {"code", "message", "layer"?, "detail"?}}``.
 """
 
@@ -24,14 +26,12 @@ class SpecError(ValueError):
         *,
         layer: str | None = None,
         detail: Any = None,
-        status: int = 422,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.layer = layer
         self.detail = detail
-        self.status = status
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -46,10 +46,14 @@ class SpecError(ValueError):
 
 
 class LimitError(SpecError):
-    """A request whose cost (parameters, memory, FLOPs, sizes) is over a configured limit."""
+    """A request whose cost (parameters, memory, FLOPs, sizes) is over a configured limit.
+
+    ``detail`` holds ``limit``, ``actual`` and ``limit_key``: the limit's field name in
+    :class:`models.limits.Limits` (``max_params`` …), which the server turns into its setting.
+    """
 
     def __init__(self, message: str, *, layer: str | None = None, detail: Any = None) -> None:
-        super().__init__("limit_exceeded", message, layer=layer, detail=detail, status=413)
+        super().__init__("limit_exceeded", message, layer=layer, detail=detail)
 
 
 def fmt_shape(shape: tuple[int, ...] | list[int]) -> str:

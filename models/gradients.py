@@ -74,7 +74,6 @@ def gradients(
                 "unknown_layer",
                 f"The model has no layer {name!r}; its layers are {', '.join(known)}.",
                 layer=name,
-                status=404,
             )
     xs = {
         n: (t.detach().clone().requires_grad_() if t.is_floating_point() else t)

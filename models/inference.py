@@ -156,7 +156,7 @@ class _Walk:
             "The forward pass's FLOPs",
             self.flops,
             limits.max_flops,
-            "MAX_FLOPS",
+            "max_flops",
             layer=layer.name,
             hint="Use smaller layers or inputs. ",
         )
@@ -165,7 +165,7 @@ class _Walk:
             "The forward pass's estimated work",
             self.work,
             limits.max_work,
-            "MAX_WORK",
+            "max_work",
             layer=layer.name,
             hint="Use smaller inputs, pooling windows or sequences (the work counts every "
             "pooling window element, element written and operator call, see models/cost.py). ",
@@ -178,7 +178,7 @@ class _Walk:
             "Activation memory (bytes)",
             self.bytes,
             limits.max_activation_bytes,
-            "MAX_ACTIVATION_BYTES",
+            "max_activation_bytes",
             layer=layer.name,
             hint="Use smaller inputs. ",
         )
@@ -211,7 +211,7 @@ class _Walk:
             "The model's parameter count",
             self.params,
             self.limits.max_params,
-            "MAX_PARAMS",
+            "max_params",
             layer=name,
             hint="Use smaller layers. ",
         )
@@ -309,7 +309,7 @@ def _meta_inputs(spec: Spec, shapes: dict[str, list[int]], limits: Limits):
             f"Input {name}'s element count",
             numel,
             limits.max_input_elements,
-            "MAX_INPUT_ELEMENTS",
+            "max_input_elements",
             hint="Use a smaller input shape. ",
         )
         if inp.dtype == "int64":
@@ -317,12 +317,12 @@ def _meta_inputs(spec: Spec, shapes: dict[str, list[int]], limits: Limits):
                 f"Input {name}'s token count",
                 numel,
                 limits.max_sequence_length,
-                "MAX_SEQUENCE_LENGTH",
+                "max_sequence_length",
                 hint="Use a shorter sequence. ",
             )
         if inp.vocab is not None:
             limits.check(
-                f"Input {name}'s vocabulary size", len(inp.vocab), limits.max_vocab, "MAX_VOCAB"
+                f"Input {name}'s vocabulary size", len(inp.vocab), limits.max_vocab, "max_vocab"
             )
         dtype = DTYPES[inp.dtype]
         sources[name] = Source(name, tuple(shape), dtype, tuple(inp.vocab) if inp.vocab else None)

@@ -83,7 +83,6 @@ def check(inference: Inference, ivs: list[Intervention]) -> None:
                 f"The model has no layer {iv.layer!r} to intervene on; its layers are "
                 f"{', '.join(shapes)}.",
                 layer=iv.layer,
-                status=404,
             )
         _, channels = _selection(shapes[iv.layer], iv)
         if iv.op == "add" and (iv.vector is None or len(iv.vector) != len(channels)):

@@ -50,7 +50,6 @@ def _submodule(model: nn.Module, name: str) -> nn.Module:
             f"The model has no layer '{name}'. Its layers are: {_few(_layer_names(model))}.",
             layer=name or None,
             detail={"layers": _layer_names(model)},
-            status=404,
         ) from None
 
 
@@ -65,7 +64,6 @@ def _parameter(model: nn.Module, name: str) -> nn.Parameter:
             "unknown_parameter",
             f"The model has no parameter '{name}'. Its parameters include: {_few(names)}.",
             detail={"parameters": names[:_LISTED]},
-            status=404,
         ) from None
 
 
@@ -169,7 +167,6 @@ def set_requires_grad(model: nn.Module, target: str, flag: bool) -> list[str]:
                 f"{next(iter(canonical.values()), 'fc1.weight')}.",
                 layer=target or None,
                 detail={"layers": _layer_names(model)},
-                status=404,
             ) from None
         params = list(module.parameters())
     changed = []

@@ -35,19 +35,20 @@ class Limits:
         what: str,
         value: int,
         limit: int,
-        setting: str,
+        key: str,
         *,
         layer: str | None = None,
         hint: str = "",
     ) -> None:
-        """Raise LimitError when ``value`` is over ``limit``; the message names the setting."""
+        """Raise LimitError when ``value`` is over ``limit``; ``key`` names the limit (its
+        field here, ``max_params`` …), which the server turns into the setting to raise."""
         if value > limit:
             where = f" (reached at layer {layer})" if layer else ""
             raise LimitError(
                 f"{what} would be {value:,}{where}; this playground allows at most {limit:,}. "
-                f"{hint}Or raise PLAYGROUND_{setting}.".replace("  ", " "),
+                f"{hint}".strip(),
                 layer=layer,
-                detail={"limit": limit, "actual": value, "setting": f"PLAYGROUND_{setting}"},
+                detail={"limit": limit, "actual": value, "limit_key": key},
             )
 
     def check_time(self, work: int, *, layer: str | None = None) -> None:
@@ -58,22 +59,22 @@ class Limits:
             raise LimitError(
                 f"The forward pass would take about {seconds:,.1f} s{where} by its estimated "
                 f"work ({work:,} units of about 1 ns); a job may run at most "
-                f"{self.job_timeout_s:g} s. Use smaller inputs or layers, or raise "
-                f"PLAYGROUND_JOB_TIMEOUT_S.",
+                f"{self.job_timeout_s:g} s. Use smaller inputs or layers.",
                 layer=layer,
                 detail={
                     "limit": self.job_timeout_s,
                     "actual": round(seconds, 3),
-                    "setting": "PLAYGROUND_JOB_TIMEOUT_S",
+                    "limit_key": "job_timeout_s",
                 },
             )
 
 
 class DeadlineExceeded(SpecError):
-    """A job ran past its time budget and was stopped between two layers: 503."""
+    """A job ran past its time budget and was stopped between two layers (not the user's
+    mistake: the server was slow or busy)."""
 
     def __init__(self, message: str, *, layer: str | None, detail: dict) -> None:
-        super().__init__("deadline_exceeded", message, layer=layer, detail=detail, status=503)
+        super().__init__("deadline_exceeded", message, layer=layer, detail=detail)
 
 
 class Deadline:
@@ -96,10 +97,10 @@ class Deadline:
         raise DeadlineExceeded(
             f"{self.what} was stopped{after}: it ran past its time budget of "
             f"{self.budget_s:.1f} s ({cost.JOB_GRACE_S:g} s + {cost.JOB_SLACK:g} × its "
-            f"estimated time, at most PLAYGROUND_JOB_TIMEOUT_S). The server may be busy: try "
+            f"estimated time, at most a job's time limit). The server may be busy: try "
             f"again, or use smaller inputs or layers.",
             layer=layer,
-            detail={"budget_s": round(self.budget_s, 3), "setting": "PLAYGROUND_JOB_TIMEOUT_S"},
+            detail={"budget_s": round(self.budget_s, 3), "limit_key": "job_timeout_s"},
         )
 
 

@@ -294,14 +294,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name``; a 404 SpecError naming the known presets otherwise."""
+    """The preset called ``name``; ``unknown_preset`` naming the known presets otherwise."""
     preset = PRESETS.get(name)
     if preset is None:
         raise SpecError(
             "unknown_preset",
             f"There is no preset '{name}'. Known presets: {', '.join(PRESETS)}.",
             detail={"preset": name, "known": list(PRESETS)},
-            status=404,
         )
     return preset
 

@@ -108,7 +108,6 @@ def _check_names(model: SpecModel, names: Iterable[str]) -> list[str]:
             f"layers: {', '.join(layers)}.",
             layer=str(unknown[0]),
             detail={"unknown": [str(n) for n in unknown], "layers": layers},
-            status=404,
         )
     return wanted
 
@@ -133,7 +132,7 @@ def attention_hooks(model: SpecModel, names: Iterable[str]) -> Iterator[Capture]
 
     Yields a :class:`Capture` whose ``attention`` fills while the model runs (its
     ``outputs`` are for the caller to fill). An unknown layer name raises
-    ``SpecError("unknown_layer", status=404)`` before any hook is registered.
+    ``SpecError("unknown_layer")`` before any hook is registered.
     """
     wanted = _check_names(model, names)
     types = {name: type_name for name, type_name, _ in model.plan}

@@ -91,12 +91,8 @@ def parse_spec(data: Spec | dict[str, Any], *, max_layers: int | None = None) ->
 
             raise LimitError(
                 f"The spec has {len(layers)} layers; this playground allows at most "
-                f"{max_layers}. Remove layers or raise PLAYGROUND_MAX_LAYERS.",
-                detail={
-                    "limit": max_layers,
-                    "actual": len(layers),
-                    "setting": "PLAYGROUND_MAX_LAYERS",
-                },
+                f"{max_layers}. Remove layers.",
+                detail={"limit": max_layers, "actual": len(layers), "limit_key": "max_layers"},
             )
         try:
             spec = Spec.model_validate(data)

@@ -165,7 +165,7 @@ def out_of_range(x: float, what: str) -> str | None:
 
 
 def _bad(message: str) -> SpecError:
-    return SpecError("bad_tensor", message, status=422)
+    return SpecError("bad_tensor", message)
 
 
 def _check_numel(shape: list[int], max_elements: int) -> int:

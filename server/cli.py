@@ -14,6 +14,7 @@ from typing import Any
 
 from models.codegen import to_python
 from models.errors import SpecError
+from server.errors import public
 from server.jobs import resolve
 from server.settings import Settings
 
@@ -41,7 +42,7 @@ def validate(path: str) -> int:
         inference = resolve(_read_spec(path), Settings().limits())
     except SpecError as exc:
         where = f" (layer {exc.layer})" if exc.layer else ""
-        print(f"Not valid{where}: {exc.message}")
+        print(f"Not valid{where}: {public(exc)['message']}")
         print(f"  error code: {exc.code}")
         return 1
     spec = inference.spec
@@ -65,7 +66,7 @@ def export(path: str) -> int:
         inference = resolve(_read_spec(path), Settings().limits())
     except SpecError as exc:
         where = f" (layer {exc.layer})" if exc.layer else ""
-        print(f"Not valid{where}: {exc.message}", file=sys.stderr)
+        print(f"Not valid{where}: {public(exc)['message']}", file=sys.stderr)
         return 1
     sys.stdout.write(to_python(inference.spec, inference))
     return 0

@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     update,
 )
@@ -62,6 +63,7 @@ models = Table(
     Column("version", Integer, nullable=False),
     Column("created", Double, nullable=False),
     Column("updated", Double, nullable=False),
+    Column("preset", String(64), nullable=True),  # schema 3: the preset it was created from
 )
 META_COLUMNS = [c for c in models.c if c.name != "weights"]
 # A training of a model (schema 2): its configuration, where it stands, its metrics as
@@ -120,11 +122,20 @@ checkpoints = Table(
 # The layout above is schema version SCHEMA_VERSION. A database records the version it was
 # written with; a later layout adds MIGRATIONS[v] (from v to v + 1, run in one transaction
 # when the store opens). A database written by a newer playground is refused, not guessed at.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+
+def _add_preset_column(conn: Connection) -> None:
+    """Schema 3: a model remembers the preset it was created from (GET said null)."""
+    if "preset" not in {c["name"] for c in inspect(conn).get_columns("models")}:
+        conn.exec_driver_sql("ALTER TABLE models ADD COLUMN preset VARCHAR(64)")
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(
         conn, tables=[trainings, training_events, checkpoints]
     ),  # trainings, their events and checkpoints
+    2: _add_preset_column,
 }
 schema_info = Table(
     "schema_info",

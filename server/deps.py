@@ -31,7 +31,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 class Unauthorized(SpecError):
     def __init__(self, message: str) -> None:
-        super().__init__("unauthorized", message, status=401)
+        super().__init__("unauthorized", message)
         self.headers = {"WWW-Authenticate": "Bearer"}
 
 
@@ -74,7 +74,6 @@ async def get_model(model_id: str, request: Request, credentials: Credentials) -
         raise SpecError(
             "model_not_found",
             f"This workspace has no model '{model_id}'; GET /api/models lists its models.",
-            status=404,
         )
     return record
 

@@ -1,7 +1,8 @@
 """Every error leaves the server as ``{"error": {"code", "message", "layer"?, "detail"?}}``.
 
-The engine raises :class:`models.errors.SpecError`; this module alone turns it, FastAPI's
-validation errors and unknown routes into that one JSON shape.
+The engine raises :class:`models.errors.SpecError` with a code and the numbers; this module
+alone maps its code to an HTTP status (:data:`STATUS`), names the setting behind a limit and
+turns it, FastAPI's validation errors and unknown routes into that one JSON shape.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import SpecError
+from server.settings import Settings
 
 log = logging.getLogger("playground")
 
@@ -25,10 +27,76 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": body}
 
 
+# The one table from an error's code to its HTTP status; every other code is a mistake in the
+# request: 422. Engine and server raise SpecError with a code only.
+STATUS: dict[str, int] = {
+    # who may ask
+    "unauthorized": 401,
+    "access_code_required": 403,
+    "access_code_wrong": 403,
+    "cross_site_request": 403,
+    # a named thing that is not there
+    "unknown_layer": 404,
+    "unknown_parameter": 404,
+    "unknown_preset": 404,
+    "unknown_dataset": 404,
+    "sample_out_of_range": 404,
+    "not_a_point_set": 404,
+    "model_not_found": 404,
+    "workspace_not_found": 404,
+    "training_not_found": 404,
+    "checkpoint_not_found": 404,
+    # the state of a resource forbids it now
+    "conflict": 409,
+    "dataset_unavailable": 409,
+    "model_training": 409,
+    "training_active": 409,
+    "training_running": 409,
+    "training_finished": 409,
+    # over a configured limit
+    "limit_exceeded": 413,
+    # the server, not the request: retry later
+    "busy": 503,
+    "worker_lost": 503,
+    "out_of_memory": 503,
+    "deadline_exceeded": 503,
+    "uploads_busy": 503,
+    "trainings_full": 503,
+}
+DEFAULT_STATUS = 422
+
+
+def status_of(exc: SpecError) -> int:
+    """The HTTP status of an engine or server error, from its code."""
+    return STATUS.get(exc.code, DEFAULT_STATUS)
+
+
+def setting_name(key: str) -> str | None:
+    """The environment variable of a setting (``max_params`` → ``PLAYGROUND_MAX_PARAMS``);
+    None when no setting has that name."""
+    if key not in Settings.model_fields:
+        return None
+    return f"{Settings.model_config.get('env_prefix', '')}{key}".upper()
+
+
+def public(exc: SpecError) -> dict[str, Any]:
+    """The error's JSON (``to_dict``) with the setting behind its limit named: the engine
+    gives ``detail["limit_key"]`` (``max_params``), the server adds ``detail["setting"]``
+    (``PLAYGROUND_MAX_PARAMS``) and says to raise it."""
+    body = exc.to_dict()
+    detail = body.get("detail")
+    key = detail.get("limit_key") if isinstance(detail, dict) else None
+    env = setting_name(key) if isinstance(key, str) else None
+    if env is not None:
+        body["detail"] = {**detail, "setting": env}
+        body["message"] = f"{body['message'].rstrip()} Or raise {env}."
+    return body
+
+
 def _spec_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SpecError)
     headers = getattr(exc, "headers", None)
-    return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
+    return JSONResponse({"error": public(exc)}, status_code=status_of(exc), headers=headers)
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:

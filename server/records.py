@@ -41,6 +41,7 @@ class ModelRecord:
     version: int = 1
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+    preset: str | None = None  # the preset it was created from
     weights_loader: Callable[[], bytes | None] | None = field(
         default=None, repr=False, compare=False
     )

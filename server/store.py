@@ -46,7 +46,6 @@ def _gone(what: str) -> SpecError:
     return SpecError(
         f"{what}_not_found",
         f"The {what} was deleted while this request ran; nothing was saved.",
-        status=404,
     )
 
 
@@ -55,7 +54,6 @@ def _conflict(model_id: str, stored: int) -> SpecError:
         "conflict",
         f"Model '{model_id}' was changed by another request meanwhile (it is now at version "
         f"{stored}); read it again and retry.",
-        status=409,
     )
 
 
@@ -271,6 +269,7 @@ class SqlStore:
                             id=record.id,
                             workspace_id=record.workspace_id,
                             created=record.created,
+                            preset=record.preset,
                             **values,
                         )
                     )
@@ -303,6 +302,7 @@ class SqlStore:
             version=int(row.version),
             created=float(row.created),
             updated=float(row.updated),
+            preset=row.preset,
         )
         return self._bind(record, bool(row.has_weights))
 

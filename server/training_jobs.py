@@ -18,6 +18,7 @@ from models.build import Built, build
 from models.errors import SpecError
 from models.training import TrainConfig, Trainer, check_training
 from models.weights import load_safetensors, to_safetensors
+from server.errors import public
 from server.workers.context import Live, WorkerContext
 
 log = logging.getLogger("playground.training")
@@ -105,7 +106,7 @@ def _commit_weights(ctx: WorkerContext, live: Live) -> int:
     """Save the trained weights as a new version of the model (inside the job)."""
     latest = ctx.store.get_model(live.record.workspace_id, live.record.id)
     if latest is None:
-        raise SpecError("model_not_found", "The model was deleted during training.", status=404)
+        raise SpecError("model_not_found", "The model was deleted during training.")
     record = latest.changed(weights=to_safetensors(live.model))
     saved = ctx.commit(Live(record, live.built, live.nbytes))
     return saved.record.version
@@ -150,7 +151,9 @@ def train_slice(ctx: WorkerContext, msg: TrainSlice) -> dict[str, Any]:
         )
     except Exception as exc:
         ctx.trainers.pop(msg.training_id, None)
-        message = exc.message if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
+        message = (
+            public(exc)["message"] if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
+        )
         if not isinstance(exc, SpecError):
             log.exception("training %s failed", msg.training_id)
         numbered = ctx.store.trainings.save(
@@ -192,11 +195,10 @@ def restore_checkpoint(ctx: WorkerContext, msg: CheckpointRestore) -> dict[str, 
             "checkpoint_not_found",
             f"This training has no checkpoint at step {msg.step}; its checkpoints are at "
             f"steps {', '.join(map(str, steps)) or '(none yet)'}.",
-            status=404,
         )
     model = ctx.store.get_model(msg.workspace_id, msg.model_id)
     if model is None:
-        raise SpecError("model_not_found", "The model was deleted.", status=404)
+        raise SpecError("model_not_found", "The model was deleted.")
     live = ctx.live_model(model)
     load_safetensors(live.model, weights)
     record = live.record.changed(weights=weights)
@@ -212,7 +214,6 @@ def checkpoint_model(ctx: WorkerContext, live: Live, training_id: str, step: int
             "checkpoint_not_found",
             f"Training '{training_id}' has no checkpoint at step {step}; GET its checkpoints "
             f"to see the steps saved.",
-            status=404,
         )
     copy = build(
         live.record.spec,

@@ -83,7 +83,6 @@ class TrainingManager:
                     f"This model is training (training '{d.training_id}'): {doing} would "
                     f"change it under the training. Pause is not enough: cancel the training "
                     f"(POST …/trainings/{d.training_id}/cancel) or wait until it is done.",
-                    status=409,
                     detail={"training": d.training_id},
                 )
 
@@ -93,7 +92,6 @@ class TrainingManager:
             raise SpecError(
                 "training_finished",
                 "This training has finished; start a new one (POST …/trainings).",
-                status=409,
             )
         return driver
 
@@ -116,7 +114,6 @@ class TrainingManager:
             raise SpecError(
                 "training_running",
                 "One step is for a paused training: pause it first (POST …/pause).",
-                status=409,
             )
         driver.steps += 1
         driver.wake.set()
@@ -238,6 +235,5 @@ async def find_training(store: SqlStore, record: ModelRecord, training_id: str) 
             "training_not_found",
             f"Model '{record.id}' has no training '{training_id}'; GET "
             f"/api/models/{record.id}/trainings lists them.",
-            status=404,
         )
     return rec

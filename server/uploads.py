@@ -40,7 +40,6 @@ class UploadsBusy(SpecError):
             "uploads_busy",
             f"The server is already receiving {slots} weights upload(s), its limit "
             f"(PLAYGROUND_MAX_CONCURRENT_UPLOADS). Try again in {RETRY_AFTER_S} s.",
-            status=503,
             detail={"retry_after_s": RETRY_AFTER_S, "limit": slots},
         )
         self.headers = {"Retry-After": str(RETRY_AFTER_S)}

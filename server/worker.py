@@ -49,7 +49,7 @@ class Busy(SpecError):
     """The device's queue is full (or its memory ran out): 503 with ``Retry-After``."""
 
     def __init__(self, code: str, message: str, retry_after: int) -> None:
-        super().__init__(code, message, status=503, detail={"retry_after_s": retry_after})
+        super().__init__(code, message, detail={"retry_after_s": retry_after})
         self.headers = {"Retry-After": str(retry_after)}
 
 
@@ -80,15 +80,11 @@ def translated(ctx: WorkerContext, fn: Callable[..., T], *args: Any) -> T:
             f". Try a smaller model or input, or again in a moment.",
             retry_after=5,
         ) from None
-    except (RuntimeError, IndexError, ValueError) as exc:
-        if "out of memory" in str(exc):
-            ctx.free_memory()
-            raise Busy("out_of_memory", f"Out of memory: {exc}", retry_after=5) from None
-        raise SpecError(
-            "run_failed",
-            f"PyTorch refused this input: {str(exc).strip().splitlines()[0]}. "
-            f"Check the input's values (e.g. token indices within the vocabulary).",
-        ) from None
+    except RuntimeError as exc:  # a user's mistake is a SpecError by now; the rest: a 500
+        if "out of memory" not in str(exc):
+            raise
+        ctx.free_memory()
+        raise Busy("out_of_memory", f"Out of memory: {exc}", retry_after=5) from None
 
 
 def full_queue(device: str, waiting: int, retry: int) -> Busy:

@@ -142,7 +142,6 @@ def _info(name: str) -> DatasetInfo:
             "unknown_dataset",
             f"There is no dataset {name!r}. Known datasets: {', '.join(DATASETS)}.",
             detail={"field": "dataset", "known": list(DATASETS)},
-            status=404,
         )
     return info
 
@@ -157,8 +156,8 @@ def availability(name: str, roots: DataRoots) -> str | None:
         return None
     return (
         f"fashion_mnist is not installed: {folder} lacks {', '.join(missing)}. Install Debian's "
-        "package (sudo apt-get install dataset-fashion-mnist) or set PLAYGROUND_FASHION_MNIST_DIR "
-        "to a folder holding the four gzipped IDX files."
+        "package (sudo apt-get install dataset-fashion-mnist) or point the server's "
+        "fashion_mnist_dir setting at a folder holding the four gzipped IDX files."
     )
 
 
@@ -222,7 +221,7 @@ def load_split(
         )
     reason = availability(name, roots)
     if reason is not None:
-        raise SpecError("dataset_unavailable", reason, detail={"field": "dataset"}, status=409)
+        raise SpecError("dataset_unavailable", reason, detail={"field": "dataset"})
     p = parse_params(info, params)
     key = (name, split, json.dumps(p.model_dump() if p else None, sort_keys=True), roots)
     with _CACHE_LOCK:
@@ -256,7 +255,6 @@ def get_sample(
             "sample_out_of_range",
             f"{name} {split} has samples 0–{len(data) - 1}; there is no sample {index}",
             detail={"field": "index", "size": len(data)},
-            status=404,
         )
     x = data.x[index].to(torch.int64 if info.dtype == "int64" else torch.float32)
     y = data.y[index]

@@ -49,9 +49,8 @@ def check_cost(what: str, value: int, limit: int | None) -> None:
     if limit is not None and value > limit:
         raise LimitError(
             f"{what} would touch {value:,} values; this playground allows at most {limit:,} per "
-            "experiment. Use a smaller input or fewer repetitions, or raise "
-            "PLAYGROUND_MAX_INPUT_ELEMENTS.",
-            detail={"limit": limit, "actual": value, "setting": "PLAYGROUND_MAX_INPUT_ELEMENTS"},
+            "experiment. Use a smaller input or fewer repetitions.",
+            detail={"limit": limit, "actual": value, "limit_key": "max_input_elements"},
         )
 
 
@@ -63,8 +62,8 @@ def check_work(what: str, windows: int, limit: int | None) -> None:
         raise LimitError(
             f"{what} would visit {windows:,} window elements (estimated work {work:,}); this "
             f"playground allows a work of at most {limit:,}. Use a smaller input, a smaller "
-            "kernel or a larger stride, or raise PLAYGROUND_MAX_WORK.",
-            detail={"limit": limit, "actual": work, "setting": "PLAYGROUND_MAX_WORK"},
+            "kernel or a larger stride.",
+            detail={"limit": limit, "actual": work, "limit_key": "max_work"},
         )
 
 

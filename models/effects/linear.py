@@ -42,7 +42,6 @@ def linear_of(model: nn.Module, layer: str) -> nn.Linear:
             f"The model has {what} named '{layer}'; pick one of its Linear layers: {choices}.",
             layer=layer,
             detail={"linear_layers": linears},
-            status=404 if module is None else 422,
         )
     return module
 

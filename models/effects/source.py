@@ -100,7 +100,7 @@ def model_activation(
 
     The inputs are made as ``POST /api/models/{id}/run`` makes them (checked against the
     limits before anything is allocated); the layer's main tensor comes back as float32 on
-    the CPU. An unknown layer is ``SpecError('unknown_layer', status=404)``.
+    the CPU. An unknown layer is ``SpecError('unknown_layer')``.
     """
     spec = built.inference.spec
     unknown = [n for n in source.inputs if n not in spec.inputs]

@@ -276,7 +276,7 @@ def check_training(
         )
     reason = availability(info.name, roots)
     if reason is not None:
-        raise SpecError("dataset_unavailable", reason, detail={"field": "dataset"}, status=409)
+        raise SpecError("dataset_unavailable", reason, detail={"field": "dataset"})
     train_size = split_size(info.name, "train", config.dataset_params)
     test_size = split_size(info.name, "test", config.dataset_params)
     if any(isinstance(t, Scale) for t in config.transforms) and info.value_range is None:
@@ -350,7 +350,7 @@ def check_training(
         "The training's cost in FLOPs (steps × batch × forward and backward, plus evaluations)",
         cost["total_flops"],
         limits.max_train_flops,
-        "MAX_TRAIN_FLOPS",
+        "max_train_flops",
         hint="Train for fewer steps or epochs, or use a smaller model. ",
     )
     state_bytes = 4 * inference.total_params + 1024  # float32 weights; buffers are small
@@ -358,8 +358,13 @@ def check_training(
     if most < 2:
         raise LimitError(
             f"two checkpoints (step 0 and the last) would take {2 * state_bytes:,} bytes; the "
-            f"limit is {limits.max_checkpoint_bytes:,}. Or raise PLAYGROUND_MAX_CHECKPOINT_BYTES.",
-            detail={"field": "checkpoints"},
+            f"limit is {limits.max_checkpoint_bytes:,}. Use a smaller model.",
+            detail={
+                "field": "checkpoints",
+                "limit": limits.max_checkpoint_bytes,
+                "actual": 2 * state_bytes,
+                "limit_key": "max_checkpoint_bytes",
+            },
         )
     return TrainPlan(
         info, name, sample, batched, train_size, test_size, steps_per_epoch, total,

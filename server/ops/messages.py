@@ -33,6 +33,7 @@ class Create:
     model_id: str
     spec: dict[str, Any]
     seed: int
+    preset: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ def public(live: Live) -> dict[str, Any]:
         "created": rec.created,
         "updated": rec.updated,
         "labels": inference.spec.labels,
+        "preset": rec.preset,
     }
 
 
@@ -42,6 +43,7 @@ def create(ctx: WorkerContext, msg: m.Create) -> dict[str, Any]:
         spec=inference.spec.model_dump(exclude_none=True),
         seed=msg.seed,
         params=inference.total_params,
+        preset=msg.preset,
     )
     return public(ctx.commit(ctx.load(record)))
 

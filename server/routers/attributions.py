@@ -25,7 +25,7 @@ from server.schemas.attributions import (
     GradientsResult,
     InterveneRequest,
 )
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.runs import RunResult
 from server.store import ModelRecord
 
@@ -45,7 +45,6 @@ async def _on_model(request: Request, record: ModelRecord, msg: Any) -> dict[str
                 "training_not_found",
                 f"Model '{record.id}' has no training '{checkpoint.training}'; GET "
                 f"/api/models/{record.id}/trainings lists them.",
-                status=404,
             )
     return await state.worker.submit(msg)
 
@@ -54,7 +53,8 @@ async def _on_model(request: Request, record: ModelRecord, msg: Any) -> dict[str
     "/{model_id}/attribute",
     response_model=AttributeResult,
     response_model_exclude_none=True,
-    responses=ERRORS,
+    responses=errors(404, 409, 413, 503),
+    operation_id="attributeModel",
 )
 async def attribute(body: AttributeRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Attribute a class to the input: saliency, integrated_gradients, smoothgrad, gradcam or
@@ -68,7 +68,8 @@ async def attribute(body: AttributeRequest, record: ModelDep, request: Request) 
     "/{model_id}/gradients",
     response_model=GradientsResult,
     response_model_exclude_none=True,
-    responses=ERRORS,
+    responses=errors(404, 409, 413, 503),
+    operation_id="getGradients",
 )
 async def gradients(body: GradientsRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Gradients of a class score (or a loss) w.r.t. the inputs, activations and parameters."""
@@ -81,7 +82,8 @@ async def gradients(body: GradientsRequest, record: ModelDep, request: Request) 
     "/{model_id}/intervene",
     response_model=RunResult,
     response_model_exclude_none=True,
-    responses=ERRORS,
+    responses=errors(404, 409, 413, 503),
+    operation_id="interveneModel",
 )
 async def intervene(body: InterveneRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """A run with interventions (zero, mean, scale, add, replace, patch) at named layers."""
@@ -102,7 +104,8 @@ async def intervene(body: InterveneRequest, record: ModelDep, request: Request) 
     "/{model_id}/featvis",
     response_model=FeatVisResult,
     response_model_exclude_none=True,
-    responses=ERRORS,
+    responses=errors(404, 409, 413, 503),
+    operation_id="visualizeFeature",
 )
 async def featvis(body: FeatVisRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Optimize an input from seeded noise to excite a channel (or a class)."""

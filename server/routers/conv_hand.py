@@ -13,7 +13,7 @@ from models.inputs import InputMaker
 from server.deps import ModelDep, state_of
 from server.ops.messages import ConvCell
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.runs import CheckpointRef
 
 router = APIRouter(prefix="/api/models", tags=["runs"], route_class=JsonRoute)
@@ -32,7 +32,9 @@ class ConvByHandRequest(BaseModel):
     checkpoint: CheckpointRef | None = None
 
 
-@router.post("/{model_id}/conv_by_hand", responses=ERRORS)
+@router.post(
+    "/{model_id}/conv_by_hand", responses=errors(404, 409, 413, 503), operation_id="convByHand"
+)
 async def conv_cell(body: ConvByHandRequest, record: ModelDep, request: Request) -> dict:
     """The patch of the layer's input under the kernel, the kernel, their element-wise
     products, the sum plus bias, and the map's value (eval mode), as torch computes them."""
@@ -44,7 +46,6 @@ async def conv_cell(body: ConvByHandRequest, record: ModelDep, request: Request)
             raise SpecError(
                 "training_not_found",
                 f"Model '{record.id}' has no training '{ref.training}'.",
-                status=404,
             )
     return await state.worker.submit(
         ConvCell(record.workspace_id, record.id, record.version, request=body)

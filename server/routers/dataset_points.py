@@ -10,12 +10,16 @@ from models.datasets import DATASETS
 from models.errors import SpecError
 from server.deps import state_of
 from server.ops.messages import DatasetPoints
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
 
-@router.get("/datasets/{name}/points/{split}", responses=ERRORS)
+@router.get(
+    "/datasets/{name}/points/{split}",
+    responses=errors(404, 409, 503),
+    operation_id="getDatasetPoints",
+)
 async def dataset_points(name: str, split: Literal["train", "test"], request: Request) -> dict:
     """Every point of a 2-D set's split (at most 5,000) with its label, as stored."""
     info = DATASETS.get(name)
@@ -24,7 +28,6 @@ async def dataset_points(name: str, split: Literal["train", "test"], request: Re
         raise SpecError(
             "not_a_point_set",
             f"'{name}' is not a 2-D point set; these are: {', '.join(flat)}.",
-            status=404,
         )
     state = state_of(request)
     return await state.worker.submit(DatasetPoints(name, split))

@@ -11,7 +11,7 @@ from models.errors import SpecError
 from models.training import options_public
 from server.deps import state_of
 from server.ops.messages import DatasetSample
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.trainings import DatasetList, DatasetPublic, SampleOut
 
 router = APIRouter(prefix="/api", tags=["datasets"])
@@ -23,25 +23,34 @@ def _info(name: str):
         raise SpecError(
             "unknown_dataset",
             f"There is no dataset '{name}'; GET /api/datasets lists them ({', '.join(DATASETS)}).",
-            status=404,
         )
     return info
 
 
-@router.get("/datasets", response_model=DatasetList, responses=ERRORS)
+@router.get("/datasets", response_model=DatasetList, operation_id="listDatasets")
 async def list_datasets(request: Request) -> dict:
     """Every dataset: task, sizes, sample shape, classes, licence, and whether it is here."""
     roots = state_of(request).trainings.ctx.roots
     return {"datasets": [dataset_public(info, roots) for info in DATASETS.values()]}
 
 
-@router.get("/datasets/{name}", response_model=DatasetPublic, responses=ERRORS)
+@router.get(
+    "/datasets/{name}",
+    response_model=DatasetPublic,
+    responses=errors(404),
+    operation_id="getDataset",
+)
 async def get_dataset(name: str, request: Request) -> dict:
     """One dataset's description."""
     return dataset_public(_info(name), state_of(request).trainings.ctx.roots)
 
 
-@router.get("/datasets/{name}/samples/{split}/{index}", response_model=SampleOut, responses=ERRORS)
+@router.get(
+    "/datasets/{name}/samples/{split}/{index}",
+    response_model=SampleOut,
+    responses=errors(404, 409, 503),
+    operation_id="getDatasetSample",
+)
 async def get_dataset_sample(
     name: str,
     split: Literal["train", "test"],
@@ -68,7 +77,7 @@ async def get_dataset_sample(
     }
 
 
-@router.get("/training/options", responses=ERRORS)
+@router.get("/training/options", operation_id="getTrainingOptions")
 async def get_training_options() -> dict:
     """Optimizers, losses, schedules and transforms with their arguments, as data."""
     return options_public()

@@ -21,7 +21,7 @@ from models.errors import SpecError
 from server.deps import StateDep, WorkspaceDep
 from server.ops.messages import Effect
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.effects import (
     ActivationsRequest,
     DropoutRequest,
@@ -50,16 +50,23 @@ from server.store import Workspace
 router = APIRouter(prefix="/api/effects", tags=["effects"], route_class=JsonRoute)
 
 
-@router.get("", response_model=dict[str, EffectOptions])
+@router.get("", response_model=dict[str, EffectOptions], operation_id="listEffects")
 def effect_choices() -> dict[str, EffectOptions]:
     """Each experiment's choices, defaults and tutorial case: what the lab's controls offer."""
     return effect_options()
 
 
-def _post(path: str, result: type) -> Callable:
+FROM_MODEL = (404, 409, 413, 503)  # an input may be a model's layer output: as a run's errors
+
+
+def _post(path: str, result: type, operation_id: str, statuses=FROM_MODEL) -> Callable:
     """``POST /api/effects<path>`` answering ``result`` (fields that do not apply left out)."""
     return router.post(
-        path, response_model=result, response_model_exclude_none=True, responses=ERRORS
+        path,
+        response_model=result,
+        response_model_exclude_none=True,
+        responses=errors(*statuses),
+        operation_id=operation_id,
     )
 
 
@@ -72,7 +79,6 @@ async def _run(state: AppState, ws: Workspace, model_id: str | None, body: Any) 
         raise SpecError(
             "model_not_found",
             f"This workspace has no model '{model_id}'; GET /api/models lists its models.",
-            status=404,
         )
     return await state.worker.submit(Effect(ws.id, model_id, body, record.version))
 
@@ -84,14 +90,14 @@ def _model_id(*sources: Any) -> str | None:
     return ids.pop() if ids else None
 
 
-@_post("/pooling", PoolingResult)
+@_post("/pooling", PoolingResult, "poolingEffect")
 async def pooling_effect(body: PoolingRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """Pool an input; every output cell's window and (max/min) the winning input cell."""
 
     return await _run(state, ws, _model_id(body.source), body)
 
 
-@_post("/normalization", NormalizationResult)
+@_post("/normalization", NormalizationResult, "normalizationEffect")
 async def normalization_effect(
     body: NormalizationRequest, ws: WorkspaceDep, state: StateDep
 ) -> dict:
@@ -100,42 +106,42 @@ async def normalization_effect(
     return await _run(state, ws, _model_id(body.source), body)
 
 
-@_post("/dropout", DropoutResult)
+@_post("/dropout", DropoutResult, "dropoutEffect")
 async def dropout_effect(body: DropoutRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """N seeded passes through Dropout(p): masks, zero fractions, 1/(1−p), eval identity."""
 
     return await _run(state, ws, _model_id(body.source), body)
 
 
-@_post("/activations", ActivationsResult)
+@_post("/activations", ActivationsResult, "activationsEffect", (503,))
 async def activations_effect(body: ActivationsRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """f(x) and f′(x) (autograd) of catalog activations over a range."""
 
     return await _run(state, ws, None, body)
 
 
-@_post("/activations/softmax", SoftmaxResult)
+@_post("/activations/softmax", SoftmaxResult, "softmaxEffect", (503,))
 async def softmax_effect(body: SoftmaxRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """softmax and log-softmax of a vector of scores at a temperature."""
 
     return await _run(state, ws, None, body)
 
 
-@_post("/activations/linear-stack", LinearStackResult)
+@_post("/activations/linear-stack", LinearStackResult, "linearStackEffect", (503,))
 async def linear_stack_effect(body: LinearStackRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """Linear layers composed into one matrix; with an activation between, no matrix fits."""
 
     return await _run(state, ws, None, body)
 
 
-@_post("/losses", LossResult)
+@_post("/losses", LossResult, "lossEffect")
 async def losses_effect(body: LossRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """A loss: value, reductions, per-element values, gradient, and a curve."""
 
     return await _run(state, ws, _model_id(body.input), body)
 
 
-@_post("/linear", LinearResult)
+@_post("/linear", LinearResult, "linearEffect")
 async def linear_effect(body: LinearRequest, ws: WorkspaceDep, state: StateDep) -> dict:
     """y = x·Wᵀ + b worked out term by term for a seeded Linear or a model's Linear layer."""
     model_id = body.model_id

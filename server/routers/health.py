@@ -24,6 +24,7 @@ VERSIONS = {
     response_model=Health,
     response_model_exclude_none=True,
     openapi_extra={"security": [{}]},  # with the HTTPBearer FastAPI lists: optional
+    operation_id="getHealth",
 )
 def healthz(state: StateDep, credentials: Credentials) -> dict:
     """The server is up; which device the worker owns; package versions (for a token)."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.errors import SpecError
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +17,8 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={**ERRORS, 200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={**errors(401), 200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    operation_id="getMetrics",
 )
 def metrics(request: Request) -> Response:
     """Requests, latencies, the worker's queue, live models and trainings, for Prometheus."""
@@ -28,7 +29,6 @@ def metrics(request: Request) -> Response:
             raise SpecError(
                 "unauthorized",
                 "GET /metrics needs 'Authorization: Bearer <PLAYGROUND_METRICS_TOKEN>'.",
-                status=401,
             )
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

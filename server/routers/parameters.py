@@ -13,7 +13,7 @@ from models.tensors import Encoding
 from server.deps import ModelDep, StateDep
 from server.ops.messages import Parameter, Parameters, SetGrad, WeightsIn, WeightsOut
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.parameters import (
     GradPatch,
     GradResult,
@@ -39,7 +39,12 @@ def content_disposition(filename: str) -> str:
 router = APIRouter(prefix="/api/models", tags=["parameters"], route_class=JsonRoute)
 
 
-@router.get("/{model_id}/parameters", response_model=ParameterTable, responses=ERRORS)
+@router.get(
+    "/{model_id}/parameters",
+    response_model=ParameterTable,
+    responses=errors(404, 409, 503),
+    operation_id="listParameters",
+)
 async def parameters(
     record: ModelDep,
     state: StateDep,
@@ -52,14 +57,17 @@ async def parameters(
     if training is None and step is None:
         return await state.worker.submit(Parameters(*at))
     if training is None or step is None:
-        raise SpecError(
-            "invalid_request", "A checkpoint needs both 'training' and 'step'.", status=422
-        )
+        raise SpecError("invalid_request", "A checkpoint needs both 'training' and 'step'.")
     await find_training(state.store, record, training)
     return await state.worker.submit(Parameters(*at, training=training, step=step))
 
 
-@router.get("/{model_id}/parameters/{name}", response_model=ParameterValues, responses=ERRORS)
+@router.get(
+    "/{model_id}/parameters/{name}",
+    response_model=ParameterValues,
+    responses=errors(404, 409, 503),
+    operation_id="getParameter",
+)
 async def parameter(
     name: str, record: ModelDep, state: StateDep, encoding: Encoding = "f16"
 ) -> dict:
@@ -69,7 +77,12 @@ async def parameter(
     )
 
 
-@router.patch("/{model_id}/parameters/{name}", response_model=GradResult, responses=ERRORS)
+@router.patch(
+    "/{model_id}/parameters/{name}",
+    response_model=GradResult,
+    responses=errors(404, 409, 503),
+    operation_id="setParameterGrad",
+)
 async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep) -> dict:
     """Freeze or unfreeze one parameter, or every parameter of a layer (name = layer)."""
     state.trainings.check_idle(record.id, "freezing or unfreezing a parameter")
@@ -87,7 +100,8 @@ async def set_grad(name: str, body: GradPatch, record: ModelDep, state: StateDep
 @router.get(
     "/{model_id}/weights",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},
+    responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 409, 503)},
+    operation_id="downloadWeights",
 )
 async def download_weights(record: ModelDep, state: StateDep) -> Response:
     """The state_dict (parameters and buffers) as a safetensors file."""
@@ -103,7 +117,7 @@ async def download_weights(record: ModelDep, state: StateDep) -> Response:
 @router.put(
     "/{model_id}/weights",
     response_model=WeightsLoaded,
-    responses=ERRORS,
+    responses=errors(404, 409, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -112,6 +126,7 @@ async def download_weights(record: ModelDep, state: StateDep) -> Response:
             },
         }
     },
+    operation_id="uploadWeights",
 )
 async def upload_weights(request: Request, record: ModelDep, state: StateDep) -> dict:
     """Load a safetensors file, checked against the model's names and shapes (never pickle)."""

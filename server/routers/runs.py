@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from server.deps import ModelDep, state_of
 from server.ops.messages import Run
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.runs import RunRequest, RunResult
 from server.trainings import find_training
 
@@ -28,7 +28,11 @@ class RunJSONResponse(JSONResponse):
 
 
 @router.post(
-    "/{model_id}/run", response_model=RunResult, response_model_exclude_none=True, responses=ERRORS
+    "/{model_id}/run",
+    response_model=RunResult,
+    response_model_exclude_none=True,
+    responses=errors(404, 409, 413, 503),
+    operation_id="runModel",
 )
 async def run(body: RunRequest, record: ModelDep, request: Request) -> RunJSONResponse:
     """Run inputs (tensor, random, constant, tokens or image) and return outputs and activations.

@@ -18,7 +18,7 @@ from models.errors import SpecError
 from server.deps import ModelDep, state_of
 from server.ops.messages import TrainingScript
 from server.routing import JsonRoute
-from server.schemas.common import ERRORS
+from server.schemas.common import errors
 from server.schemas.trainings import (
     CheckpointList,
     RestoreOut,
@@ -60,7 +60,11 @@ async def _training(request: Request, record, training_id: str) -> TrainingRecor
 
 
 @router.post(
-    "/{model_id}/trainings", status_code=202, response_model=TrainingPublic, responses=ERRORS
+    "/{model_id}/trainings",
+    status_code=202,
+    response_model=TrainingPublic,
+    responses=errors(404, 409, 413, 503),
+    operation_id="createTraining",
 )
 async def create_training(body: TrainingCreate, record: ModelDep, request: Request) -> dict:
     """Start training the model; 202 at once, then follow it with …/events or GET."""
@@ -74,7 +78,6 @@ async def create_training(body: TrainingCreate, record: ModelDep, request: Reque
                 "training_active",
                 f"This workspace already has a training in progress ('{other}'); one at a "
                 f"time per workspace. Cancel it or wait until it is done.",
-                status=409,
                 detail={"training": other},
             )
         limit = state.settings.max_trainings
@@ -102,7 +105,12 @@ async def create_training(body: TrainingCreate, record: ModelDep, request: Reque
     return public(rec)
 
 
-@router.get("/{model_id}/trainings", response_model=TrainingList, responses=ERRORS)
+@router.get(
+    "/{model_id}/trainings",
+    response_model=TrainingList,
+    responses=errors(404),
+    operation_id="listTrainings",
+)
 async def list_trainings(record: ModelDep, request: Request) -> dict:
     """The model's trainings, oldest first."""
     store = state_of(request).store
@@ -110,7 +118,7 @@ async def list_trainings(record: ModelDep, request: Request) -> dict:
     return {"trainings": [public(r) for r in recs]}
 
 
-@router.get(TID, response_model=TrainingPublic, responses=ERRORS)
+@router.get(TID, response_model=TrainingPublic, responses=errors(404), operation_id="getTraining")
 async def get_training(training_id: str, record: ModelDep, request: Request) -> dict:
     """Where a training stands: status, step, latest metrics."""
     return public(await _training(request, record, training_id))
@@ -119,7 +127,7 @@ async def get_training(training_id: str, record: ModelDep, request: Request) -> 
 @router.get(
     TID + "/events",
     responses={
-        **ERRORS,
+        **errors(404),
         200: {
             "description": "Server-Sent Events: `id` is the event's number, `event` its kind "
             "(status, step, eval), `data` JSON. Resume with `Last-Event-ID` or `?after=`.",
@@ -142,6 +150,7 @@ async def get_training(training_id: str, record: ModelDep, request: Request) -> 
         },
     },
     response_class=Response,  # errors are JSON; the 200 is the event stream
+    operation_id="streamTrainingEvents",
 )
 async def training_events(
     training_id: str,
@@ -209,31 +218,56 @@ async def _command(request: Request, record, training_id: str, verb: str) -> dic
     return public(await _training(request, record, training_id))
 
 
-@router.post(TID + "/pause", response_model=TrainingPublic, responses=ERRORS)
+@router.post(
+    TID + "/pause",
+    response_model=TrainingPublic,
+    responses=errors(404, 409),
+    operation_id="pauseTraining",
+)
 async def pause_training(training_id: str, record: ModelDep, request: Request) -> dict:
     """Pause after the current slice; the trainer keeps its state."""
     return await _command(request, record, training_id, "pause")
 
 
-@router.post(TID + "/resume", response_model=TrainingPublic, responses=ERRORS)
+@router.post(
+    TID + "/resume",
+    response_model=TrainingPublic,
+    responses=errors(404, 409, 503),
+    operation_id="resumeTraining",
+)
 async def resume_training(training_id: str, record: ModelDep, request: Request) -> dict:
     """Go on from where the training was paused."""
     return await _command(request, record, training_id, "resume")
 
 
-@router.post(TID + "/step", response_model=TrainingPublic, responses=ERRORS)
+@router.post(
+    TID + "/step",
+    response_model=TrainingPublic,
+    responses=errors(404, 409, 503),
+    operation_id="stepTraining",
+)
 async def step_training(training_id: str, record: ModelDep, request: Request) -> dict:
     """One step (one batch) of a paused training; its events come on the stream."""
     return await _command(request, record, training_id, "step")
 
 
-@router.post(TID + "/cancel", response_model=TrainingPublic, responses=ERRORS)
+@router.post(
+    TID + "/cancel",
+    response_model=TrainingPublic,
+    responses=errors(404, 409),
+    operation_id="cancelTraining",
+)
 async def cancel_training(training_id: str, record: ModelDep, request: Request) -> dict:
     """Stop for good; the model keeps the weights reached (also saved as a checkpoint)."""
     return await _command(request, record, training_id, "cancel")
 
 
-@router.get(TID + "/checkpoints", response_model=CheckpointList, responses=ERRORS)
+@router.get(
+    TID + "/checkpoints",
+    response_model=CheckpointList,
+    responses=errors(404),
+    operation_id="listCheckpoints",
+)
 async def list_checkpoints(training_id: str, record: ModelDep, request: Request) -> dict:
     """The steps whose weights were saved (log-spaced: 0, 1, 2, 5, 10, 20, 50, …, last)."""
     rec = await _training(request, record, training_id)
@@ -248,9 +282,10 @@ async def list_checkpoints(training_id: str, record: ModelDep, request: Request)
     TID + "/checkpoints/{step}/weights",
     response_class=Response,
     responses={
-        **ERRORS,
+        **errors(404),
         200: {"content": {"application/octet-stream": {"schema": {"type": "string"}}}},
     },
+    operation_id="downloadCheckpointWeights",
 )
 async def checkpoint_weights(
     training_id: str,
@@ -266,7 +301,6 @@ async def checkpoint_weights(
         raise SpecError(
             "checkpoint_not_found",
             f"This training has no checkpoint at step {step}; GET …/checkpoints lists them.",
-            status=404,
         )
     return Response(
         data,
@@ -275,7 +309,12 @@ async def checkpoint_weights(
     )
 
 
-@router.post(TID + "/checkpoints/{step}/restore", response_model=RestoreOut, responses=ERRORS)
+@router.post(
+    TID + "/checkpoints/{step}/restore",
+    response_model=RestoreOut,
+    responses=errors(404, 409, 503),
+    operation_id="restoreCheckpoint",
+)
 async def restore(
     training_id: str,
     step: Annotated[int, PathParam(ge=0, le=2**31)],
@@ -295,7 +334,8 @@ async def restore(
 @router.get(
     TID + "/script",
     response_class=Response,  # errors are JSON; the 200 is Python source
-    responses={**ERRORS, 200: {"content": {"text/x-python": {"schema": {"type": "string"}}}}},
+    responses={**errors(404), 200: {"content": {"text/x-python": {"schema": {"type": "string"}}}}},
+    operation_id="getTrainingScript",
 )
 async def training_script(training_id: str, record: ModelDep, request: Request) -> Response:
     """A plain-PyTorch script reproducing this training bit for bit from its step-0 weights

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Header, Request
 
 from models.errors import LimitError, SpecError
 from server.deps import StateDep, WorkspaceDep
-from server.schemas.common import ERRORS, ErrorBody
+from server.schemas.common import errors
 from server.schemas.misc import WorkspaceCreated, WorkspaceInfo
 
 router = APIRouter(prefix="/api/workspaces", tags=["workspaces"])
@@ -47,11 +47,10 @@ def check_access_code(expected: str | None, given: str | None) -> None:
             "access_code_required",
             f"This playground needs the class access code to start a workspace: send it "
             f"in the X-Access-Code header. {ASK}",
-            status=403,
         )
     if not hmac.compare_digest(given.encode(), expected.encode()):
         message = f"That is not the class access code. {ASK}"
-        raise SpecError("access_code_wrong", message, status=403)
+        raise SpecError("access_code_wrong", message)
 
 
 def check_same_site(request: Request, allowed: list[str]) -> None:
@@ -69,7 +68,6 @@ def check_same_site(request: Request, allowed: list[str]) -> None:
         "cross_site_request",
         "A page of another site cannot create workspaces here. Open the playground itself, "
         "or ask the teacher to add that site to PLAYGROUND_CORS_ORIGINS.",
-        status=403,
     )
 
 
@@ -77,14 +75,8 @@ def check_same_site(request: Request, allowed: list[str]) -> None:
     "",
     status_code=201,
     response_model=WorkspaceCreated,
-    responses={
-        **ERRORS,
-        403: {
-            "model": ErrorBody,
-            "description": "The class access code is missing or wrong, or the request came "
-            "from another site's page",
-        },
-    },
+    responses=errors(403, 413),
+    operation_id="createWorkspace",
 )
 def create_workspace(request: Request, state: StateDep, access_code: AccessCode = None) -> dict:
     """Create a workspace (needs X-Access-Code when the class has one); the token is shown once."""
@@ -93,15 +85,15 @@ def create_workspace(request: Request, state: StateDep, access_code: AccessCode 
     limit = state.settings.max_workspaces
     if state.store.count_workspaces() >= limit:
         raise LimitError(
-            f"This playground already has {limit:,} workspaces, its limit. Ask the teacher to "
-            f"raise PLAYGROUND_MAX_WORKSPACES.",
-            detail={"limit": limit, "setting": "PLAYGROUND_MAX_WORKSPACES"},
+            f"This playground already has {limit:,} workspaces, its limit: ask the teacher to "
+            f"delete unused ones.",
+            detail={"limit": limit, "limit_key": "max_workspaces"},
         )
     ws, token = state.store.create_workspace()
     return {"id": ws.id, "token": token}
 
 
-@router.get("/me", response_model=WorkspaceInfo, responses=ERRORS)
+@router.get("/me", response_model=WorkspaceInfo, operation_id="getWorkspace")
 def my_workspace(ws: WorkspaceDep, state: StateDep) -> dict:
     """The workspace this token opens, its model count and the limits in force."""
     limits = asdict(state.limits) | {

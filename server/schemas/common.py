@@ -69,13 +69,22 @@ class TensorStats(BaseModel):
     histogram: Histogram
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not readable JSON"},
-    401: {"model": ErrorBody, "description": "Missing or malformed bearer token"},
-    404: {"model": ErrorBody, "description": "No such model in this workspace"},
-    413: {"model": ErrorBody, "description": "Over a configured limit"},
-    409: {"model": ErrorBody, "description": "A newer version was saved meanwhile"},
-    422: {"model": ErrorBody, "description": "A mistake in the request, in words"},
-    415: {"model": ErrorBody, "description": "The body's Content-Type is not the route's"},
-    503: {"model": ErrorBody, "description": "The device is busy or out of memory; retry"},
+# What each error status means; a route lists the ones it can answer with ``errors(...)``, and
+# server/openapi.py adds those every route of its kind has (400/413/415 for a body, 401 for a
+# token, 422 for parameters). server/errors.py's STATUS maps the codes to these statuses.
+ERROR_STATUSES: dict[int, str] = {
+    400: "The body is not readable JSON, or is nested too deeply",
+    401: "Missing or malformed bearer token",
+    403: "The class access code is missing or wrong, or the request came from another site",
+    404: "Something the request names (a model, layer, training, dataset …) does not exist",
+    409: "The model changed meanwhile, is being trained, or the resource cannot do it now",
+    413: "Over a configured limit: the body's size, or the cost of what it asks",
+    415: "The body's Content-Type is not the route's",
+    422: "A mistake in the request, in words",
+    503: "The device is busy or out of memory, or the job ran out of time; retry",
 }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that can answer with these error statuses."""
+    return {s: {"model": ErrorBody, "description": ERROR_STATUSES[s]} for s in statuses}

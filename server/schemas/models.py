@@ -79,7 +79,7 @@ class ModelPublic(BaseModel):
     summary: InferenceOut
     created: float
     updated: float
-    preset: str | None = None
+    preset: str | None = Field(None, description="the preset it was created from, if any")
     labels: list[str] | None = None
     reinitialized: list[str] | None = Field(
         None, description="after PUT: the layers whose weights were re-initialized"

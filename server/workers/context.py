@@ -106,9 +106,7 @@ class WorkerContext:
                 return live
         record = self.store.get_model(workspace_id, model_id) if self.store else None
         if record is None:
-            raise SpecError(
-                "model_not_found", "This model was deleted while the request ran.", status=404
-            )
+            raise SpecError("model_not_found", "This model was deleted while the request ran.")
         live = self.load(record)
         self.adopt(live)
         return live

@@ -7,6 +7,11 @@
 
 import { api, ApiError } from "./api.js";
 
+/** The workspace holds as many models as it may (the API's code and limit, not its words). */
+function workspaceFull(err) {
+  return err.code === "limit_exceeded" && err.detail?.limit_key === "max_models_per_workspace";
+}
+
 export class ModelSession extends EventTarget {
   constructor(store) {
     super();
@@ -103,8 +108,7 @@ export class ModelSession extends EventTarget {
     try {
       info = await api.createModel(spec, seed);
     } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 413 || !/models/.test(err.message))
-        throw err;
+      if (!(err instanceof ApiError) || !workspaceFull(err)) throw err;
       await this.makeRoom();
       info = await api.createModel(spec, seed);
     }

@@ -45,6 +45,5 @@ def test_check_cost() -> None:
     check_cost("work", 10**12, None)
     with pytest.raises(LimitError) as err:
         check_cost("3 passes", 11, 10)
-    assert err.value.status == 413
-    assert "PLAYGROUND_MAX_INPUT_ELEMENTS" in err.value.message
-    assert err.value.detail["actual"] == 11
+    assert err.value.code == "limit_exceeded"
+    assert err.value.detail == {"limit": 10, "actual": 11, "limit_key": "max_input_elements"}

@@ -80,8 +80,8 @@ def test_a_models_linear_layer() -> None:
     assert torch.allclose(r["y_by_hand"], model.fc3(x).detach(), atol=1e-6)
     with pytest.raises(SpecError) as err:
         linear_of(model, "conv1")
-    assert err.value.status == 422 and "Conv2d, not a Linear" in err.value.message
+    assert err.value.code == "invalid_arg" and "Conv2d, not a Linear" in err.value.message
     assert "fc1, fc2, fc3" in err.value.message
     with pytest.raises(SpecError) as err:
         linear_of(model, "nope")
-    assert err.value.status == 404
+    assert err.value.code == "unknown_layer"

@@ -327,7 +327,6 @@ def test_a_number_past_float32_is_refused_by_every_maker(maker) -> None:
     with pytest.raises(SpecError) as info:
         make_input(maker, [2, 1] if "[[" in str(maker.get("data")) else [2])
     assert "beyond float32's range" in info.value.message
-    assert info.value.status == 422
 
 
 @pytest.mark.parametrize(

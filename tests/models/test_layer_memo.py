@@ -70,7 +70,7 @@ def test_a_lower_limit_still_refuses_at_the_same_layer():
         with pytest.raises(SpecError) as cold:
             infer(spec, limits=limits)
         assert warm.value.to_dict() == cold.value.to_dict()
-        assert warm.value.status == 413 and warm.value.layer
+        assert warm.value.code == "limit_exceeded" and warm.value.layer
 
 
 def test_strides_are_kept_so_a_view_after_a_permute_fails_as_in_torch():

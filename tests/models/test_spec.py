@@ -188,7 +188,7 @@ def test_too_many_layers_are_refused_before_parsing(lenet: dict[str, Any]) -> No
     lenet["layers"] = lenet["layers"] * 3  # duplicate names, but the count is checked first
     with pytest.raises(LimitError) as info:
         parse_spec(lenet, max_layers=35)
-    assert "36 layers" in info.value.message and "PLAYGROUND_MAX_LAYERS" in info.value.message
+    assert "36 layers" in info.value.message and info.value.detail["limit_key"] == "max_layers"
     with pytest.raises(SpecError) as dup:
         parse_spec(lenet, max_layers=36)
     assert dup.value.code == "duplicate_name"

@@ -155,7 +155,7 @@ BAD_PAYLOADS = [
 def test_bad_payloads_raise_bad_tensor(payload: object, phrase: str) -> None:
     with pytest.raises(SpecError) as info:
         decode(payload, max_elements=1000)  # type: ignore[arg-type]
-    assert info.value.code == "bad_tensor" and info.value.status == 422
+    assert info.value.code == "bad_tensor"
     assert phrase in info.value.message
 
 

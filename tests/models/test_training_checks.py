@@ -53,7 +53,6 @@ def test_bad_training(case: dict[str, Any]) -> None:
         check_training(_spec(case["spec"]), case["config"], DataRoots(), DEFAULT_LIMITS)
     assert err.value.code == case["code"], err.value.message
     assert case["message"] in err.value.message
-    assert 400 <= err.value.status < 500
     field = (err.value.detail or {}).get("field")
     assert field == case["field"]
 
@@ -108,4 +107,4 @@ def test_checkpoints_are_bounded_in_bytes() -> None:
     assert len(plan.checkpoint_steps) == 3 and plan.checkpoint_steps[::2] == [0, 1000]
     with pytest.raises(LimitError) as err:
         check_training(spec, config, roots, Limits(max_checkpoint_bytes=10_000))
-    assert "PLAYGROUND_MAX_CHECKPOINT_BYTES" in err.value.message
+    assert err.value.detail["limit_key"] == "max_checkpoint_bytes"

@@ -268,6 +268,31 @@ def test_a_bug_is_a_500_in_the_same_shape(make_api, monkeypatch, caplog):
     assert logged and logged[-1].exc_info[0] is KeyError
 
 
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("mat1 and mat2 shapes cannot be multiplied (sentinel-51)"),
+        ValueError("sentinel-52"),
+        IndexError("index out of range in self (sentinel-53)"),
+    ],
+    ids=["RuntimeError", "ValueError", "IndexError"],
+)
+def test_a_torch_error_in_a_job_is_a_bug_not_the_users_mistake(make_api, monkeypatch, exc):
+    """The worker turned any RuntimeError, ValueError or IndexError into a 422 "PyTorch
+    refused this input": a server bug read as the user's mistake. The user's mistakes are
+    SpecErrors where the input is checked; anything else is a logged 500 with its request id."""
+    api = make_api(raise_server_exceptions=False)
+    model = api.create(preset="lenet5", seed=0)
+
+    def bug(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(server.jobs, "run_model", bug)
+    r = api.post(f"/api/models/{model['id']}/run", json={}, headers={"X-Request-ID": "bug-5"})
+    err = api.error(r, 500, "internal_error")
+    assert err["request_id"] == "bug-5" and "sentinel" not in err["message"]
+
+
 # -- a sweep of odd JSON: only 4xx ---------------------------------------------------------
 ODD = [None, [], {}, "", "x", "é名", 2**70, -(2**70), -1, 0, 1.5, 1e308, True, [None], {"a": None}]
 
@@ -368,3 +393,31 @@ def test_random_json_never_5xx(api, lenet, body):
         _assert_4xx_or_ok(api, r)
         if method == "POST" and url == "/api/models" and r.status_code == 201:
             api.delete(f"/api/models/{r.json()['id']}")
+
+
+def test_codes_map_to_documented_statuses_and_limits_to_settings() -> None:
+    """server/errors.py alone maps codes to statuses and limit keys to settings (from
+    Settings' own fields: no second list)."""
+    from models.errors import LimitError
+    from server.errors import STATUS, public, setting_name, status_of
+    from server.schemas.common import ERROR_STATUSES
+
+    assert set(STATUS.values()) <= set(ERROR_STATUSES)
+    assert setting_name("max_params") == "PLAYGROUND_MAX_PARAMS"
+    assert setting_name("max_attribution_passes") == "PLAYGROUND_MAX_ATTRIBUTION_PASSES"
+    assert setting_name("no_such_setting") is None
+    err = LimitError(
+        "Too big. Use less.", detail={"limit": 1, "actual": 2, "limit_key": "max_flops"}
+    )
+    assert status_of(err) == 413
+    assert public(err) == {
+        "code": "limit_exceeded",
+        "message": "Too big. Use less. Or raise PLAYGROUND_MAX_FLOPS.",
+        "detail": {
+            "limit": 1,
+            "actual": 2,
+            "limit_key": "max_flops",
+            "setting": "PLAYGROUND_MAX_FLOPS",
+        },
+    }
+    assert err.message == "Too big. Use less."  # the engine's own error is left as it was

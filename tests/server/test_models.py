@@ -60,6 +60,19 @@ def test_create_from_preset(api):
     _assert_state_equal(_state(api, body["id"]), build(LENET, seed=3).model.state_dict())
 
 
+def test_the_preset_a_model_came_from_is_read_back(api):
+    """POST answered ``preset: "lenet5"`` but GET of the same model answered null."""
+    body = api.create(preset="lenet5", seed=3)
+    assert api.ok(api.get(f"/api/models/{body['id']}"))["preset"] == "lenet5"
+    changed = copy.deepcopy(body["spec"])
+    changed["layers"][-1]["args"]["out_features"] = 5
+    assert api.ok(api.put(f"/api/models/{body['id']}", json={"spec": changed}))["preset"] == (
+        "lenet5"
+    )
+    other = api.create(spec=PRESETS["mlp"].to_spec())
+    assert api.ok(api.get(f"/api/models/{other['id']}"))["preset"] is None
+
+
 def test_create_preset_without_seed_uses_the_preset_seed(api):
     body = api.create(preset="lenet5")
     assert body["seed"] == PRESETS["lenet5"].seed

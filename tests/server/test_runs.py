@@ -267,7 +267,8 @@ def test_token_index_outside_vocabulary_is_a_4xx(api):
         f"/api/models/{model['id']}/run",
         json={"inputs": {"sentence": {"kind": "tensor", "data": [0, 1, 99]}}},
     )
-    api.error(r, 422, "run_failed")
+    err = api.error(r, 422, "token_out_of_range")
+    assert err["layer"] == "word_embeddings" and "0–8" in err["message"] and "99" in err["message"]
     assert api.run(model["id"])["outputs"]["log_softmax"]["shape"] == [5, 3]  # still serving
 
 

@@ -115,6 +115,24 @@ def test_the_refusal_never_shows_a_password(monkeypatch):
     assert "s3cret" not in str(err.value) and "teacher" in str(err.value)
 
 
+def test_a_version_2_database_gains_the_preset_column(url):
+    store = SqlStore(url)
+    ws, _ = store.create_workspace()
+    rec = ModelRecord(store.new_model_id(), ws.id, PRESETS["linear_3_2"].spec, 7)
+    store.put_model(rec)
+    with store.engine.begin() as conn:  # as schema 2 left it: no preset column
+        conn.execute(text("ALTER TABLE models DROP COLUMN preset"))
+        conn.execute(schema_info.update().values(version=2))
+    store.close()
+    again = SqlStore(url)
+    assert again.schema_found == 2 and stored_version(again) == db.SCHEMA_VERSION
+    assert again.get_model(ws.id, rec.id).preset is None
+    made = ModelRecord(again.new_model_id(), ws.id, PRESETS["mlp"].spec, 1, preset="mlp")
+    again.put_model(made)
+    assert again.get_model(ws.id, made.id).preset == "mlp"
+    again.close()
+
+
 def test_a_version_1_database_gains_the_trainings_tables(url):
     store = SqlStore(url)
     ws, _ = store.create_workspace()
@@ -126,7 +144,7 @@ def test_a_version_1_database_gains_the_trainings_tables(url):
         conn.execute(schema_info.update().values(version=1))
     store.close()
     again = SqlStore(url)
-    assert again.schema_found == 1 and stored_version(again) == db.SCHEMA_VERSION == 2
+    assert again.schema_found == 1 and stored_version(again) == db.SCHEMA_VERSION
     t = again.trainings.create(ws.id, rec.id, 1, {"dataset": "digits"}, 10)
     assert again.trainings.get(ws.id, t.id).status == "queued"
     again.close()

@@ -26,6 +26,7 @@ from models.errors import SpecError
 from models.presets import PRESETS
 from models.weights import to_safetensors
 from server.db import metadata, models, workspaces
+from server.errors import status_of
 from server.store import ModelRecord, SqlStore, Workspace, hash_token
 
 SPEC = PRESETS["linear_3_2"].spec
@@ -224,7 +225,7 @@ def test_stale_weights_are_refused_not_mixed(store):
     store.put_model(stale.changed(weights=weights(1)))
     with pytest.raises(SpecError) as err:
         stale.load_weights()
-    assert err.value.status == 409
+    assert status_of(err.value) == 409
     latest = stale.fetch_latest()
     assert latest.version == 2 and latest.load_weights() == weights(1)
 
@@ -238,7 +239,7 @@ def test_a_deleted_model_is_not_brought_back(store):
     assert store.get_model(ws.id, rec.id) is None and store.list_models(ws.id) == []
     with pytest.raises(SpecError) as err:  # a change whose request ran during the delete
         store.put_model(rec.changed(frozen=("weight",)))
-    assert (err.value.status, err.value.code) == (404, "model_not_found")
+    assert (status_of(err.value), err.value.code) == (404, "model_not_found")
     assert store.count_models(ws.id) == 0
 
 
@@ -247,7 +248,7 @@ def test_no_model_goes_into_a_deleted_workspace(store):
     store.delete_workspace(ws.id)
     with pytest.raises(SpecError) as err:
         store.put_model(record(store, ws))
-    assert (err.value.status, err.value.code) == (404, "workspace_not_found")
+    assert (status_of(err.value), err.value.code) == (404, "workspace_not_found")
 
 
 def _age(store: SqlStore, ws: Workspace, days: float) -> None:

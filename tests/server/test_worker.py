@@ -16,6 +16,7 @@ from models.limits import Limits
 from models.presets import PRESETS
 from models.weights import to_safetensors
 from server import jobs
+from server.errors import status_of
 from server.store import ModelRecord, SqlStore, Workspace
 from server.worker import Busy, EmbeddedWorker, Live
 
@@ -198,7 +199,7 @@ def test_a_full_queue_refuses_at_once_with_retry_after():
         return err.value, results, after, stats
 
     err, results, after, stats = asyncio.run(scenario())
-    assert (err.status, err.code) == (503, "busy")
+    assert (status_of(err), err.code) == (503, "busy")
     assert int(err.headers["Retry-After"]) >= 1
     assert "PLAYGROUND_JOB_QUEUE_SIZE" in err.message
     assert results == ["done"] * 3 and after == "served"
@@ -251,7 +252,7 @@ def test_out_of_memory_is_a_503_and_the_worker_keeps_serving(store, ws, exc):
         return err.value, live_after_oom, before, after
 
     err, live_after_oom, before, after = asyncio.run(scenario())
-    assert (err.status, err.code) == (503, "out_of_memory")
+    assert (status_of(err), err.code) == (503, "out_of_memory")
     assert err.headers["Retry-After"].isdigit()
     assert live_after_oom == 0  # memory was given back
     assert same(before, after)
@@ -269,7 +270,7 @@ def test_a_real_cuda_out_of_memory_is_a_503():
         return err.value, after
 
     err, after = asyncio.run(scenario())
-    assert (err.status, err.code) == (503, "out_of_memory") and after == 4.0
+    assert (status_of(err), err.code) == (503, "out_of_memory") and after == 4.0
 
 
 # -- through the API: the error handler sends the headers ------------------------------------
