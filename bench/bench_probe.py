@@ -188,21 +188,24 @@ def http_bench(reps: int, threads: int) -> None:
     x = torch.randn(1, 3, 64, 64)
     body = {"capture": "all", "inputs": {"x": {"kind": "random", "seed": 0}}}
     env = {"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0", "PLAYGROUND_TORCH_THREADS": str(threads)}
-    with tempfile.TemporaryDirectory() as tmp, ChildServer(Path(tmp), env=env) as srv:
-        with httpx.Client(base_url=srv.url, timeout=120) as client:
-            token = client.post("/api/workspaces").raise_for_status().json()["token"]
-            client.headers["Authorization"] = f"Bearer {token}"
-            made = client.post("/api/models", json={"spec": spec, "seed": 0}).raise_for_status()
-            url = f"/api/models/{made.json()['id']}/run"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ChildServer(Path(tmp), env=env) as srv,
+        httpx.Client(base_url=srv.url, timeout=120) as client,
+    ):
+        token = client.post("/api/workspaces").raise_for_status().json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        made = client.post("/api/models", json={"spec": spec, "seed": 0}).raise_for_status()
+        url = f"/api/models/{made.json()['id']}/run"
 
-            def forward() -> None:
-                with torch.no_grad():
-                    model(x)
+        def forward() -> None:
+            with torch.no_grad():
+                model(x)
 
-            def round_trip() -> None:
-                client.post(url, json=body).raise_for_status().json()
+        def round_trip() -> None:
+            client.post(url, json=body).raise_for_status().json()
 
-            t = interleaved({"forward": forward, "http": round_trip}, reps)
+        t = interleaved({"forward": forward, "http": round_trip}, reps)
     ratios = [h / f for h, f in zip(t["http"], t["forward"], strict=True)]
     med = statistics.median
     print(

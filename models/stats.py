@@ -164,8 +164,10 @@ def _summaries(arrays: list[np.ndarray], bins: int, histogram: bool) -> list[dic
     np.multiply(dev, dev, out=dev)
     variances = sums(dev) / sizes - np.square((total - sizes * shift) / sizes)
     stds = np.sqrt(np.maximum(variances, 0.0))
-    zeros = np.count_nonzero(flat == 0) if k == 1 else np.add.reduceat(flat == 0, starts, dtype=np.intp)
-    zeros = np.atleast_1d(zeros)
+    if k == 1:
+        zeros = np.array([np.count_nonzero(flat == 0)])
+    else:
+        zeros = np.add.reduceat(flat == 0, starts, dtype=np.intp)
     columns: dict[str, list] = {
         "mean": means.tolist(),
         "std": stds.tolist(),
@@ -227,7 +229,9 @@ def _with_nonfinite(
     good = [j for j in range(len(arrays)) if finite[j]]
     out: list[dict | None] = [None] * len(arrays)
     if good:
-        for j, stats in zip(good, _summaries([arrays[j] for j in good], bins, histogram)):
+        for j, stats in zip(
+            good, _summaries([arrays[j] for j in good], bins, histogram), strict=True
+        ):
             out[j] = stats
     for j in np.flatnonzero(~finite).tolist():
         a = arrays[j]

@@ -124,7 +124,8 @@ BIG = JOIN_MAX_NUMEL + 1000  # described alone, on a view of its own values
 LARGE_CASES = {
     "big_normal": _rand(BIG, seed=5) * 3 + 7,
     "big_relu": torch.relu(_rand(4, BIG // 4, seed=6)),
-    "big_nan_inf": _rand(BIG, seed=7).index_fill(0, torch.tensor([3, 50, 900]), float("nan"))
+    "big_nan_inf": _rand(BIG, seed=7)
+    .index_fill(0, torch.tensor([3, 50, 900]), float("nan"))
     .index_fill(0, torch.tensor([10, 11]), float("inf")),
     "big_all_inf": torch.full((BIG,), -float("inf")),
     "big_huge": _rand(BIG, seed=8) * 3e38 / 5,
@@ -165,7 +166,8 @@ def test_the_tensor_is_left_as_it_was() -> None:
     before = t.clone()
     tensor_stats(t)
     tensor_stats_many([t[:10], t[10:20]])
-    assert torch.equal(t.isnan(), before.isnan()) and torch.equal(t.nan_to_num(), before.nan_to_num())
+    assert torch.equal(t.isnan(), before.isnan())
+    assert torch.equal(t.nan_to_num(), before.nan_to_num())
 
 
 def test_without_histogram_the_rest_is_the_same() -> None:
