@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-JOIN_MAX_NUMEL = 1 << 15  # measured: beyond this a tensor's own reductions win
+JOIN_MAX_NUMEL = 1 << 14  # measured: beyond this a tensor's own reductions win
+PAIRS_MIN_NUMEL = 1 << 17  # measured: below this the 32768 pair counts cost more than they save
 _F32_SAFE = 1e37  # below this, squares and sums of deviations stay finite in float32
 
 
@@ -97,6 +98,7 @@ def tensor_stats_many(
         raise ValueError("bins must be at least 1")
     out: list[dict | None] = [None] * len(tensors)
     joined: list[int] = []
+    scratch = _Scratch()
     for i, t in enumerate(tensors):
         values = _host_values(t)
         if values.size == 0:
@@ -104,7 +106,7 @@ def tensor_stats_many(
             if histogram:
                 out[i]["histogram"] = _empty_histogram(bins)
         elif values.size > JOIN_MAX_NUMEL:
-            out[i] = _summaries([values], bins, histogram)[0]
+            out[i] = _alone(values, bins, histogram, scratch)
         else:
             joined.append(i)
     if joined:
@@ -131,29 +133,21 @@ def _summaries(arrays: list[np.ndarray], bins: int, histogram: bool) -> list[dic
     memory). The one arithmetic of this module; see the module doc."""
     k = len(arrays)
     sizes = np.array([a.size for a in arrays], dtype=np.intp)
-    if k == 1:
-        flat, starts = arrays[0], None
-        lows = np.array([flat.min()], dtype=np.float64)
-        highs = np.array([flat.max()], dtype=np.float64)
-    else:
-        starts = np.zeros(k, dtype=np.intp)
-        np.cumsum(sizes[:-1], out=starts[1:])
-        flat = np.concatenate(arrays)
-        lows = np.minimum.reduceat(flat, starts).astype(np.float64)
-        highs = np.maximum.reduceat(flat, starts).astype(np.float64)
+    starts = np.zeros(k, dtype=np.intp)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    flat = np.concatenate(arrays)
+    lows = np.minimum.reduceat(flat, starts).astype(np.float64)
+    highs = np.maximum.reduceat(flat, starts).astype(np.float64)
     finite = np.isfinite(lows) & np.isfinite(highs)  # NaN propagates into min and max
     if not finite.all():
         return _with_nonfinite(arrays, finite, bins, histogram)
 
-    def each(v: np.ndarray, dtype: Any = np.float32) -> Any:
-        """A per-tensor number for every value: a scalar when there is one tensor."""
-        v = v.astype(dtype, copy=False)
-        return v[0] if k == 1 else np.repeat(v, sizes)
+    def each(v: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+        """A per-array number repeated for each of the array's values."""
+        return np.repeat(v.astype(dtype, copy=False), sizes)
 
-    def sums(v: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
-        if k == 1:
-            return np.array([v.sum(dtype=dtype)], dtype=np.float64)
-        return np.add.reduceat(v, starts, dtype=dtype).astype(np.float64)
+    def sums(v: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(v, starts, dtype=np.float64)
 
     total = sums(flat)
     means = total / sizes
@@ -164,10 +158,7 @@ def _summaries(arrays: list[np.ndarray], bins: int, histogram: bool) -> list[dic
     np.multiply(dev, dev, out=dev)
     variances = sums(dev) / sizes - np.square((total - sizes * shift) / sizes)
     stds = np.sqrt(np.maximum(variances, 0.0))
-    if k == 1:
-        zeros = np.array([np.count_nonzero(flat == 0)])
-    else:
-        zeros = np.add.reduceat(flat == 0, starts, dtype=np.intp)
+    zeros = np.add.reduceat(flat == 0, starts, dtype=np.intp)
     columns: dict[str, list] = {
         "mean": means.tolist(),
         "std": stds.tolist(),
@@ -177,24 +168,108 @@ def _summaries(arrays: list[np.ndarray], bins: int, histogram: bool) -> list[dic
     }
     if histogram:
         columns.update(_histograms(flat, lows, highs, spread, bins, each, k, sizes))
-    rows = []
-    for j in range(k):
-        n = int(sizes[j])
-        row = {
-            "shape": None,  # set by the caller
-            "numel": n,
-            "mean": _num(columns["mean"][j]),
-            "std": _num(columns["std"][j]),
-            "min": columns["min"][j],
-            "max": columns["max"][j],
-            "zero_fraction": columns["zero"][j] / n,
-            "nan_count": 0,
-            "inf_count": 0,
-        }
-        if histogram:
-            row["histogram"] = {"counts": columns["counts"][j], "range": columns["range"][j]}
-        rows.append(row)
-    return rows
+    counts = columns.get("counts", [None] * k)
+    ranges = columns.get("range", [None] * k)
+    return [
+        _row(
+            int(sizes[j]),
+            *(columns[c][j] for c in ("mean", "std", "min", "max", "zero")),
+            counts[j],
+            ranges[j],
+        )
+        for j in range(k)
+    ]
+
+
+def _row(
+    n: int, mean: float, std: float, lo: float, hi: float, zeros: int, counts, span
+) -> dict[str, Any]:
+    row = {
+        "shape": None,  # set by the caller
+        "numel": n,
+        "mean": _num(mean),
+        "std": _num(std),
+        "min": lo,
+        "max": hi,
+        "zero_fraction": zeros / n,
+        "nan_count": 0,
+        "inf_count": 0,
+    }
+    if counts is not None:
+        row["histogram"] = {"counts": counts, "range": span}
+    return row
+
+
+class _Scratch:
+    """Buffers reused from one large tensor to the next (fresh memory costs page faults)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[torch.dtype, torch.Tensor] = {}
+
+    def get(self, n: int, dtype: torch.dtype) -> torch.Tensor:
+        buf = self._buffers.get(dtype)
+        if buf is None or buf.numel() < n:
+            buf = self._buffers[dtype] = torch.empty(n, dtype=dtype)
+        return buf[:n]
+
+
+def _alone(a: np.ndarray, bins: int, histogram: bool, scratch: _Scratch) -> dict:
+    """The statistics of one large non-empty float32 array (read only), as
+    :func:`_summaries` computes them, each a single reduction of torch over the values:
+    float32 sums (torch's cascade) while every number stays far inside float32's range."""
+    x = torch.from_numpy(a)
+    lo_t, hi_t = torch.aminmax(x)
+    lo, hi = float(lo_t), float(hi_t)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates into min and max
+        return _with_nonfinite([a], np.array([False]), bins, histogram)[0]
+    n = a.size
+    small = max(abs(lo), abs(hi)) * n < _F32_SAFE and (hi - lo) ** 2 * n < _F32_SAFE
+    if small:
+        total = float(x.sum())
+        shift = float(np.float32(total / n))  # m, as the deviations use it
+        dev = torch.sub(x, shift, out=scratch.get(n, torch.float32))
+        spread = float(dev.mul_(dev).sum())
+    else:
+        wide = x.to(torch.float64)
+        total = float(wide.sum())
+        shift = float(np.float32(total / n))
+        spread = float(wide.sub_(shift).square_().sum())
+    mean = total / n
+    std = math.sqrt(max(spread / n - ((total - n * shift) / n) ** 2, 0.0))
+    zeros = int(np.count_nonzero(a == 0))
+    counts = span = None
+    if histogram:
+        lo_w, hi_w = _widen(lo, hi)
+        counts, span = _counts(x, lo_w, hi_w, bins, scratch), [lo_w, hi_w]
+    return _row(n, mean, std, lo, hi, zeros, counts, span)
+
+
+def _counts(x: torch.Tensor, lo: float, hi: float, bins: int, scratch: _Scratch) -> list[int]:
+    """Histogram counts of one large array: floor((v - lo)·bins/(hi - lo)), the maximum (bin
+    ``bins``) folded into the last bin, as histc."""
+    n = x.numel()
+    scale = bins / (hi - lo)
+    if max(abs(lo), abs(hi)) < _F32_SAFE and scale < _F32_SAFE:
+        # lo rounds down or to min in float32, so v - lo >= 0: no lower clip needed
+        pos = torch.sub(x, lo, out=scratch.get(n, torch.float32)).mul_(scale)
+    else:
+        pos = x.to(torch.float64).sub_(lo).mul_(scale)
+    index = scratch.get(n, torch.int32)
+    index.copy_(pos)  # truncation: the floor of a value >= 0
+    if bins >= 127 or n < PAIRS_MIN_NUMEL:
+        counts = torch.bincount(index, minlength=bins + 1)
+    else:
+        # bytes counted in pairs (one int16 per two values): half the increments of a plain
+        # bincount, whose repeated increments of one bin (a ReLU's zeros) stall the CPU
+        small = scratch.get(n + (n & 1), torch.uint8)
+        small[n:] = 127  # an odd count: a padding byte out of every bin's way
+        small[:n].copy_(index)
+        pairs = torch.bincount(small.view(torch.int16), minlength=1 << 15)
+        grid = pairs[: 128 * 256].reshape(128, 256)
+        counts = grid.sum(0)[: bins + 1] + grid.sum(1)[: bins + 1]
+    folded = counts[: bins + 1].tolist()
+    folded[bins - 1] += folded.pop()
+    return folded
 
 
 def _histograms(flat, lows, highs, spread, bins, each, k, sizes) -> dict[str, list]:
@@ -209,13 +284,10 @@ def _histograms(flat, lows, highs, spread, bins, each, k, sizes) -> dict[str, li
     # lo_w rounds down or to min in float32, so v - lo_w >= 0: no lower clip needed
     pos = np.subtract(flat, each(lo_w, work), dtype=work)
     np.multiply(pos, each(scale, work), out=pos)
-    index = torch.from_numpy(pos).to(torch.int64 if bins > 255 or k > 1 else torch.int32)
-    index.clamp_(max=bins - 1)  # the maximum falls in the last bin, as histc
-    if k > 1:
-        index += torch.from_numpy(np.repeat(np.arange(0, k * bins, bins), sizes))
-    elif bins <= 255:
-        index = index.to(torch.uint8)  # torch counts bytes fastest
-    counts = torch.bincount(index, minlength=k * bins).reshape(k, bins)
+    index = pos.astype(np.intp)
+    np.minimum(index, bins - 1, out=index)  # the maximum falls in the last bin, as histc
+    index += np.repeat(np.arange(0, k * bins, bins), sizes)
+    counts = np.bincount(index, minlength=k * bins).reshape(k, bins)
     return {
         "counts": counts.tolist(),
         "range": np.stack([lo_w, hi_w], axis=1).tolist(),
@@ -239,7 +311,9 @@ def _with_nonfinite(
         nan_count = int(np.count_nonzero(np.isnan(a)))
         inf_count = a.size - int(np.count_nonzero(mask)) - nan_count
         kept = a[mask]
-        if kept.size:
+        if kept.size > JOIN_MAX_NUMEL:
+            stats = _alone(kept, bins, histogram, _Scratch())
+        elif kept.size:
             stats = _summaries([kept], bins, histogram)[0]
         else:
             stats = _entry(torch.empty(0), a.size)

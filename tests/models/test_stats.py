@@ -133,6 +133,7 @@ LARGE_CASES = {
     "big_offset": _rand(BIG, seed=9) * 1e-3 + 1e4,  # a small spread far from zero
     "big_strided": _rand(300, 200, seed=10).t(),
     "big_half": _rand(BIG, seed=11).half(),
+    "big_odd": torch.relu(_rand(BIG + 1, seed=12)),  # its bytes are counted in pairs
 }
 
 
@@ -147,6 +148,13 @@ def test_each_statistic_equals_torchs(name: str) -> None:
     _assert_like_torch(batch[3], _rand(7, seed=2), 30)
     json.dumps(batch, allow_nan=False)
     assert _plain(batch)
+
+
+@pytest.mark.parametrize("bins", [1, 2, 126, 127, 300])
+@pytest.mark.parametrize("size", [BIG, BIG + 1, 40])
+def test_any_number_of_bins_equals_histc(bins: int, size: int) -> None:
+    t = torch.relu(_rand(size, seed=size))
+    _assert_like_torch(tensor_stats(t, bins=bins), t, bins)
 
 
 def test_min_and_max_find_every_non_finite_value() -> None:
