@@ -98,6 +98,7 @@ def tensor_stats_many(
         raise ValueError("bins must be at least 1")
     out: list[dict | None] = [None] * len(tensors)
     joined: list[int] = []
+    arrays: list[np.ndarray] = []
     scratch = _Scratch()
     for i, t in enumerate(tensors):
         values = _host_values(t)
@@ -109,8 +110,8 @@ def tensor_stats_many(
             out[i] = _alone(values, bins, histogram, scratch)
         else:
             joined.append(i)
+            arrays.append(values)
     if joined:
-        arrays = [_host_values(tensors[i]) for i in joined]
         for i, stats in zip(joined, _summaries(arrays, bins, histogram), strict=True):
             out[i] = stats
     for t, stats in zip(tensors, out, strict=True):
@@ -168,17 +169,18 @@ def _summaries(arrays: list[np.ndarray], bins: int, histogram: bool) -> list[dic
     }
     if histogram:
         columns.update(_histograms(flat, lows, highs, spread, bins, each, k, sizes))
-    counts = columns.get("counts", [None] * k)
-    ranges = columns.get("range", [None] * k)
-    return [
-        _row(
-            int(sizes[j]),
-            *(columns[c][j] for c in ("mean", "std", "min", "max", "zero")),
-            counts[j],
-            ranges[j],
-        )
-        for j in range(k)
-    ]
+    rows = zip(
+        sizes.tolist(),
+        columns["mean"],
+        columns["std"],
+        columns["min"],
+        columns["max"],
+        columns["zero"],
+        columns.get("counts", [None] * k),
+        columns.get("range", [None] * k),
+        strict=True,
+    )
+    return [_row(*row) for row in rows]
 
 
 def _row(
