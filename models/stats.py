@@ -1,24 +1,27 @@
 """The statistics the UI shows next to a tensor: mean, std, min, max, zeros, a histogram.
 
-One arithmetic for every tensor, in :func:`_summaries`: the tensors' values are read as
-float32 on the host (an accelerator's tensor is copied once, as its encoding copies it), and
-each statistic takes one pass over them:
+One definition of every number, for activations, inputs, parameters and the effects lab.
+The values are read as float32 on the host (an accelerator's tensor is copied once, as its
+encoding copies it) and each statistic is one pass over them:
 
-- min and max per tensor, first. NaN propagates into both and ±inf is one of them, so when
-  they are finite every value is: the NaN/inf count and the finite-only copy are made only
-  for the tensors where they come out non-finite;
-- the sum (float64), the spread ``sum((v - m)²)`` around ``m = float32(mean)`` (float64
-  sums; the values' deviations in float32, or float64 when a range is so large that its
-  square could overflow float32), corrected for the shift: ``var = ss/n − ((S − n·m)/n)²``;
-- zeros counted with one comparison;
-- the histogram's bins from the min and max already known, ``floor((v − lo)·bins/(hi − lo))``
+- min and max, first. NaN propagates into both and ±inf is one of them, so when they are
+  finite every value is: NaN/inf are counted, and a finite-only copy made, only for the
+  tensors where they come out non-finite (:func:`_with_nonfinite`);
+- the sum S, and the spread ``ss = sum((v - m)²)`` around ``m = float32(S/n)`` corrected
+  for the shift: ``var = ss/n − ((S − n·m)/n)²`` (population variance); the deviations in
+  float32, or float64 when a range is so large that their squares could overflow;
+- the zeros, by one comparison;
+- the histogram's bins from the min and max already known: ``floor((v − lo)·bins/(hi − lo))``
   with the maximum in the last bin (as ``torch.histc``), counted by one ``bincount``.
 
-A tensor of more than :data:`JOIN_MAX_NUMEL` values is described alone, on a zero-copy
-view of its values; the smaller ones of one call are joined into one array and described
-together with segment reductions (``np.minimum.reduceat`` …): a probe describes every layer,
+Two routes compute these same formulas, chosen by size, not by caller: a tensor of more
+than :data:`JOIN_MAX_NUMEL` values is described alone by torch's vectorised reductions on a
+zero-copy view (:func:`_alone`: ``aminmax``, cascade float32 sums, bytes counted in pairs);
+the smaller ones of one call are joined into one array and described together by NumPy
+segment reductions with float64 sums (:func:`_summaries`): a probe describes every layer,
 most of them a few hundred values, and a dozen NumPy calls in all cost less than a dozen
-per tensor. The tests hold every number against torch and NumPy in float64.
+torch calls per tensor. The tests hold every number of both routes against torch (float64
+over the finite values, ``torch.histc``), for NaN, ±inf, empty, huge and constant tensors.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def _host_values(t: torch.Tensor) -> np.ndarray:
 
 def _summaries(arrays: list[np.ndarray], bins: int, histogram: bool) -> list[dict]:
     """The statistics of each non-empty float32 array (read only: they may be a tensor's
-    memory). The one arithmetic of this module; see the module doc."""
+    memory), joined into one and reduced by segments; see the module doc."""
     k = len(arrays)
     sizes = np.array([a.size for a in arrays], dtype=np.intp)
     starts = np.zeros(k, dtype=np.intp)
