@@ -13,7 +13,15 @@ FLOP counter imported about 820 modules on first use. Now the server says "start
   median of 10 validations of other never-seen stacks (widths w+1, w+2, …): the same work,
   only the process's warmth differs.
 
-Target: first / warm <= 2. ``python bench/bench_cold.py [--runs 3]``; not part of the tests.
+Target: first / warm <= 2.
+
+``--layers N`` (default 200) then times a never-seen spec of N layers (Linear layers of
+sizes no one used before, each followed by an activation), cold: ``/api/validate`` on a
+ready server against the same inference in this process (``models.inference.infer`` of
+another never-seen spec of the same form), alternating, three of each; it prints ms per
+layer (target: at most 1 ms per layer over HTTP).
+
+``python bench/bench_cold.py [--runs 3] [--layers 200]``; not part of the tests.
 """
 
 from __future__ import annotations
@@ -41,6 +49,56 @@ def stack(width: int) -> dict:
         {"name": "fc", "type": "Linear", "args": {"in_features": features, "out_features": 10}}
     ]
     return {"name": f"Stack{width}", "inputs": {"x": {"shape": [1, 3, 32, 32]}}, "layers": layers}
+
+
+ACTIVATIONS = ("ReLU", "Tanh", "GELU", "Sigmoid")
+
+
+def chain(layers: int, seed: int) -> dict:
+    """``layers`` layers no earlier spec had: Linear sizes drawn from ``seed``'s own range."""
+    spec_layers, features = [], 8
+    for i in range(layers // 2):
+        out = 16 + seed * (layers // 2) + i  # a size per (seed, layer): never seen before
+        args = {"in_features": features, "out_features": out}
+        spec_layers.append({"name": f"fc{i}", "type": "Linear", "args": args})
+        spec_layers.append({"name": f"act{i}", "type": ACTIVATIONS[i % len(ACTIVATIONS)]})
+        features = out
+    return {"name": f"Chain{seed}", "inputs": {"x": {"shape": [1, 8]}}, "layers": spec_layers}
+
+
+def cold_layers(layers: int) -> None:
+    """Never-seen specs of ``layers`` layers: validate over HTTP against infer in-process."""
+    from models import warmup
+    from models.inference import infer
+    from models.limits import Limits
+
+    warmup.warm_up()  # this process as warm as the server
+    limits = Limits(max_layers=max(layers, 100), max_params=10**9)  # meta: nothing allocated
+    env = {
+        "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
+        "PLAYGROUND_VALIDATE_RATE_LIMIT_PER_MINUTE": "0",
+        "PLAYGROUND_MAX_LAYERS": str(limits.max_layers),
+        "PLAYGROUND_MAX_PARAMS": str(limits.max_params),
+    }
+    http_ms, local_ms = [], []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ChildServer(Path(tmp), env=env) as srv,
+        httpx.Client(base_url=srv.url, timeout=120) as client,
+    ):
+        client.get("/healthz").raise_for_status()
+        for i in range(3):
+            http_ms.append(timed(client, chain(layers, 2 * i + 1)))
+            start = time.perf_counter()
+            infer(chain(layers, 2 * i + 2), limits=limits)
+            local_ms.append((time.perf_counter() - start) * 1e3)
+    med = statistics.median
+    print(
+        f"\nnever-seen {layers}-layer specs, cold: validate over HTTP "
+        f"{med(http_ms) / layers:.2f} ms/layer ({', '.join(f'{t:.0f}' for t in http_ms)} ms), "
+        f"infer in-process {med(local_ms) / layers:.2f} ms/layer "
+        f"({', '.join(f'{t:.0f}' for t in local_ms)} ms); target <= 1 ms/layer"
+    )
 
 
 def timed(client: httpx.Client, spec: dict) -> float:
@@ -80,6 +138,7 @@ def one_run(run: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="fresh server processes")
+    parser.add_argument("--layers", type=int, default=200, help="layers of the cold specs")
     args = parser.parse_args()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.runs} fresh servers, load {load}")
@@ -98,6 +157,8 @@ def main() -> None:
     lenet = med(r["first_lenet"] / r["warm_lenet"] for r in rows)
     new = med(r["first_new"] / r["warm_new"] for r in rows)
     print(f"medians: LeNet first/warm {lenet:.2f}, never-seen first/warm {new:.2f}; target <= 2")
+    if args.layers:
+        cold_layers(args.layers)
 
 
 if __name__ == "__main__":

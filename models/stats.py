@@ -74,7 +74,7 @@ def _empty_histogram(bins: int) -> dict[str, list]:
 def tensor_stats(t: torch.Tensor, bins: int = 30) -> dict:
     """Summary statistics of ``t``, as plain JSON-safe Python numbers.
 
-    Exact over the whole tensor, in float32 values with float64 sums. ``mean``, ``std``,
+    Exact over the whole tensor (float32 values; see the module doc). ``mean``, ``std``,
     ``min``, ``max`` and the histogram cover the finite values only (NaN and ±inf are counted
     in ``nan_count`` and ``inf_count``); ``std`` is the population standard deviation
     (``correction=0``, numpy's ``ddof=0``). ``zero_fraction`` is over all elements. The
