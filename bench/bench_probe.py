@@ -9,7 +9,18 @@ For every preset: build it, make its default inputs, then time, in the same run,
 
 Each is warmed up, then run N times (N chosen so a preset takes about ``--budget``
 seconds; at least 3 runs) and the median is printed, with ratios against bare.
-Not part of the test suite: ``python bench/bench_probe.py [--threads N]``.
+
+``--worker`` measures what ``/run`` costs on the worker against the raw forward (issue 17's
+target: at most 1.5x), on plain conv stacks (widths 8, 32 and 128 on a 1x3x64x64 input:
+conv-relu-conv-relu-pool-conv-relu-pool, 2.5 M activation values at width 128) and on
+LeNet-5: the raw forward (``model(x)`` under ``torch.no_grad()``) against the worker's job
+(``probe(capture="all")`` and ``describe(..., max_elements=65_536)``: f16 payloads and
+statistics), A and B alternating call by call, three rounds, medians; the statistics and the
+encoding are also timed alone. ``--http`` adds the HTTP round trip of ``/run`` for the
+width-128 stack (a playground server in a child process) against the same raw forward in
+this process (target: at most 2x), alternating request by forward.
+
+Not part of the test suite: ``python bench/bench_probe.py [--threads N] [--worker [--http]]``.
 """
 
 from __future__ import annotations
@@ -77,15 +88,159 @@ def inputs_for(preset) -> dict[str, torch.Tensor]:
     return xs
 
 
+# -- /run on the worker against the raw forward (issue 17) ----------------------------------
+MAX_DISPLAY = 65_536  # the server's default max_display_elements
+
+
+def conv_stack(width: int) -> dict:
+    """A plain conv stack on a 1x3x64x64 input (2.5 M activation values at width 128)."""
+
+    def conv(name: str, cin: int) -> dict:
+        args = {"in_channels": cin, "out_channels": width, "kernel_size": 3, "padding": 1}
+        return {"name": name, "type": "Conv2d", "args": args}
+
+    pool = {"type": "MaxPool2d", "args": {"kernel_size": 2}}
+    layers = [conv("conv1", 3), {"name": "relu1", "type": "ReLU"}]
+    layers += [conv("conv2", width), {"name": "relu2", "type": "ReLU"}, {"name": "pool1", **pool}]
+    layers += [conv("conv3", width), {"name": "relu3", "type": "ReLU"}, {"name": "pool2", **pool}]
+    inputs = {"x": {"shape": [1, 3, 64, 64]}}
+    return {"name": f"ConvStack{width}", "inputs": inputs, "layers": layers}
+
+
+CLOCK = time.perf_counter  # --cpu-time: time.thread_time (a loaded machine preempts longer calls)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], reps: int, rounds: int = 3) -> dict:
+    """Median ms of each function per round, the functions called in turn (A B A B …), so that
+    all see the same load; ``{name: [median of round 1, 2, 3]}``."""
+    for fn in fns.values():  # warm up
+        fn()
+        fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        for _ in range(reps):
+            for name, fn in fns.items():
+                start = CLOCK()
+                fn()
+                times[name].append(CLOCK() - start)
+        for name in fns:
+            out[name].append(statistics.median(times[name]) * 1e3)
+    return out
+
+
+def worker_bench(reps: int, http: bool = False, threads: int = 0) -> None:
+    """``/run``'s job on the worker (probe + describe) against the raw forward."""
+    from models.stats import tensor_stats_many
+    from models.tensors import encode
+
+    models = {f"conv{w}": (conv_stack(w), 0) for w in (8, 32, 128)}
+    models["lenet5"] = (PRESETS["lenet5"].spec, PRESETS["lenet5"].seed)
+    clock = "CPU time of this thread" if CLOCK is time.thread_time else "wall time"
+    print(f"\n/run on the worker vs the raw forward; {reps} calls per round, 3 rounds, medians")
+    print(f"({clock})")
+    header = (
+        f"{'model':<9}{'values':>10}{'forward ms':>12}{'run ms':>9}{'ratio':>7}"
+        f"{'  (rounds)':<20}{'stats ms':>9}{'encode ms':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, (spec, seed) in models.items():
+        model = build(spec, seed=seed).model.eval()
+        shape = spec["inputs"]["x"]["shape"]
+        xs = {"x": torch.randn(shape, generator=torch.Generator().manual_seed(0))}
+        acts = probe(model, xs, capture="all")
+        tensors = [a.tensor for a in acts.activations.values()]
+
+        def forward(m=model, x=xs) -> None:
+            with torch.no_grad():
+                m(**x)
+
+        def job(m=model, x=xs) -> None:
+            describe(probe(m, x, capture="all"), encoding="f16", max_elements=MAX_DISPLAY)
+
+        fns = {
+            "forward": forward,
+            "run": job,
+            "stats": lambda ts=tensors: tensor_stats_many(ts),
+            "encode": lambda ts=tensors: [encode(t, "f16", MAX_DISPLAY) for t in ts],
+        }
+        t = interleaved(fns, reps)
+        ratios = [r / f for r, f in zip(t["run"], t["forward"], strict=True)]
+        med = statistics.median
+        rounds = " ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"{name:<9}{sum(x.numel() for x in tensors):>10,}{med(t['forward']):>12.2f}"
+            f"{med(t['run']):>9.2f}{med(ratios):>7.2f}  ({rounds}){'':<4}"
+            f"{med(t['stats']):>9.2f}{med(t['encode']):>10.2f}"
+        )
+    print("target: run/forward <= 1.5 for every model")
+    if http:
+        http_bench(reps, threads)
+
+
+def http_bench(reps: int, threads: int) -> None:
+    """The HTTP round trip of ``/run`` (width-128 stack) against the raw forward in-process."""
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    from server.child import ChildServer
+
+    spec = conv_stack(128)
+    model = build(spec, seed=0).model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    body = {"capture": "all", "inputs": {"x": {"kind": "random", "seed": 0}}}
+    env = {"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0", "PLAYGROUND_TORCH_THREADS": str(threads)}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ChildServer(Path(tmp), env=env) as srv,
+        httpx.Client(base_url=srv.url, timeout=120) as client,
+    ):
+        token = client.post("/api/workspaces").raise_for_status().json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        made = client.post("/api/models", json={"spec": spec, "seed": 0}).raise_for_status()
+        url = f"/api/models/{made.json()['id']}/run"
+
+        def forward() -> None:
+            with torch.no_grad():
+                model(x)
+
+        def round_trip() -> None:
+            client.post(url, json=body).raise_for_status().json()
+
+        t = interleaved({"forward": forward, "http": round_trip}, reps)
+    ratios = [h / f for h, f in zip(t["http"], t["forward"], strict=True)]
+    med = statistics.median
+    print(
+        f"\nHTTP /run of conv128 (JSON decoded): {med(t['http']):.2f} ms; forward here "
+        f"{med(t['forward']):.2f} ms; ratio {med(ratios):.2f} "
+        f"({' '.join(f'{r:.2f}' for r in ratios)}); target <= 2"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per preset, about")
+    parser.add_argument("--worker", action="store_true", help="/run on the worker vs forward")
+    parser.add_argument("--http", action="store_true", help="with --worker: /run over HTTP")
+    parser.add_argument("--reps", type=int, default=20, help="--worker: calls per round")
+    parser.add_argument(
+        "--cpu-time", action="store_true", help="--worker: this thread's CPU time, not wall"
+    )
     args = parser.parse_args()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.thread_time
     if args.threads:
         torch.set_num_threads(args.threads)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, load {load}")
+    if args.worker:
+        worker_bench(args.reps, http=args.http, threads=args.threads or 0)
+        return
     header = (
         f"{'preset':<24}{'runs':>6}{'bare ms':>10}{'probe ms':>10}{'ratio':>8}"
         f"{'probe+enc ms':>14}{'ratio':>8}"

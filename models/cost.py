@@ -10,7 +10,7 @@ x86 box with one torch thread: ``bench/bench_limits.py`` prints the estimate aga
 measured time of every layer type):
 
 =================  ======================================================================
-``FLOPS_PER_UNIT``  matmul and convolution FLOPs (FlopCounterMode's count) per unit
+``FLOPS_PER_UNIT``  matmul and convolution FLOPs (FlopCounterMode's formulas) per unit
 ``ELEMENT``         each element an operator reads or writes (memory traffic, elementwise work
                     and reductions such as a global average pool's mean); a matmul's or a
                     convolution's reads are in its FLOPs
@@ -102,15 +102,25 @@ def window_elements(name: str, args: Sequence[Any], out: Any) -> int:
 
 
 class WorkCounter(TorchDispatchMode):
-    """Counts what a forward dispatches: operators, elements written, pooling windows."""
+    """Counts what a forward dispatches: operators, elements written, pooling windows, and
+    FLOPs by torch's own formulas (``torch.utils.flop_counter.flop_registry``, what
+    ``FlopCounterMode`` counts with: the tests hold the two equal for every layer type).
+
+    One mode instead of ``FlopCounterMode`` around this one: that mode also tracks modules
+    and tries to decompose every operator it has no formula for into Python references,
+    which made a cold shape inference cost milliseconds per layer; and its first use imports
+    ``torch._dynamo`` and sympy (about two seconds)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.ops = self.elements = self.windows = 0
+        self.ops = self.elements = self.windows = self.flops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         self.ops += 1
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.flops += int(count(*args, **(kwargs or {}), out_val=out))
         if not func.is_view:
             outs = out if isinstance(out, (tuple, list)) else (out,)
             # a matmul's or convolution's reads are in its FLOPs (a recurrent layer would

@@ -16,13 +16,18 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from models import layer_memo, scaling
 from models.catalog import LayerType, Source, lookup
-from models.catalog.helpers import rank_error
 from models.cost import WorkCounter
 from models.errors import SpecError, fmt_shape
+from models.layer_checks import (
+    check_input_count,
+    check_inputs,
+    construct,
+    first_line,
+    resolve_args,
+)
 from models.limits import DEFAULT_LIMITS, Deadline, Limits
 from models.spec import LayerSpec, Spec, parse_spec
 
@@ -132,10 +137,10 @@ class _Walk:
     def step(self, index: int, layer: LayerSpec) -> None:
         entry = lookup(layer.type, layer.name)
         refs = self.spec.layer_inputs(index)
-        _check_input_count(layer.name, entry, refs)
+        check_input_count(layer.name, entry, refs)
         srcs = [self.sources[r] for r in refs]
-        _check_inputs(layer.name, entry, srcs)  # before "auto", which reads the input's shape
-        args, autos = _resolve_args(layer.name, entry, layer.args, srcs)
+        check_inputs(layer.name, entry, srcs)  # before "auto", which reads the input's shape
+        args, autos = resolve_args(layer.name, entry, layer.args, srcs)
         for check in entry.checks:
             check(layer.name, args, srcs)
         xs = [self.tensors[r] for r in refs]
@@ -278,14 +283,14 @@ class _Walk:
             params = sum(p.numel() for p in module.parameters())
             if count:
                 self._add_params(name, params)  # over the limit: refused before the forward
-            with FlopCounterMode(display=False) as counter, WorkCounter() as work:
+            with WorkCounter() as work:  # FLOPs too: FlopCounterMode's formulas, see cost.py
                 out = _meta_forward(name, entry, module, xs, srcs)
         main, extras = entry.split(out)
         messages: list[str] = []
         for w in seen:
             if str(w.message) not in messages:
                 messages.append(str(w.message))
-        flops = int(counter.get_total_flops())
+        flops = work.flops
         return layer_memo.Measured(
             params=params,
             flops=flops,
@@ -347,79 +352,6 @@ def _plain(args: dict[str, Any], given: Mapping[str, Any], autos: list[str]) -> 
     return {k: v for k, v in args.items() if k in given or k in autos}
 
 
-def _check_input_count(name: str, entry: LayerType, refs: list[str]) -> None:
-    lo, hi = entry.n_inputs
-    if len(refs) < lo or (hi is not None and len(refs) > hi):
-        want = str(lo) if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
-        noun = "input" if hi == 1 else "inputs"
-        names = f" ({', '.join(entry.input_names)})" if len(entry.input_names) > 1 else ""
-        raise SpecError(
-            "wrong_input_count",
-            f"{name} ({entry.type}) takes {want} {noun}{names} but is wired to "
-            f'{len(refs)}: {", ".join(refs)}. Set its "inputs" to {want} '
-            f"{'name' if hi == 1 else 'names'} of model inputs or earlier layers.",
-            layer=name,
-            detail={"expected": [lo, hi], "actual": len(refs)},
-        )
-
-
-def _resolve_args(name: str, entry: LayerType, given: Mapping[str, Any], srcs: list[Source]):
-    args = entry.validate_args(name, given)
-    autos = entry.auto_args(args)
-    for arg_name in autos:
-        value = entry.arg(arg_name).auto(srcs)
-        if value is None:
-            src = srcs[0]
-            why = (
-                f"{src.name} has no vocab to count"
-                if entry.integer_input and not src.vocab
-                else f"{src.gives(fmt_shape(src.shape))}"
-            )
-            also = f", or give {src.name} a vocab" if entry.integer_input else ""
-            raise SpecError(
-                "auto_unavailable",
-                f"{name} cannot fill {arg_name} automatically: {why}. "
-                f"Set {arg_name} to a number{also}.",
-                layer=name,
-                detail={"arg": arg_name},
-            )
-        args[arg_name] = value
-    return args, autos
-
-
-def _check_inputs(name: str, entry: LayerType, srcs: list[Source]) -> None:
-    """The input's rank and dtype, checked before any arg is filled from its shape."""
-    if entry.ranks and len(srcs[0].shape) not in entry.ranks:
-        raise rank_error(name, entry, srcs[0])
-    for src in srcs:
-        if entry.integer_input and src.dtype.is_floating_point:
-            raise SpecError(
-                "dtype_mismatch",
-                f"{name} ({entry.type}) looks up token indices, but {src.name} gives "
-                f"floating-point values. Feed it an integer (int64) input, e.g. a token sequence.",
-                layer=name,
-            )
-        if not entry.integer_input and not src.dtype.is_floating_point:
-            raise SpecError(
-                "dtype_mismatch",
-                f"{name} ({entry.type}) computes on real numbers, but {src.name} gives token "
-                f"indices (int64). Put an Embedding before it.",
-                layer=name,
-            )
-
-
-def construct(name: str, entry: LayerType, args: Mapping[str, Any], device: str) -> nn.Module:
-    try:
-        with torch.device(device):
-            return entry.construct(args)
-    except (ValueError, AssertionError, RuntimeError, TypeError, OverflowError) as exc:
-        raise SpecError(
-            "invalid_arg",
-            f"{name} ({entry.type}) cannot be built with these args: {_first_line(exc)}",
-            layer=name,
-        ) from None
-
-
 def _meta_forward(name: str, entry: LayerType, module: nn.Module, xs: list, srcs: list[Source]):
     try:
         return entry.forward(module, xs)
@@ -428,15 +360,10 @@ def _meta_forward(name: str, entry: LayerType, module: nn.Module, xs: list, srcs
         raise SpecError(
             "shape_mismatch",
             f"{name} ({entry.type}) cannot take its input: {given}. Torch says: "
-            f"{_first_line(exc)}. Change {name}'s args or the layers before it.",
+            f"{first_line(exc)}. Change {name}'s args or the layers before it.",
             layer=name,
             detail={"input_shapes": [list(s.shape) for s in srcs]},
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__).rstrip(".")
 
 
 def _note(entry: LayerType, args: Mapping[str, Any], srcs: list[Source]) -> str | None:

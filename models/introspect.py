@@ -16,6 +16,7 @@ from torch import nn
 
 from models.build import Inference
 from models.errors import SpecError
+from models.stats import tensor_stats_many
 
 _LISTED = 12  # how many names an "unknown name" message lists
 
@@ -69,24 +70,11 @@ def _parameter(model: nn.Module, name: str) -> nn.Parameter:
 
 # -- the parameter table --------------------------------------------------------------------
 def _param_stats(params: list[torch.Tensor]) -> list[tuple[float | None, ...]]:
-    """(mean, population std, min, max) of each tensor, fetched in one transfer per device."""
-    out: list[tuple[float | None, ...] | None] = [None] * len(params)
-    by_device: dict[torch.device, list[int]] = {}
-    for i, p in enumerate(params):
-        if p.numel() == 0:
-            out[i] = (None, None, None, None)
-        else:
-            by_device.setdefault(p.device, []).append(i)
+    """(mean, population std, min, max) of each tensor: ``models.stats``'s numbers (over the
+    finite values; ``None`` for an empty parameter), without the histograms."""
     with torch.no_grad():
-        for idx in by_device.values():
-            rows = []
-            for i in idx:
-                x = params[i].detach().to(torch.float32)
-                lo, hi = torch.aminmax(x)  # (torch.std_mean is ~5x slower than var + mean on CPU)
-                rows.append(torch.stack([x.mean(), x.var(correction=0).sqrt(), lo, hi]))
-            for i, values in zip(idx, torch.stack(rows).tolist(), strict=True):
-                out[i] = tuple(float(v) for v in values)
-    return [row for row in out if row is not None]
+        rows = tensor_stats_many(params, histogram=False)
+    return [(r["mean"], r["std"], r["min"], r["max"]) for r in rows]
 
 
 def parameter_table(model: nn.Module) -> dict[str, Any]:

@@ -296,14 +296,22 @@ def describe(
 
     ``{"mode", "outputs": {name: payload}, "activations": {layer: {"type", "tensor",
     "stats", "extras": {name: {"tensor", "stats"}}}}}``; without ``stats`` the "stats" keys
-    are left out. Statistics are computed on the tensors' device (the small CPU ones all
-    together: ``tensor_stats_many``); only the encoding moves data to the CPU.
+    are left out. Statistics: ``tensor_stats_many`` (the small tensors together). A tensor
+    that is both an output and a layer's activation is encoded once, its payload shared.
     """
     described = [
         t for act in result.activations.values() for t in (act.tensor, *act.extras.values())
     ]
+    encoded: dict[int, dict[str, Any]] = {}
+
+    def payload(t: torch.Tensor) -> dict[str, Any]:
+        """Each tensor encoded once: the model's output is also its last layer's."""
+        if id(t) not in encoded:
+            encoded[id(t)] = encode(t, encoding, max_elements)
+        return encoded[id(t)]
+
     # each layer's tensor, then its extras, layer by layer: the order of ``described``
-    payloads = iter([encode(t, encoding, max_elements) for t in described])
+    payloads = iter([payload(t) for t in described])
     summaries = iter(tensor_stats_many(described, bins=bins) if stats else ())
 
     def entry(**rest: Any) -> dict[str, Any]:
@@ -318,6 +326,6 @@ def describe(
         activations[name]["extras"] = {key: entry() for key in act.extras}
     return {
         "mode": result.mode,
-        "outputs": {n: encode(t, encoding, max_elements) for n, t in result.outputs.items()},
+        "outputs": {n: payload(t) for n, t in result.outputs.items()},
         "activations": activations,
     }

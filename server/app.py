@@ -12,6 +12,7 @@ from server import errors, logs, openapi, request_id, security
 from server import metrics as app_metrics
 from server.housekeeping import Housekeeper
 from server.middleware import BodyGuard
+from server.readiness import Readiness
 from server.routers import (
     datasets,
     docs,
@@ -50,9 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     uploads = UploadSlots(settings.max_concurrent_uploads)
     state = AppState(settings, settings.limits(), store, worker, manager, uploads)
+    readiness = Readiness()  # /healthz says "starting" until torch is warm
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        readiness.start()
         housekeeper.start()
         yield
         await manager.close()
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.playground = state
+    app.state.readiness = readiness
     errors.install(app)
     app.add_middleware(
         BodyGuard,

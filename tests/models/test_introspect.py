@@ -253,3 +253,22 @@ def test_summary_extras_for_lstm(tagger) -> None:
     assert lstm["output_shape"] == [5, 1, 6]
     assert lstm["extras"] == {"h_n": [1, 1, 6], "c_n": [1, 1, 6]}
     assert lstm["params"] == sum(p.numel() for p in nn.LSTM(6, 6).parameters())
+
+
+def test_parameter_statistics_are_the_activations_ones(lenet) -> None:
+    """One arithmetic (models/stats.py): a parameter's mean, std, min and max are
+    ``tensor_stats``'s, over its finite values when a NaN or ±inf crept in."""
+    from models.stats import tensor_stats
+
+    model = build(lenet, seed=1).model
+    with torch.no_grad():
+        model.fc1.weight[0, :3] = torch.tensor([float("nan"), float("inf"), 1e30])
+    rows = {r["name"]: r for r in parameter_table(model)["rows"]}
+    for name, p in model.named_parameters():
+        want = tensor_stats(p)
+        assert [rows[name][k] for k in ("mean", "std", "min", "max")] == [
+            want[k] for k in ("mean", "std", "min", "max")
+        ]
+    finite = model.fc1.weight.detach().reshape(-1)[2:].double()
+    assert rows["fc1.weight"]["max"] == pytest.approx(1e30)
+    assert rows["fc1.weight"]["mean"] == pytest.approx(finite.mean().item(), rel=1e-6)

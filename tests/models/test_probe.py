@@ -484,3 +484,22 @@ def test_on_cuda_tensors_stay_on_the_device_and_seeds_fork_its_rng() -> None:
     assert torch.equal(a.outputs["drop"], b.outputs["drop"])
     back = decode(describe(a, encoding="f32")["outputs"]["drop"], max_elements=1000)
     assert torch.equal(back, a.outputs["drop"].cpu())
+
+
+def test_describe_encodes_each_tensor_once(monkeypatch) -> None:
+    """The model's output is its last layer's activation: one encoding, shared (issue 17)."""
+    from models import probe as probe_module
+    from models.presets import PRESETS
+
+    preset = PRESETS["lenet5"]
+    model = build(preset.spec, seed=preset.seed).model.eval()
+    result = probe(model, {"x": torch.randn(1, 1, 32, 32)}, capture="all")
+    real = probe_module.encode
+    calls = []
+    monkeypatch.setattr(
+        probe_module, "encode", lambda t, *a, **k: calls.append(t) or real(t, *a, **k)
+    )
+    out = describe(result)
+    assert len(calls) == len(result.activations) == len({id(t) for t in calls})
+    assert out["outputs"]["fc3"] == out["activations"]["fc3"]["tensor"]
+    assert out["outputs"]["fc3"] == real(result.outputs["fc3"])

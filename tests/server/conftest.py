@@ -30,6 +30,7 @@ from fastapi import FastAPI
 
 import server.jobs
 import server.workers.context
+from models import warmup
 from server.__main__ import config
 from server.app import create_app
 from server.settings import Settings
@@ -159,6 +160,13 @@ class Api:
         else:
             rtol = 1e-2 if payload["encoding"] == "f16" else 1e-4
             np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-4)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm() -> None:
+    """Torch warmed up once, before any app: every app is then ready at once, as a server is
+    when its start-up is done (server/readiness.py; test_readiness.py tests the starting)."""
+    warmup.warm_up()
 
 
 @pytest.fixture
