@@ -8,6 +8,7 @@ import { api, ApiError, serverUp, UNREACHABLE } from "./api.js";
 import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
 import { EditHistory } from "./history.js";
+import { ExactValues } from "./exact.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
 import { InputsForm } from "./inputs_form.js";
@@ -313,7 +314,9 @@ export class App {
         mode: state.mode,
         seed: state.runSeed,
         capture: "all",
-        encoding: "f32", // exact: what is drawn, listed and downloaded is torch's float32
+        // maps in one byte per value; what shows a number asks for exact f32 (exact.js). A
+        // train-mode run moves BatchNorm statistics, so it is not asked twice: f32 at once.
+        encoding: state.mode === "train" ? "f32" : "u8",
         ...this.trainView.runExtras(), // the weights of the time slider's step
       };
       this.say("Running…", "busy");
@@ -326,7 +329,11 @@ export class App {
       this.lastRun = res;
       this.stale(false);
       if (!state.autorun) this.store.update({ autorun: true }); // the link shows what was run
-      this.results.show(res);
+      const again = (capture) => ({ ...body, capture, encoding: "f32", stats: false });
+      this.results.show(
+        res,
+        new ExactValues((capture) => this.session.withModel((id) => api.run(id, again(capture)))),
+      );
       this.say(
         `Ran in ${state.mode} mode: ${res.elapsed_ms.toFixed(1)} ms on the worker, ${Math.round(performance.now() - started)} ms round trip.`,
         "ok",
