@@ -5,7 +5,6 @@
  */
 
 import { api, ApiError, serverUp, UNREACHABLE } from "./api.js";
-import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
 import { EditHistory } from "./history.js";
 import { ExactValues } from "./exact.js";
@@ -34,6 +33,9 @@ export class App {
     this.focus = hash.focus || store.state.focus; // the lesson's layer: shown after the first run
     this.lastRun = null;
     this.inputsJSON = null;
+    // settles when the first run is on its way (or could not be sent): playground.js starts
+    // Plotly then, so that its long start-up does not hold the run back
+    this.runSent = new Promise((resolve) => (this.sentRun = resolve));
     this.session = session;
     this.validator = new Validator((r) => this.onValidated(r));
     const edited = () => this.edited();
@@ -323,6 +325,7 @@ export class App {
       const started = performance.now();
       const pending = this.session.withModel((id) => api.run(id, body));
       performance.mark("pg:run-sent");
+      this.sentRun();
       const res = await pending;
       if (seq !== this.runSeq) return;
       performance.mark("pg:run-answered");
@@ -341,7 +344,7 @@ export class App {
       if (this.focus && this.results.scrollTo(this.focus)) this.focus = null;
     } catch (err) {
       if (seq === this.runSeq) this.report(err, true);
-      plotlyReady().catch(() => {}); // the page preloaded it: use it, failed run or not
+      this.sentRun(); // no run to wait for: the page may start Plotly
     }
   }
 

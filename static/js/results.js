@@ -302,6 +302,9 @@ export class Results {
         fig.dataset.drawn = plan.kind;
         if (fig.approx && fig.on) fig.on("plotly_hover", () => this.upgrade(fig));
         if (this.pinned?.isConnected) this.pinned.scrollIntoView({ block: "start" });
+        const layer = fig.closest(".act-card")?.dataset.layer;
+        if (layer && !performance.getEntriesByName(`pg:drawn:${layer}`).length)
+          performance.mark(`pg:drawn:${layer}`); // each layer's first map (bench_ui.py)
         if (!this.firstDrawn && fig.closest(".act-card:not(.input-card)")) {
           this.firstDrawn = true;
           performance.mark("pg:first-activation");

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 import torch
 from playwright.sync_api import Route, expect
 
-from models.presets import PRESETS
 from tests.browser.test_lenet import lenet_activations
 
 pytestmark = pytest.mark.browser
@@ -20,14 +18,6 @@ pytestmark = pytest.mark.browser
 HOVER_LINES = (
     "(s) => [...document.querySelectorAll(s + ' .hovertext tspan.line')].map(t => t.textContent)"
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm(server: str) -> None:
-    """A first validation on a cold server can pass its 2 s budget (torch's FLOP counter
-    imports sympy on first use; issue 17's "no cold first request"): pay it here, not in a
-    page that fails on any 5xx."""
-    httpx.post(f"{server}/api/validate", json={"spec": PRESETS["lenet5"].spec}, timeout=60)
 
 
 def _run_lenet(page, server) -> list[dict]:
