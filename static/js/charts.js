@@ -49,7 +49,8 @@ export function plotlyReady() {
         document.head.append(script);
       }
       script.addEventListener("load", () => {
-        performance.mark("pg:plotly-ready");
+        if (!performance.getEntriesByName("pg:plotly-ready").length)
+          performance.mark("pg:plotly-ready");
         resolve(window.Plotly);
       });
       script.addEventListener("error", () => reject(new Error("Plotly could not be loaded.")));

@@ -56,10 +56,12 @@ async function main() {
   early?.catch(() => {}); // reported by App.start
   const app = new App(store, await catalog, hash, session);
   app.start(notice, early);
-  // Plotly's start-up is one long task on the main thread (0.7-0.9 s): it starts once the
-  // run is on its way (a link that runs on open), so that the build's answer never waits
-  // behind it to send the run, and the server works while Plotly starts. Without a run to
-  // draw soon, a warm-up figure then pays Plotly's first-figure costs before anyone looks.
+  // Plotly's start-up is one long task on the main thread (0.7-0.9 s). Unless it ran while
+  // the modules loaded (plotly_early.js), it starts once the run is on its way (a link that
+  // runs on open), so that the build's answer never waits behind it to send the run, and
+  // the server works while Plotly starts. Without a run to draw soon, a warm-up figure then
+  // pays Plotly's first-figure costs before anyone is looking (with one, it would only
+  // delay the real figures: bench_ui.py).
   if (state.autorun) app.runSent.then(() => plotlyReady().catch(() => {}));
   else plotlyReady().then(warmUp).catch(() => {});
   window.addEventListener("hashchange", () => {
