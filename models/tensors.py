@@ -5,6 +5,14 @@ A payload is ``{"shape": [...], "dtype": "float32", "encoding": "f16", "data": .
 - ``f16``: base64 of the little-endian float16 bytes in C order (half the bytes of f32,
   enough to draw). Values beyond ±65504 become ±inf, as ``t.half()`` does; NaN stays NaN.
 - ``f32``: base64 of little-endian float32 bytes; lossless for float32 tensors.
+- ``u8`` (for drawing, never for input): one byte per value, ``value ≈ offset + code × scale``
+  with ``offset`` the minimum and ``scale = (max - min) / 255`` of the values sent: 256 levels
+  across the range, as a colour scale has, each value within ``scale / 2`` of the exact one.
+  ``exact_crc32`` is the CRC-32 (zlib's) of the values' ``f32`` bytes, so that exact values
+  fetched later (a run asked again with ``f32``) can be checked to be the ones drawn. A tensor
+  of at most ``U8_MIN_VALUES`` values, an integer or bool tensor, or one holding NaN or ±inf
+  is sent as ``f32`` instead (its payload says so): its values are read one by one (bars,
+  predictions, token ids), and it is small.
 - ``list``: nested JSON lists (``t.tolist()``). Integer tensors stay integers, bool tensors
   become 0/1. JSON has no NaN or infinity, so those floats are written as the strings
   ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (the spellings JavaScript's ``Number()``
@@ -21,6 +29,7 @@ import base64
 import binascii
 import math
 import sys
+import zlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -31,8 +40,11 @@ import torch.nn.functional as F
 from models.errors import LimitError, SpecError, fmt_shape
 
 Encoding = Literal["f16", "f32", "list"]
+DisplayEncoding = Literal["u8", "f16", "f32", "list"]
 
-ENCODINGS: tuple[str, ...] = ("f16", "f32", "list")
+ENCODINGS: tuple[str, ...] = ("f16", "f32", "list")  # what ``decode`` reads (inputs)
+DISPLAY_ENCODINGS: tuple[str, ...] = ("u8", *ENCODINGS)  # what ``encode`` writes
+U8_MIN_VALUES = 256  # at most this many values: f32 under u8 (1.3 KB, read one by one)
 _BYTE_DTYPES = {"f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
 _LITTLE_ENDIAN = sys.byteorder == "little"  # payloads are little-endian: no swap needed
 _INT_DTYPES = {"int64", "int32", "long", "int"}
@@ -110,15 +122,50 @@ def _replace_nonfinite(x: Any) -> Any:
     return x
 
 
-def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None = None) -> dict:
+def _b64(arr: np.ndarray) -> str:
+    return base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def _u8(sent: torch.Tensor, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The u8 fields for ``sent``, or None when it goes as f32 (see the module's docstring)."""
+    if sent.numel() <= U8_MIN_VALUES or not sent.is_floating_point():
+        return None
+    exact = sent.to(torch.float32)
+    lo, hi = torch.aminmax(exact)
+    lo_f, hi_f = float(lo), float(hi)
+    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):  # NaN or ±inf somewhere
+        return None
+    arr = exact.numpy()
+    if not _LITTLE_ENDIAN:
+        arr = arr.astype(_BYTE_DTYPES["f32"])
+    # in float64: the codes are those of the float32 values, whatever float32's rounding
+    scale = (hi_f - lo_f) / 255
+    codes = exact.to(torch.float64).sub_(lo_f)
+    if scale > 0:
+        codes.div_(scale).round_().clamp_(0, 255)
+    else:
+        codes.zero_()
+    payload["encoding"] = "u8"
+    payload["scale"] = scale
+    payload["offset"] = lo_f
+    payload["exact_crc32"] = zlib.crc32(arr.tobytes())
+    payload["data"] = _b64(codes.to(torch.uint8).numpy())
+    return payload
+
+
+def encode(
+    t: torch.Tensor, encoding: DisplayEncoding = "f16", max_elements: int | None = None
+) -> dict:
     """Turn a tensor (any device, any grad state) into a JSON-safe payload.
 
     With ``max_elements``, a tensor holding more values is downsampled first (see
     ``downsample``); the payload's ``shape`` is then the shape sent, with ``true_shape`` and
     ``downsampled: true`` added.
     """
-    if encoding not in ENCODINGS:
-        raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+    if encoding not in DISPLAY_ENCODINGS:
+        raise ValueError(
+            f"unknown encoding {encoding!r}; use one of {', '.join(DISPLAY_ENCODINGS)}"
+        )
     t = t.detach()
     if t.device.type != "cpu":
         t = t.cpu()
@@ -133,6 +180,10 @@ def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None
     if sent is not t:
         payload["true_shape"] = list(t.shape)
         payload["downsampled"] = True
+    if encoding == "u8":
+        if _u8(sent, payload) is not None:
+            return payload
+        payload["encoding"] = encoding = "f32"
     if encoding == "list":
         payload["data"] = _json_list(sent)
     else:
@@ -142,7 +193,7 @@ def encode(t: torch.Tensor, encoding: Encoding = "f16", max_elements: int | None
         arr = sent.to(torch.float16 if encoding == "f16" else torch.float32).numpy()
         if not _LITTLE_ENDIAN:
             arr = arr.astype(_BYTE_DTYPES[encoding])
-        payload["data"] = base64.b64encode(arr.tobytes()).decode("ascii")
+        payload["data"] = _b64(arr)
     return payload
 
 

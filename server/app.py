@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_depth=settings.max_json_depth,
         timeout=settings.request_timeout_seconds,
     )
+    from server.compression import GzipJson  # JSON answers above one TCP segment
+
+    app.add_middleware(GzipJson)
     from server.routers import conv_hand, dataset_points, effects  # lab, training view
 
     routers = (workspaces, library, models, runs, parameters, trainings, datasets, health, effects)

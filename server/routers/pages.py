@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from models.presets import PRESETS
+from server.module_graph import module_graph
 
 PACKAGED_UI = Path(__file__).resolve().parent.parent / "ui"  # where the wheel carries them
 
@@ -34,7 +35,8 @@ def mount(app: FastAPI, root: Path) -> None:
     @router.get("/playground", response_class=HTMLResponse)
     def playground(request: Request) -> HTMLResponse:
         """The builder, inspector and run view; its whole state lives in the URL hash."""
-        return templates.TemplateResponse(request, "playground.html", {})
+        modules = module_graph(root / "static" / "js", "playground.js")  # modulepreload
+        return templates.TemplateResponse(request, "playground.html", {"modules": modules})
 
     @router.get("/effects", response_class=HTMLResponse)
     def effects(request: Request) -> HTMLResponse:

@@ -33,12 +33,18 @@ class ErrorBody(BaseModel):
 
 
 class TensorPayload(BaseModel):
-    """A tensor: base64 little-endian float16/float32 in C order, or nested lists."""
+    """A tensor: base64 little-endian float16/float32 in C order, nested lists, or (for
+    drawing) u8 codes: value ≈ offset + code × scale (models/tensors.py)."""
 
     shape: list[int]
     dtype: str
-    encoding: Literal["f16", "f32", "list"]
+    encoding: Literal["u8", "f16", "f32", "list"]
     data: Any
+    scale: float | None = Field(None, description="u8: (max - min) / 255 of the values sent")
+    offset: float | None = Field(None, description="u8: the minimum of the values sent")
+    exact_crc32: int | None = Field(
+        None, description="u8: CRC-32 of the same values' f32 bytes (to check exact ones)"
+    )
     true_shape: list[int] | None = Field(None, description="set when downsampled for display")
     downsampled: bool | None = None
 

@@ -40,7 +40,11 @@ class RunRequest(BaseModel):
     inputs: Annotated[dict[str, InputMaker], Field(max_length=8)] = {}
     mode: Literal["eval", "train"] = "eval"
     capture: Literal["all", "none"] | Annotated[list[str], Field(max_length=10_000)] = "all"
-    encoding: Literal["f16", "f32", "list"] = "f16"
+    encoding: Literal["u8", "f16", "f32", "list"] = Field(
+        "f16",
+        description="u8: one byte per value for drawing (within scale/2; tensors of at most "
+        "256 values, integers and non-finite ones go as f32); f32: exact",
+    )
     seed: Seed | None = Field(None, description="seeds dropout in train mode")
     downsample: bool = Field(True, description="shrink maps too large to draw")
     checkpoint: CheckpointRef | None = Field(

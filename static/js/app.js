@@ -5,9 +5,9 @@
  */
 
 import { api, ApiError, serverUp, UNREACHABLE } from "./api.js";
-import { plotlyReady } from "./charts.js";
 import { CodeView } from "./code.js";
 import { EditHistory } from "./history.js";
+import { ExactValues } from "./exact.js";
 import { debounce, fmtInt } from "./dom.js";
 import { Inspector } from "./inspect.js";
 import { InputsForm } from "./inputs_form.js";
@@ -33,6 +33,9 @@ export class App {
     this.focus = hash.focus || store.state.focus; // the lesson's layer: shown after the first run
     this.lastRun = null;
     this.inputsJSON = null;
+    // settles when the first run is on its way (or could not be sent): playground.js starts
+    // Plotly then, so that its long start-up does not hold the run back
+    this.runSent = new Promise((resolve) => (this.sentRun = resolve));
     this.session = session;
     this.validator = new Validator((r) => this.onValidated(r));
     const edited = () => this.edited();
@@ -313,20 +316,27 @@ export class App {
         mode: state.mode,
         seed: state.runSeed,
         capture: "all",
-        encoding: "f32", // exact: what is drawn, listed and downloaded is torch's float32
+        // maps in one byte per value; what shows a number asks for exact f32 (exact.js). A
+        // train-mode run moves BatchNorm statistics, so it is not asked twice: f32 at once.
+        encoding: state.mode === "train" ? "f32" : "u8",
         ...this.trainView.runExtras(), // the weights of the time slider's step
       };
       this.say("Running…", "busy");
       const started = performance.now();
       const pending = this.session.withModel((id) => api.run(id, body));
       performance.mark("pg:run-sent");
+      this.sentRun();
       const res = await pending;
       if (seq !== this.runSeq) return;
       performance.mark("pg:run-answered");
       this.lastRun = res;
       this.stale(false);
       if (!state.autorun) this.store.update({ autorun: true }); // the link shows what was run
-      this.results.show(res);
+      const again = (capture) => ({ ...body, capture, encoding: "f32", stats: false });
+      this.results.show(
+        res,
+        new ExactValues((capture) => this.session.withModel((id) => api.run(id, again(capture)))),
+      );
       this.say(
         `Ran in ${state.mode} mode: ${res.elapsed_ms.toFixed(1)} ms on the worker, ${Math.round(performance.now() - started)} ms round trip.`,
         "ok",
@@ -334,7 +344,7 @@ export class App {
       if (this.focus && this.results.scrollTo(this.focus)) this.focus = null;
     } catch (err) {
       if (seq === this.runSeq) this.report(err, true);
-      plotlyReady().catch(() => {}); // the page preloaded it: use it, failed run or not
+      this.sentRun(); // no run to wait for: the page may start Plotly
     }
   }
 

@@ -49,7 +49,8 @@ export function plotlyReady() {
         document.head.append(script);
       }
       script.addEventListener("load", () => {
-        performance.mark("pg:plotly-ready");
+        if (!performance.getEntriesByName("pg:plotly-ready").length)
+          performance.mark("pg:plotly-ready");
         resolve(window.Plotly);
       });
       script.addEventListener("error", () => reject(new Error("Plotly could not be loaded.")));
@@ -137,14 +138,20 @@ export function cellText(rows, cols, cellW, cellH) {
   return { texttemplate: "%{z:.3g}", textfont: { size: cellW < 46 ? 9 : 11 } };
 }
 
+/** The value in a hover label: z, or (values drawn from u8) a word that it is coming. */
+function hoverValue(exact) {
+  return exact ? "%{z:.4g}" : "exact value: loading…";
+}
+
 /**
  * One figure, one heatmap subplot per map. maps: [{z, title, hover}], all the same size
- * (rows × cols); range: [lo, hi] for the shared colour axis.
+ * (rows × cols); range: [lo, hi] for the shared colour axis; exact: false when z are u8
+ * levels (no value printed in cells or hover labels).
  */
 export async function heatmapGrid(
   div,
   maps,
-  { range, rowsPx = null, rowLabels = null, attention = false } = {},
+  { range, rowsPx = null, rowLabels = null, attention = false, exact = true } = {},
 ) {
   const Plotly = await plotlyReady();
   const width = Math.max(div.clientWidth || 600, 240);
@@ -222,12 +229,12 @@ export async function heatmapGrid(
       xaxis: `x${k}`,
       yaxis: `y${k}`,
       coloraxis: "coloraxis",
-      hovertemplate: `${plain(m.title)}<br>row %{y}, col %{x}<br>%{z:.4g}<extra></extra>`,
-      ...cellText(mapRows, mapCols, plotW / mapCols, cellPx / mapRows),
+      hovertemplate: `${plain(m.title)}<br>row %{y}, col %{x}<br>${hoverValue(exact)}<extra></extra>`,
+      ...(exact ? cellText(mapRows, mapCols, plotW / mapCols, cellPx / mapRows) : {}),
     };
     if (pairs) {
       trace.customdata = pairs;
-      trace.hovertemplate = `${plain(m.title)}<br>%{customdata}<br>%{z:.4g}<extra></extra>`;
+      trace.hovertemplate = `${plain(m.title)}<br>%{customdata}<br>${hoverValue(exact)}<extra></extra>`;
     }
     return trace;
   });
@@ -238,6 +245,7 @@ export async function heatmapGrid(
 export async function heatmap(div, z, opts = {}) {
   const Plotly = await plotlyReady();
   const { range, xTitle = "", yTitle = "", rowLabels = null, colLabels = null } = opts;
+  const exact = opts.exact ?? true; // false: z are u8 levels, no value printed
   const rows = z.length;
   const auto = opts.square
     ? Math.max(160, Math.min(60 + rows * 8, 340))
@@ -263,15 +271,15 @@ export async function heatmap(div, z, opts = {}) {
     type: "heatmap",
     z,
     coloraxis: "coloraxis",
-    hovertemplate: `${plain(yTitle || "row")} %{y}, ${plain(xTitle || "col")} %{x}<br>%{z:.4g}<extra></extra>`,
+    hovertemplate: `${plain(yTitle || "row")} %{y}, ${plain(xTitle || "col")} %{x}<br>${hoverValue(exact)}<extra></extra>`,
   };
   const cols = z[0]?.length ?? 1;
   const plotW = (div.clientWidth || 600) - (rowLabels ? 80 : 50) - 80; // margins, colour bar
   const side = Math.min(plotW / cols, opts.square ? (height - 48) / rows : Infinity);
-  Object.assign(trace, cellText(rows, cols, side, (height - 48) / rows));
+  if (exact) Object.assign(trace, cellText(rows, cols, side, (height - 48) / rows));
   if (opts.customdata) {
     trace.customdata = opts.customdata; // plain strings we made: no user text
-    trace.hovertemplate = "%{customdata}<br>%{z:.4g}<extra></extra>";
+    trace.hovertemplate = `%{customdata}<br>${hoverValue(exact)}<extra></extra>`;
   }
   if (opts.square) {
     // square cells: both axes shrink their domain, neither widens its range past the cells

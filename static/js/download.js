@@ -1,8 +1,9 @@
 /**
  * Downloads of tensor values: JSON ({name, shape, dtype, values as nested lists, stats}) or
  * CSV (one row per index of the leading dimensions, the last dimension across). The values
- * are the run's exact float32 ones; a map downsampled for display says so (JSON: a note; CSV:
- * "_downsampled" in the file name).
+ * are the run's exact float32 ones (a run drawn from u8 fetches them on the click, see
+ * exact.js); a map downsampled for display says so (JSON: a note; CSV: "_downsampled" in the
+ * file name).
  */
 
 import { el } from "./dom.js";
@@ -41,10 +42,22 @@ export function toCSV(tensor) {
   return `${lines.join("\n")}\n`;
 }
 
-/** Two buttons, JSON and CSV, that download `tensor` (decoded) as `name`. */
-export function downloadButtons(name, tensor, stats) {
+/**
+ * Two buttons, JSON and CSV, that download a decoded tensor as `name`. source: the tensor,
+ * or a function giving (a promise of) it when asked.
+ */
+export function downloadButtons(name, source, stats) {
   const safe = name.replace(/[^A-Za-z0-9_.-]+/g, "_");
-  const json = () => {
+  const problem = el("span", { class: "note", role: "status" });
+  const withTensor = (fn) => async () => {
+    problem.textContent = "";
+    try {
+      fn(await (typeof source === "function" ? source() : source));
+    } catch (err) {
+      problem.textContent = err.message;
+    }
+  };
+  const json = withTensor((tensor) => {
     const body = {
       name,
       shape: tensor.shape,
@@ -56,9 +69,11 @@ export function downloadButtons(name, tensor, stats) {
       stats,
     };
     save(`${safe}.json`, JSON.stringify(body), "application/json");
-  };
-  const part = () => (tensor.trueShape ? "_downsampled" : ""); // the CSV has no room for a note
-  const csv = () => save(`${safe}${part()}.csv`, toCSV(tensor), "text/csv");
+  });
+  // the CSV has no room for a note: its name says it is downsampled
+  const csv = withTensor((tensor) =>
+    save(`${safe}${tensor.trueShape ? "_downsampled" : ""}.csv`, toCSV(tensor), "text/csv"),
+  );
   return el(
     "span",
     { class: "downloads" },
@@ -76,5 +91,6 @@ export function downloadButtons(name, tensor, stats) {
       "aria-label": `Download ${name} as CSV`,
       text: "CSV",
     }),
+    problem,
   );
 }

@@ -1,6 +1,7 @@
 /**
- * Tensor payloads from the API: base64 little-endian float16 ("f16"), float32 ("f32") or
- * nested lists, decoded into a Float32Array with its shape, plus the slicing the charts need.
+ * Tensor payloads from the API: base64 little-endian float16 ("f16"), float32 ("f32"), one
+ * byte per value for drawing ("u8": offset + code × scale) or nested lists, decoded into a
+ * Float32Array with its shape, plus the slicing the charts need.
  */
 
 let HALF_TABLE = null;
@@ -68,20 +69,60 @@ function decodeF32(text) {
   return out;
 }
 
+/** u8 codes -> offset + code × scale, each within scale / 2 of the exact value. */
+function decodeU8(text, scale, offset) {
+  const bytes = base64Bytes(text);
+  const levels = new Float32Array(256);
+  for (let c = 0; c < 256; c += 1) levels[c] = offset + c * scale;
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i += 1) out[i] = levels[bytes[i]];
+  return out;
+}
+
+let CRC_TABLE = null;
+
+/** CRC-32 of bytes, as zlib.crc32 computes it (the u8 payload's exact_crc32). */
+export function crc32(bytes) {
+  if (!CRC_TABLE) {
+    CRC_TABLE = new Uint32Array(256);
+    for (let n = 0; n < 256; n += 1) {
+      let c = n;
+      for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      CRC_TABLE[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (let i = 0; i < bytes.length; i += 1)
+    crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** Whether an f32 payload holds the very values a u8 payload was made from. */
+export function sameValues(f32Payload, u8Payload) {
+  return (
+    f32Payload.encoding === "f32" &&
+    crc32(base64Bytes(f32Payload.data)) === u8Payload.exact_crc32
+  );
+}
+
 /**
- * A payload {shape, dtype, encoding, data, true_shape?} -> {shape, dtype, values, trueShape}.
- * values is a Float32Array in C order.
+ * A payload {shape, dtype, encoding, data, true_shape?} -> {shape, dtype, values, trueShape,
+ * approx}. values is a Float32Array in C order; approx is true for u8 (values to draw, not
+ * to read: the exact ones are a request away, see exact.js).
  */
 export function decodePayload(payload) {
   let values;
   if (payload.encoding === "f16") values = decodeF16(payload.data);
   else if (payload.encoding === "f32") values = decodeF32(payload.data);
+  else if (payload.encoding === "u8")
+    values = decodeU8(payload.data, payload.scale, payload.offset);
   else values = Float32Array.from([payload.data].flat(Infinity), Number);
   return {
     shape: payload.shape,
     dtype: payload.dtype,
     values,
     trueShape: payload.true_shape || null,
+    approx: payload.encoding === "u8",
   };
 }
 
@@ -117,24 +158,4 @@ export function nested(values, shape) {
     return Array.from({ length: size }, (_, i) => walk(offset + i * stride, dim + 1));
   };
   return walk(0, 0);
-}
-
-/** A tensor decoded on first use (downloads only). */
-export function lazyTensor(payload) {
-  let t = null;
-  const get = () => (t ??= decodePayload(payload));
-  return {
-    get shape() {
-      return get().shape;
-    },
-    get dtype() {
-      return get().dtype;
-    },
-    get values() {
-      return get().values;
-    },
-    get trueShape() {
-      return get().trueShape;
-    },
-  };
 }

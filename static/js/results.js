@@ -3,12 +3,15 @@
  * inputs, and one card per layer with its activation, its extras (LSTM h_n/c_n, attention
  * per head), statistics, histogram and downloads. Figures are drawn lazily, one at a time,
  * as their cards come into view; the first one drawn sets the "pg:first-activation" mark.
+ * Maps come as u8 (for colour); what shows a number (hover, cell text, a prediction, a
+ * download) takes the exact float32 values from exact.js, on first use.
  */
 
 import { purge } from "./charts.js";
 import { downloadButtons } from "./download.js";
 import { el, fmtShape, replace } from "./dom.js";
-import { decodePayload, lazyTensor } from "./f16.js";
+import { ExactValues } from "./exact.js";
+import { decodePayload } from "./f16.js";
 import { histogram, statsLine } from "./hist.js";
 import { outputReading } from "./outputs.js";
 import { planView } from "./tensor_view.js";
@@ -52,8 +55,10 @@ export class Results {
     replace(this.root, message ? el("p", { class: "muted", text: message }) : null);
   }
 
-  show(run) {
+  /** Show a run; exact: its ExactValues (exact.js), needed when it holds u8 payloads. */
+  show(run, exact = null) {
     this.clear();
+    this.exact = exact || new ExactValues(() => Promise.reject(new Error("No exact values.")));
     const tokens = Object.values(run.inputs).find((i) => i.tokens)?.tokens || null;
     const labels = run.labels || null;
     const outs = el(
@@ -117,25 +122,28 @@ export class Results {
     setTimeout(release, 4000);
   }
 
-  figure(payload, opts) {
+  figure(payload, opts, where) {
     const fig = el("div", {
       class: "fig",
       role: "figure",
       "aria-label": `${opts.title}: ${fmtShape(payload.shape)}`,
     });
-    fig.plan = () => planView(decodePayload(payload), opts);
+    fig.plan = (tensor = null) => planView(tensor || decodePayload(payload), opts);
+    fig.approx = payload.encoding === "u8";
+    fig.exact = () => this.exact.get(payload, where);
     return fig;
   }
 
-  body(title, payload, given, opts = {}) {
+  /** where: the payload's place in the run ({kind: act|extra|input|output, name, key?}). */
+  body(title, payload, given, opts, where) {
     const stats = given || null; // the server's, exact: inputs and layers alike
-    const fig = this.figure(payload, { ...opts, stats, title });
+    const fig = this.figure(payload, { ...opts, stats, title }, where);
     const side = el(
       "div",
       { class: "act-side" },
       histogram(stats?.histogram, { label: `Histogram of ${title}` }),
       statsLine(stats),
-      downloadButtons(title, lazyTensor(payload), stats),
+      downloadButtons(title, () => this.exact.get(payload, where), stats),
     );
     return el("div", { class: "act-body" }, el("div", { class: "fig-col" }, fig), side);
   }
@@ -151,9 +159,20 @@ export class Results {
         el("span", { class: "shape", text: fmtShape(payload.shape) }),
       ),
     );
-    const reading = outputReading(decodePayload(payload), labels, tokens);
-    if (reading) card.append(reading);
-    card.append(this.body(name, payload, stats, { labels, tokens, mapName: "ch" }));
+    const where = { kind: "output", name };
+    if (payload.encoding !== "u8") {
+      const reading = outputReading(decodePayload(payload), labels, tokens);
+      if (reading) card.append(reading);
+    } else if (labels) {
+      // a prediction is an argmax: read it from the exact values, never from 256 levels
+      const slot = el("div", { class: "reading" });
+      card.append(slot);
+      this.exact
+        .get(payload, where)
+        .then((t) => replace(slot, outputReading(t, labels, tokens)))
+        .catch((err) => replace(slot, el("p", { class: "note", text: err.message })));
+    }
+    card.append(this.body(name, payload, stats, { labels, tokens, mapName: "ch" }, where));
     return card;
   }
 
@@ -185,7 +204,8 @@ export class Results {
       card.append(words);
       return card;
     }
-    card.append(this.body(name, inp.tensor, inp.stats, { mapName: "ch" }));
+    const where = { kind: "input", name };
+    card.append(this.body(name, inp.tensor, inp.stats, { mapName: "ch" }, where));
     return card;
   }
 
@@ -208,7 +228,7 @@ export class Results {
       "article",
       { class: "act-card", id: `act-${name}`, tabindex: "-1", dataset: { layer: name } },
       head,
-      this.body(name, act.tensor, act.stats, { tokens, labels }),
+      this.body(name, act.tensor, act.stats, { tokens, labels }, { kind: "act", name }),
     );
     for (const [key, extra] of Object.entries(act.extras || {})) {
       const attention = key.startsWith("attn");
@@ -226,10 +246,13 @@ export class Results {
               ? el("span", { class: "muted", text: "one map per head: rows attend to columns" })
               : null,
           ),
-          this.body(title, extra.tensor, extra.stats, {
-            tokens,
-            mapName: attention ? "head" : "ch",
-          }),
+          this.body(
+            title,
+            extra.tensor,
+            extra.stats,
+            { tokens, mapName: attention ? "head" : "ch" },
+            { kind: "extra", name, key },
+          ),
         ),
       );
     }
@@ -249,6 +272,21 @@ export class Results {
     this.pump();
   }
 
+  /** Draw a u8 figure again from its exact values (its hover said "loading"). */
+  async upgrade(fig) {
+    if (fig.dataset.exact) return;
+    fig.dataset.exact = "loading";
+    try {
+      const plan = fig.plan(await fig.exact());
+      if (!fig.isConnected) return;
+      await plan.draw(fig);
+      fig.dataset.exact = "true";
+    } catch (err) {
+      fig.dataset.exact = "failed";
+      fig.parentElement?.append(el("p", { class: "note", text: err.message }));
+    }
+  }
+
   async pump() {
     if (this.running) return;
     this.running = true;
@@ -262,7 +300,11 @@ export class Results {
         for (const note of plan.notes)
           fig.parentElement.append(el("p", { class: "note", text: note }));
         fig.dataset.drawn = plan.kind;
+        if (fig.approx && fig.on) fig.on("plotly_hover", () => this.upgrade(fig));
         if (this.pinned?.isConnected) this.pinned.scrollIntoView({ block: "start" });
+        const layer = fig.closest(".act-card")?.dataset.layer;
+        if (layer && !performance.getEntriesByName(`pg:drawn:${layer}`).length)
+          performance.mark(`pg:drawn:${layer}`); // each layer's first map (bench_ui.py)
         if (!this.firstDrawn && fig.closest(".act-card:not(.input-card)")) {
           this.firstDrawn = true;
           performance.mark("pg:first-activation");

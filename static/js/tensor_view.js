@@ -25,12 +25,14 @@ function rangeOf(values, stats) {
 
 /**
  * Plan the view of a decoded tensor. opts: stats, labels (class names), tokens (words),
- * mapName ("ch" or "head"). Returns {kind, notes, draw(div) -> Promise}.
+ * mapName ("ch" or "head"). Returns {kind, notes, draw(div) -> Promise}. A tensor decoded
+ * from u8 (approx) is drawn without numbers: its hover says the exact value is loading.
  */
 export function planView(tensor, opts = {}) {
   const { stats = null, labels = null, tokens = null, mapName = "ch" } = opts;
   const { dims } = squeezed(tensor.shape);
   const values = tensor.values;
+  const exact = !tensor.approx;
   const notes = [];
   if (tensor.trueShape)
     notes.push(
@@ -69,6 +71,7 @@ export function planView(tensor, opts = {}) {
       draw: (div) =>
         heatmap(div, [Array.from(values.subarray(0, n))], {
           range,
+          exact,
           xTitle: `index (${n})`,
           height: 110,
         }),
@@ -88,6 +91,7 @@ export function planView(tensor, opts = {}) {
       draw: (div) =>
         heatmap(div, matrix(values, 0, rows, cols), {
           range,
+          exact,
           rowLabels: words,
           square: spatial && !words,
           yTitle: words ? "word" : spatial ? `row (${rows})` : `position (${rows})`,
@@ -108,7 +112,8 @@ export function planView(tensor, opts = {}) {
       const maps = [];
       for (let i = 0; i < count; i += 1)
         maps.push({ z: matrix(values, i * h * w, h, w), title: `${mapName} ${i}` });
-      return heatmapGrid(div, maps, { range, rowLabels: words, attention: mapName === "head" });
+      const attention = mapName === "head";
+      return heatmapGrid(div, maps, { range, rowLabels: words, attention, exact });
     },
   };
 }

@@ -61,8 +61,31 @@ def test_activations_match_plain_torch(page, server):
     page.click("#stack .block[data-layer=conv1] .block-type")  # maps are drawn as they show
     page.wait_for_selector("#act-conv1 .fig[data-drawn]")
     expected = lenet_activations(seed=0)
-    shown = page.evaluate("document.querySelector('#act-conv1 .fig').data.map(t => t.z)")
-    assert torch.allclose(torch.tensor(shown), expected["conv1"][0], atol=2e-3, rtol=1e-3)
+    conv1 = expected["conv1"][0]
+    # drawn from u8: 256 levels from the minimum to the maximum, each within half a level
+    shown = torch.tensor(
+        page.evaluate("document.querySelector('#act-conv1 .fig').data.map(t => t.z)")
+    )
+    scale = (float(conv1.max()) - float(conv1.min())) / 255
+    assert (shown.double() - conv1.double()).abs().max() <= scale / 2 + 1e-6
+    assert not torch.equal(shown, conv1)
+    # a hover fetches the exact values, and the figure is drawn again from them
+    page.hover("#act-conv1 .fig .nsewdrag >> nth=0", position={"x": 40, "y": 40})
+    page.wait_for_selector("#act-conv1 .fig[data-exact=true]")
+    shown = torch.tensor(
+        page.evaluate("document.querySelector('#act-conv1 .fig').data.map(t => t.z)")
+    )
+    assert torch.equal(shown, conv1)  # torch's float32, bit for bit
+    page.mouse.move(0, 0)
+    page.hover("#act-conv1 .fig .nsewdrag >> nth=0", position={"x": 41, "y": 41})
+    page.wait_for_selector("#act-conv1 .fig .hoverlayer .hovertext")
+    lines = page.evaluate(
+        "[...document.querySelectorAll('#act-conv1 .fig .hovertext tspan.line')]"
+        ".map(t => t.textContent)"
+    )
+    title, where, value = lines
+    row, col = (int(v) for v in re.findall(r"\d+", where))
+    assert (title, float(value)) == ("ch 0", float(f"{float(conv1[0, row, col]):.4g}"))
     page.click("#stack .block[data-layer=pool2] .block-type")
     with page.expect_download() as info:
         page.click("#act-pool2 button[aria-label='Download pool2 as JSON']")
