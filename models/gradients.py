@@ -26,9 +26,11 @@ class LossTarget(BaseModel):
     labels: list[int] = Field(max_length=100_000, description="one class index per output row")
 
 
-def _objective(
+def objective(
     out: torch.Tensor, target: int | None, loss: LossTarget | None
 ) -> tuple[torch.Tensor, int | None]:
+    """The scalar to differentiate: ``out[..., target].sum()`` (target None: the predicted
+    class of the first row) or the loss against ``loss.labels``; and the class used."""
     classes = out.shape[-1] if out.ndim else 1
     rows = out.reshape(-1, classes)
     if loss is not None:
@@ -84,7 +86,7 @@ def gradients(
     with torch.enable_grad():
         out = model.run_plan(dict(xs), keep=keep)
         out = out[output_index(model, output)] if isinstance(out, tuple) else out
-        objective, used = _objective(out, target, loss)
+        value, used = objective(out, target, loss)
         acts = {}
         for name, type_name, _ in model.plan:
             if name in keep:
@@ -92,7 +94,7 @@ def gradients(
         float_inputs = {n: t for n, t in xs.items() if t.requires_grad}
         # frozen parameters (requires_grad off) have no gradient: they are left out
         named_params = {n: p for n, p in model.named_parameters() if p.requires_grad and params}
-        if not objective.requires_grad:
+        if not value.requires_grad:
             raise SpecError(
                 "no_gradient",
                 "The output does not depend on anything that has a gradient (integer inputs "
@@ -100,7 +102,7 @@ def gradients(
             )
         acts = {n: a for n, a in acts.items() if a.requires_grad}
         wrt = [*float_inputs.values(), *acts.values(), *named_params.values()]
-        grads = torch.autograd.grad(objective, wrt, allow_unused=True) if wrt else ()
+        grads = torch.autograd.grad(value, wrt, allow_unused=True) if wrt else ()
     it = iter(grads)
 
     def take(ts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -113,6 +115,6 @@ def gradients(
         "activations": take(acts),
         "parameters": take(named_params),
         "output": out.detach(),
-        "objective": float(objective.detach()),
+        "objective": float(value.detach()),
         "target": used,
     }

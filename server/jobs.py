@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from models import run_gradients
 from models.build import Inference, build, infer
 from models.catalog import lookup
 from models.errors import SpecError
@@ -97,7 +98,7 @@ def run_model(
     """
     started = time.perf_counter()
     inference = live.built.inference
-    work = inference.total_work
+    work, flops = inference.total_work, inference.total_flops
     spec = inference.spec
     unknown = [n for n in req.inputs if n not in spec.inputs]
     if unknown:
@@ -121,8 +122,13 @@ def run_model(
         )
     shapes = {n: list(m.tensor.shape) for n, m in made.items()}
     if shapes != inference.input_shapes:  # other shapes than declared: check them on meta first
-        work = infer(spec, input_shapes=shapes, limits=limits).total_work
+        other = infer(spec, input_shapes=shapes, limits=limits)
+        work, flops = other.total_work, other.total_flops
     capture = "all" if req.capture == "all" else [] if req.capture == "none" else req.capture
+    if req.gradients is not None:  # the backward is a second pass: checked before the first
+        from server.attribution_jobs import attribution_limits  # it imports this module
+
+        run_gradients.check_cost(flops, attribution_limits(settings))
     result = probe(
         live.model,
         {n: m.tensor for n, m in made.items()},
@@ -130,6 +136,7 @@ def run_model(
         capture=capture,
         seed=req.seed,
         deadline=Deadline.for_work(work, limits),
+        gradients=req.gradients,
     )
     max_el = settings.max_display_elements if req.downsample else None
     out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)
@@ -143,6 +150,10 @@ def run_model(
         }
         for n, m in made.items()
     }
+    if result.gradients is not None:
+        run_gradients.describe_gradients(
+            out, result.gradients, encoding=req.encoding, max_elements=max_el, stats=req.stats
+        )
     out["labels"] = spec.labels
     if persist and req.mode == "train" and next(live.model.buffers(), None) is not None:
         save_state(live, worker)
