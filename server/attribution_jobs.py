@@ -77,14 +77,16 @@ def _payload(t: torch.Tensor, encoding: str, max_el: int | None = None) -> dict[
 
 
 def _payloads(
-    ts: dict[str, torch.Tensor], encoding: str, max_el: int | None = None
+    ts: dict[str, torch.Tensor], encoding: str, max_el: int | None = None, stats: bool = True
 ) -> dict[str, dict[str, Any]]:
     """``{name: _payload(t)}``, the statistics of all of them in one batch (small CPU tensors
-    share one NumPy pass: ``tensor_stats_many``)."""
-    stats = tensor_stats_many(list(ts.values()))
+    share one NumPy pass: ``tensor_stats_many``), or none."""
+    if not stats:
+        return {n: {"tensor": encode(t, encoding, max_el)} for n, t in ts.items()}
+    summaries = tensor_stats_many(list(ts.values()))
     return {
         n: {"tensor": encode(t, encoding, max_el), "stats": st}
-        for (n, t), st in zip(ts.items(), stats, strict=True)
+        for (n, t), st in zip(ts.items(), summaries, strict=True)
     }
 
 
@@ -113,7 +115,8 @@ def attribute_job(
     res = attribute(
         built.model, built.inference, xs, opts, attribution_limits(settings), baseline=baseline
     )
-    maps = _payloads({k: res[k] for k in ("attribution", "map") if k in res}, req.encoding)
+    maps = {k: res[k] for k in ("attribution", "map") if k in res}
+    maps = _payloads(maps, req.encoding, stats=req.stats)
     out = {
         "method": req.method,
         "target": res["target"],

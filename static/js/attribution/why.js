@@ -165,7 +165,7 @@ export class WhyView {
   body() {
     const c = this.controls;
     const method = c.method.value;
-    const body = { method, inputs: this.source.makers() };
+    const body = { method, inputs: this.source.makers(), stats: false }; // the overlay needs none
     if (c.target.value !== "") body.target = Number(c.target.value);
     if (method === "integrated_gradients") body.steps = Number(c.steps.value);
     if (method === "smoothgrad") Object.assign(body, { samples: Number(c.samples.value), stdev: Number(c.stdev.value) });
