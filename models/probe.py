@@ -291,8 +291,7 @@ def probe(
             if path:
                 extras[f"attn.{path}"] = weights
         activations[name] = Activation(name, types[name], main, extras)
-    outputs = dict(zip(model.output_names, outs, strict=True))
-    return ProbeResult(outputs, activations, mode, grads)
+    return ProbeResult(dict(zip(model.output_names, outs, strict=True)), activations, mode, grads)
 
 
 # -- JSON -----------------------------------------------------------------------------------

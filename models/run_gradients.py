@@ -10,7 +10,8 @@ tensor the layer passes on). Nothing is accumulated in ``.grad``.
 :func:`describe_gradients` adds each gradient next to its activation in a described run, in
 the same encoding and with the same statistics (``models.tensors.encode``,
 ``models.stats.tensor_stats_many``). :func:`check_cost` counts the backward as a second
-pass through ``models.attribution.check_cost`` before anything is spent.
+pass through ``models.attribution.check_cost``, and the gradients as a second copy of the
+activations, before anything is spent.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from models.build import SpecModel
 from models.catalog import CATALOG
 from models.errors import SpecError
 from models.gradients import LossTarget, objective
+from models.limits import DEFAULT_LIMITS
 from models.stats import tensor_stats_many
 from models.tensors import Encoding, encode
 
@@ -57,12 +59,18 @@ class GradientResult:
     objective: float
 
 
-def check_cost(flops: int, limits: AttributionLimits) -> None:
-    """413 when a forward and a backward (two passes × the forward FLOPs) are over the limits."""
-    _check_passes(
-        PASSES, flops, limits, "A run with gradients: forward and backward passes", "Leave out "
-        "gradients or use a smaller input. ",
-    )  # fmt: skip
+def check_cost(flops: int, activation_bytes: int, limits: AttributionLimits) -> None:
+    """413 when a forward and a backward (two passes × the forward FLOPs) are over the limits,
+    or when the activations and their gradients (twice the forward's) do not fit."""
+    hint = "Leave out gradients or use a smaller input. "
+    _check_passes(PASSES, flops, limits, "A run with gradients: forward and backward passes", hint)
+    DEFAULT_LIMITS.check(
+        "A run with gradients: activation memory (the activations and their gradients)",
+        PASSES * activation_bytes,
+        limits.max_activation_bytes,
+        "MAX_ACTIVATION_BYTES",
+        hint=hint,
+    )
 
 
 def leaf_inputs(xs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -98,7 +98,7 @@ def run_model(
     """
     started = time.perf_counter()
     inference = live.built.inference
-    work, flops = inference.total_work, inference.total_flops
+    work, cost = inference.total_work, inference
     spec = inference.spec
     unknown = [n for n in req.inputs if n not in spec.inputs]
     if unknown:
@@ -122,13 +122,14 @@ def run_model(
         )
     shapes = {n: list(m.tensor.shape) for n, m in made.items()}
     if shapes != inference.input_shapes:  # other shapes than declared: check them on meta first
-        other = infer(spec, input_shapes=shapes, limits=limits)
-        work, flops = other.total_work, other.total_flops
+        cost = infer(spec, input_shapes=shapes, limits=limits)
+        work = cost.total_work
     capture = "all" if req.capture == "all" else [] if req.capture == "none" else req.capture
     if req.gradients is not None:  # the backward is a second pass: checked before the first
         from server.attribution_jobs import attribution_limits  # it imports this module
 
-        run_gradients.check_cost(flops, attribution_limits(settings))
+        per_run = attribution_limits(settings)
+        run_gradients.check_cost(cost.total_flops, cost.total_activation_bytes, per_run)
     result = probe(
         live.model,
         {n: m.tensor for n, m in made.items()},

@@ -141,7 +141,12 @@ def test_bad_target_and_cost():
     with pytest.raises(SpecError) as err:
         probe(b.model, {"x": x}, gradients=RunGradients(target=10))
     assert err.value.code == "invalid_target"
-    flops = 1000
-    check_cost(flops, AttributionLimits(max_flops=2 * flops))
+    flops, nbytes = 1000, 4096
+    check_cost(
+        flops, nbytes, AttributionLimits(max_flops=2 * flops, max_activation_bytes=2 * nbytes)
+    )
     with pytest.raises(LimitError):  # the backward counts: twice the forward's FLOPs
-        check_cost(flops, AttributionLimits(max_flops=2 * flops - 1))
+        check_cost(flops, nbytes, AttributionLimits(max_flops=2 * flops - 1))
+    with pytest.raises(LimitError) as err:  # and the gradients: twice the activations
+        check_cost(flops, nbytes, AttributionLimits(max_activation_bytes=2 * nbytes - 1))
+    assert "MAX_ACTIVATION_BYTES" in str(err.value)

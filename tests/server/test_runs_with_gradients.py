@@ -87,3 +87,14 @@ def test_backward_counts_in_the_cost_check(make_api):
     api = make_api(max_attribution_flops=2 * flops)
     made = api.create(preset="lenet5", seed=0)
     api.run(made["id"], gradients={})
+
+
+def test_gradients_count_in_the_activation_memory(make_api):
+    """The gradients are a second copy of the activations: a model that fits once but not
+    twice runs, but not with gradients (413 naming the setting)."""
+    nbytes = build(PRESETS["lenet5"].spec, seed=0).inference.total_activation_bytes
+    api = make_api(max_activation_bytes=2 * nbytes - 1)
+    made = api.create(preset="lenet5", seed=0)
+    api.run(made["id"])
+    err = api.error(api.post(f"/api/models/{made['id']}/run", json={"gradients": {}}), 413)
+    assert "MAX_ACTIVATION_BYTES" in err["message"]
