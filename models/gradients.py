@@ -31,6 +31,13 @@ def objective(
 ) -> tuple[torch.Tensor, int | None]:
     """The scalar to differentiate: ``out[..., target].sum()`` (target None: the predicted
     class of the first row) or the loss against ``loss.labels``; and the class used."""
+    if not out.is_floating_point() or out.numel() == 0:
+        raise SpecError(
+            "no_gradient",
+            f"The output is {'empty' if out.numel() == 0 else 'made of integers'} "
+            f"({out.dtype}, shape {list(out.shape)}): it has no gradient. Differentiate a model "
+            "whose output is float scores.",
+        )
     classes = out.shape[-1] if out.ndim else 1
     rows = out.reshape(-1, classes)
     if loss is not None:
@@ -51,7 +58,7 @@ def objective(
             f"target {target} is out of range: the output has {classes} classes "
             f"(0..{classes - 1}).",
         )
-    return out[..., target].sum(), target
+    return (out[..., target] if out.ndim else out).sum(), target
 
 
 def gradients(

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from models.attribution import AttributionLimits
 from models.build import build
 from models.errors import LimitError, SpecError
-from models.gradients import LossTarget
+from models.gradients import LossTarget, objective
 from models.presets import PRESETS
 from models.probe import describe, probe
 from models.run_gradients import RunGradients, check_cost
@@ -150,3 +150,24 @@ def test_bad_target_and_cost():
     with pytest.raises(LimitError) as err:  # and the gradients: twice the activations
         check_cost(flops, nbytes, AttributionLimits(max_activation_bytes=2 * nbytes - 1))
     assert "MAX_ACTIVATION_BYTES" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("out", "loss"),
+    [
+        (torch.tensor([[1, 2]]), None),  # integers (no spec makes them today): no gradient
+        (torch.tensor([[1, 2]]), LossTarget(labels=[0])),
+        (torch.empty(0, 3), None),
+    ],
+)
+def test_outputs_without_a_gradient_are_refused_not_crashed(out, loss):
+    with pytest.raises(SpecError) as err:
+        objective(out, None, loss)
+    assert err.value.code == "no_gradient"
+
+
+def test_a_scalar_output_is_its_own_objective():
+    """A 0-d output (a loss layer's) is differentiated as it is."""
+    x = torch.tensor(2.0, requires_grad=True)
+    value, target = objective(x * 3, None, None)
+    assert target == 0 and torch.autograd.grad(value, x)[0] == 3
