@@ -245,13 +245,26 @@ def attribute(
         what = f"{opts.method}: the forward passes"
     check_cost(n, inference.total_flops, limits, what, _HINTS.get(opts.method, ""))
 
-    fn = forward_fn(model, inputs, name, out_index)
-    with torch.no_grad():
-        out = fn(x)
     # Captum sets requires_grad itself, with a warning; the input is a leaf of its own here
     x = x.detach().clone().requires_grad_(opts.method != "occlusion")
-    classes = out.shape[-1]
-    target = opts.target if opts.target is not None else int(out.reshape(-1, classes)[0].argmax())
+    fn = forward_fn(model, inputs, name, out_index)
+    seen: list[torch.Tensor] = []  # the model's output on ``x`` itself, computed once
+
+    def captum_fn(t: torch.Tensor) -> torch.Tensor:
+        # Captum's own forward on the input (Saliency's, Grad-CAM's, IG's delta, occlusion's
+        # first) gives the output returned: no extra forward pass just for it
+        out = fn(t)
+        if t is x and not seen:
+            seen.append(out.detach())
+        return out
+
+    classes = inference.outputs[model.output_names[out_index]][-1]
+    if opts.target is None:  # the predicted class is needed before Captum runs
+        with torch.no_grad():
+            seen.append(fn(x))
+    target = (
+        opts.target if opts.target is not None else int(seen[0].reshape(-1, classes)[0].argmax())
+    )
     if target >= classes:
         raise SpecError(
             "invalid_target",
@@ -268,28 +281,28 @@ def attribute(
                 f"({list(x.shape)}); it is {list(baseline.shape)}.",
             )
         base = baseline.to(x.device, x.dtype)
-    result: dict[str, Any] = {"output": out, "target": target, "passes": n}
+    result: dict[str, Any] = {"target": target, "passes": n}
     args: dict[str, Any] = {"target": target}
     with torch.enable_grad():
         if opts.method == "saliency":
             args.update(abs=True)
-            attr = Saliency(fn).attribute(x, **args)
+            attr = Saliency(captum_fn).attribute(x, **args)
         elif opts.method == "integrated_gradients":
             args.update(
                 baselines=base, n_steps=opts.steps, internal_batch_size=chunk,
                 return_convergence_delta=True,
             )  # fmt: skip
-            attr, delta = IntegratedGradients(fn).attribute(x, **args)
+            attr, delta = IntegratedGradients(captum_fn).attribute(x, **args)
             result["delta"] = float(delta.abs().max())
         elif opts.method == "smoothgrad":
             args.update(nt_type="smoothgrad", nt_samples=opts.samples, stdevs=opts.stdev,
                         nt_samples_batch_size=chunk, abs=True)  # fmt: skip
             with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
                 torch.manual_seed(opts.seed)
-                attr = NoiseTunnel(Saliency(fn)).attribute(x, **args)
+                attr = NoiseTunnel(Saliency(captum_fn)).attribute(x, **args)
         elif opts.method == "gradcam":
             args.update(relu_attributions=True)
-            raw = LayerGradCam(fn, layer_module).attribute(x, **args)
+            raw = LayerGradCam(captum_fn, layer_module).attribute(x, **args)
             result["map"] = raw.detach()
             attr = LayerAttribution.interpolate(raw, tuple(shape[-2:]), "bilinear")
         else:
@@ -298,7 +311,11 @@ def attribute(
                 sliding_window_shapes=window, strides=stride, baselines=base,
                 perturbations_per_eval=chunk,
             )  # fmt: skip
-            attr = Occlusion(fn).attribute(x, **args)
+            attr = Occlusion(captum_fn).attribute(x, **args)
+    if not seen:  # Captum never ran the input itself (SmoothGrad's noisy copies)
+        with torch.no_grad():
+            seen.append(fn(x))
+    result["output"] = seen[0]
     result["attribution"] = attr.detach()
     result["captum_args"] = args
     return result

@@ -26,9 +26,18 @@ class LossTarget(BaseModel):
     labels: list[int] = Field(max_length=100_000, description="one class index per output row")
 
 
-def _objective(
+def objective(
     out: torch.Tensor, target: int | None, loss: LossTarget | None
 ) -> tuple[torch.Tensor, int | None]:
+    """The scalar to differentiate: ``out[..., target].sum()`` (target None: the predicted
+    class of the first row) or the loss against ``loss.labels``; and the class used."""
+    if not out.is_floating_point() or out.numel() == 0:
+        raise SpecError(
+            "no_gradient",
+            f"The output is {'empty' if out.numel() == 0 else 'made of integers'} "
+            f"({out.dtype}, shape {list(out.shape)}): it has no gradient. Differentiate a model "
+            "whose output is float scores.",
+        )
     classes = out.shape[-1] if out.ndim else 1
     rows = out.reshape(-1, classes)
     if loss is not None:
@@ -49,7 +58,7 @@ def _objective(
             f"target {target} is out of range: the output has {classes} classes "
             f"(0..{classes - 1}).",
         )
-    return out[..., target].sum(), target
+    return (out[..., target] if out.ndim else out).sum(), target
 
 
 def gradients(
@@ -83,7 +92,7 @@ def gradients(
     with torch.enable_grad():
         out = model.run_plan(dict(xs), keep=keep)
         out = out[output_index(model, output)] if isinstance(out, tuple) else out
-        objective, used = _objective(out, target, loss)
+        value, used = objective(out, target, loss)
         acts = {}
         for name, type_name, _ in model.plan:
             if name in keep:
@@ -91,7 +100,7 @@ def gradients(
         float_inputs = {n: t for n, t in xs.items() if t.requires_grad}
         # frozen parameters (requires_grad off) have no gradient: they are left out
         named_params = {n: p for n, p in model.named_parameters() if p.requires_grad and params}
-        if not objective.requires_grad:
+        if not value.requires_grad:
             raise SpecError(
                 "no_gradient",
                 "The output does not depend on anything that has a gradient (integer inputs "
@@ -99,7 +108,7 @@ def gradients(
             )
         acts = {n: a for n, a in acts.items() if a.requires_grad}
         wrt = [*float_inputs.values(), *acts.values(), *named_params.values()]
-        grads = torch.autograd.grad(objective, wrt, allow_unused=True) if wrt else ()
+        grads = torch.autograd.grad(value, wrt, allow_unused=True) if wrt else ()
     it = iter(grads)
 
     def take(ts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -112,6 +121,6 @@ def gradients(
         "activations": take(acts),
         "parameters": take(named_params),
         "output": out.detach(),
-        "objective": float(objective.detach()),
+        "objective": float(value.detach()),
         "target": used,
     }

@@ -35,6 +35,7 @@ from models.build import SpecModel
 from models.catalog import CATALOG
 from models.errors import SpecError
 from models.limits import Deadline
+from models.run_gradients import GradientResult, RunGradients, backward, leaf_inputs
 from models.stats import tensor_stats_many
 from models.tensors import Encoding, encode
 
@@ -72,6 +73,7 @@ class ProbeResult:
     outputs: dict[str, torch.Tensor]
     activations: dict[str, Activation]
     mode: str
+    gradients: GradientResult | None = None  # when the run asked for them
 
 
 @dataclass
@@ -235,8 +237,12 @@ def probe(
     capture: Literal["all"] | Sequence[str] = "all",
     seed: int | None = None,
     deadline: Deadline | None = None,
+    gradients: RunGradients | None = None,
 ) -> ProbeResult:
     """Run ``inputs`` through ``model`` under ``torch.no_grad()`` and capture activations.
+
+    With ``gradients`` the same forward runs with autograd on and one backward follows
+    (``models.run_gradients.backward``): each captured layer's gradient comes back too.
 
     The model is put in ``mode`` for the run and every module is given back the mode it was
     in. As in torch, a train-mode run updates BatchNorm's running statistics. With a
@@ -259,15 +265,19 @@ def probe(
         names = list(capture)
     device = model_device(model)
     xs = {n: inputs[n].to(device) for n in model.input_names}
+    xs = leaf_inputs(xs) if gradients is not None else xs
+    grads = None
     with (
         _in_mode(model, mode == "train"),
-        torch.no_grad(),
+        torch.set_grad_enabled(gradients is not None),
         _seeded_rng(device, seed),
         attention_hooks(model, names) as cap,
     ):
         if seed is not None:
             _seed(device, seed)
-        out = model.run_plan(xs, keep=cap.outputs, deadline=deadline)
+        out = model.run_plan(dict(xs), keep=cap.outputs, deadline=deadline)
+        if gradients is not None:
+            grads = backward(model, xs, out, cap.outputs, gradients)
     missing = cap.missing_attention()
     if missing:  # a torch whose fused path ignores hooks: a bug to report, not a user error
         raise RuntimeError(f"attention weights of {', '.join(missing)} were not captured")
@@ -280,7 +290,7 @@ def probe(
             if path:
                 extras[f"attn.{path}"] = weights
         activations[name] = Activation(name, types[name], main, extras)
-    return ProbeResult(dict(zip(model.output_names, outs, strict=True)), activations, mode)
+    return ProbeResult(dict(zip(model.output_names, outs, strict=True)), activations, mode, grads)
 
 
 # -- JSON -----------------------------------------------------------------------------------

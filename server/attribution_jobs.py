@@ -15,7 +15,7 @@ from models.gradients import gradients
 from models.inputs import MadeInput, make_input
 from models.interventions import check, intervened, patch_sources
 from models.limits import Limits
-from models.stats import tensor_stats
+from models.stats import tensor_stats, tensor_stats_many
 from models.tensors import encode
 from server import jobs
 from server.schemas.attributions import (
@@ -76,6 +76,20 @@ def _payload(t: torch.Tensor, encoding: str, max_el: int | None = None) -> dict[
     return {"tensor": encode(t, encoding, max_el), "stats": tensor_stats(t)}
 
 
+def _payloads(
+    ts: dict[str, torch.Tensor], encoding: str, max_el: int | None = None, stats: bool = True
+) -> dict[str, dict[str, Any]]:
+    """``{name: _payload(t)}``, the statistics of all of them in one batch (small CPU tensors
+    share one NumPy pass: ``tensor_stats_many``), or none."""
+    if not stats:
+        return {n: {"tensor": encode(t, encoding, max_el)} for n, t in ts.items()}
+    summaries = tensor_stats_many(list(ts.values()))
+    return {
+        n: {"tensor": encode(t, encoding, max_el), "stats": st}
+        for (n, t), st in zip(ts.items(), summaries, strict=True)
+    }
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, torch.Tensor):  # the baseline input, sent back in words only
         return f"tensor {list(v.shape)}"
@@ -101,18 +115,18 @@ def attribute_job(
     res = attribute(
         built.model, built.inference, xs, opts, attribution_limits(settings), baseline=baseline
     )
+    maps = {k: res[k] for k in ("attribution", "map") if k in res}
+    maps = _payloads(maps, req.encoding, stats=req.stats)
     out = {
         "method": req.method,
         "target": res["target"],
         "passes": res["passes"],
-        "attribution": _payload(res["attribution"], req.encoding),
+        **maps,  # the attribution, and Grad-CAM's map at the layer's size
         "output": encode(res["output"], req.encoding),
         "labels": built.inference.spec.labels,
         "inputs": _inputs_out(made, req.encoding),
         "captum": {k: _plain(v) for k, v in res["captum_args"].items()},
     }
-    if "map" in res:
-        out["map"] = _payload(res["map"], req.encoding)
     if "delta" in res:
         out["delta"] = res["delta"]
     out["elapsed_ms"] = (time.perf_counter() - started) * 1000
@@ -137,13 +151,10 @@ def gradients_job(
     )
     max_el = settings.max_display_elements if req.downsample else None
 
-    def group(ts: dict[str, torch.Tensor]) -> dict[str, Any]:
-        return {n: _payload(t, req.encoding, max_el) for n, t in ts.items()}
-
     return {
-        "inputs": group(res["inputs"]),
-        "activations": group(res["activations"]),
-        "parameters": group(res["parameters"]),
+        "inputs": _payloads(res["inputs"], req.encoding, max_el),
+        "activations": _payloads(res["activations"], req.encoding, max_el),
+        "parameters": _payloads(res["parameters"], req.encoding, max_el),
         "output": encode(res["output"], req.encoding),
         "target": res["target"],
         "objective": res["objective"],

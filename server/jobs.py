@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from models import run_gradients
 from models.build import Inference, build, infer
 from models.catalog import lookup
 from models.errors import SpecError
@@ -91,7 +92,7 @@ def run_model(
     """
     started = time.perf_counter()
     inference = live.built.inference
-    work = inference.total_work
+    work, cost = inference.total_work, inference
     spec = inference.spec
     unknown = [n for n in req.inputs if n not in spec.inputs]
     if unknown:
@@ -115,8 +116,14 @@ def run_model(
         )
     shapes = {n: list(m.tensor.shape) for n, m in made.items()}
     if shapes != inference.input_shapes:  # other shapes than declared: check them on meta first
-        work = infer(spec, input_shapes=shapes, limits=limits).total_work
+        cost = infer(spec, input_shapes=shapes, limits=limits)
+        work = cost.total_work
     capture = "all" if req.capture == "all" else [] if req.capture == "none" else req.capture
+    if req.gradients is not None:  # the backward is a second pass: checked before the first
+        from server.attribution_jobs import attribution_limits  # it imports this module
+
+        per_run = attribution_limits(settings)
+        run_gradients.check_cost(cost.total_flops, cost.total_activation_bytes, per_run)
     result = probe(
         live.model,
         {n: m.tensor for n, m in made.items()},
@@ -124,6 +131,7 @@ def run_model(
         capture=capture,
         seed=req.seed,
         deadline=Deadline.for_work(work, limits),
+        gradients=req.gradients,
     )
     max_el = settings.max_display_elements if req.downsample else None
     out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)
@@ -137,6 +145,10 @@ def run_model(
         }
         for n, m in made.items()
     }
+    if result.gradients is not None:
+        run_gradients.describe_gradients(
+            out, result.gradients, encoding=req.encoding, max_elements=max_el, stats=req.stats
+        )
     out["labels"] = spec.labels
     if persist and req.mode == "train" and next(live.model.buffers(), None) is not None:
         save_state(live, worker)

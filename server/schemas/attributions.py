@@ -40,11 +40,14 @@ class AttributeRequest(AttributionOptions):
     )
     encoding: Encoding = "f32"
     checkpoint: CheckpointRef | None = None
+    stats: bool = Field(
+        True, description="statistics of the attribution (and map); false leaves them out"
+    )
 
 
 class Attributed(BaseModel):
     tensor: TensorPayload
-    stats: TensorStats
+    stats: TensorStats | None = Field(None, description="absent when asked stats: false")
 
 
 class InputOut(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.inputs import InputMaker
+from models.run_gradients import RunGradients
 from server.schemas.common import Seed, TensorPayload, TensorStats
 
 
@@ -55,6 +56,11 @@ class RunRequest(BaseModel):
         description="statistics and a histogram of every captured tensor; false leaves them "
         "out (on LeNet-5 they are about a quarter of the run's time on the worker)",
     )
+    gradients: RunGradients | None = Field(
+        None,
+        description="also differentiate a class score (or a loss) in the same forward and one "
+        "backward: each captured layer and float input then carries its gradient",
+    )
 
 
 class Extra(BaseModel):
@@ -67,6 +73,12 @@ class ActivationOut(BaseModel):
     tensor: TensorPayload
     stats: TensorStats | None = Field(None, description="absent when the run asked stats: false")
     extras: dict[str, Extra] = {}
+    gradient: Extra | None = Field(None, description="when the run asked for gradients")
+
+
+class GradientsOut(BaseModel):
+    target: int | None = Field(description="the class differentiated (None: a loss)")
+    objective: float = Field(description="the value differentiated")
 
 
 class InputOut(BaseModel):
@@ -78,6 +90,7 @@ class InputOut(BaseModel):
     stats: TensorStats | None = Field(
         None, description="absent for token inputs and when the run asked stats: false"
     )
+    gradient: Extra | None = Field(None, description="float inputs, when the run asked for them")
 
 
 class RunResult(BaseModel):
@@ -87,4 +100,5 @@ class RunResult(BaseModel):
     inputs: dict[str, InputOut]
     labels: list[str] | None = None
     checkpoint: CheckpointRef | None = Field(None, description="set when run at a checkpoint")
+    gradients: GradientsOut | None = Field(None, description="when the run asked for them")
     elapsed_ms: float = Field(description="time spent on the worker: inputs, forward, encoding")

@@ -16,6 +16,7 @@ import { newLayer } from "./block.js";
 import { initPalette } from "./palette.js";
 import { Results } from "./results.js";
 import { RunPanel, runningStatLayers } from "./run_panel.js";
+import { gradientRequest } from "./run_gradients.js";
 import { SharePanel } from "./share.js";
 import { Stack } from "./stack.js";
 import { Tabs } from "./tabs.js";
@@ -54,7 +55,13 @@ export class App {
       renamed: (a, b) => this.renamedInput(a, b),
     });
     this.runPanel = new RunPanel($("run-controls"), { store, changed: () => this.inputsChanged() });
-    this.results = new Results($("results"), { selectBlock: (n) => this.selectBlock(n) });
+    this.results = new Results($("results"), {
+      selectBlock: (n) => this.selectBlock(n),
+      toggleGradients: (on) => {
+        store.update({ gradients: on });
+        this.run(true);
+      },
+    });
     const visible = (id) => () => !$(id).hidden;
     const report = (err) => this.report(err);
     this.inspector = new Inspector($("inspect"), {
@@ -320,6 +327,7 @@ export class App {
         // train-mode run moves BatchNorm statistics, so it is not asked twice: f32 at once.
         encoding: state.mode === "train" ? "f32" : "u8",
         ...this.trainView.runExtras(), // the weights of the time slider's step
+        ...gradientRequest(state), // the Run tab's "Gradients" toggle
       };
       this.say("Running…", "busy");
       const started = performance.now();

@@ -14,6 +14,7 @@ import { ExactValues } from "./exact.js";
 import { decodePayload } from "./f16.js";
 import { histogram, statsLine } from "./hist.js";
 import { outputReading } from "./outputs.js";
+import { gradientSection, gradientSummary, gradientToggle } from "./run_gradients.js";
 import { planView } from "./tensor_view.js";
 
 /**
@@ -85,6 +86,8 @@ export class Results {
         class: "run-meta",
         text: `Ran in ${run.mode} mode · ${run.elapsed_ms.toFixed(1)} ms on the worker`,
       }),
+      this.ctx.toggleGradients ? gradientToggle(run.gradients, this.ctx.toggleGradients) : null,
+      gradientSummary(run.gradients, labels),
       outs,
       acts,
     );
@@ -206,6 +209,7 @@ export class Results {
     }
     const where = { kind: "input", name };
     card.append(this.body(name, inp.tensor, inp.stats, { mapName: "ch" }, where));
+    if (inp.gradient) card.append(gradientSection(this, name, inp.gradient, { mapName: "ch" }));
     return card;
   }
 
@@ -229,6 +233,7 @@ export class Results {
       { class: "act-card", id: `act-${name}`, tabindex: "-1", dataset: { layer: name } },
       head,
       this.body(name, act.tensor, act.stats, { tokens, labels }, { kind: "act", name }),
+      act.gradient ? gradientSection(this, name, act.gradient, { tokens, labels }) : null,
     );
     for (const [key, extra] of Object.entries(act.extras || {})) {
       const attention = key.startsWith("attn");

@@ -23,6 +23,7 @@ export function defaultState() {
     inputs: {}, // input name -> maker ({kind: "random", …})
     mode: "eval",
     runSeed: 0, // seeds dropout in train mode
+    gradients: false, // the Run tab draws each layer's gradient beside its activation
     tab: "run",
     palette: true,
     param: null, // the parameter shown in Inspect

@@ -103,6 +103,28 @@ def test_attribution_equals_captum_called_directly(preset, opts):
     assert torch.equal(res["output"], out)
 
 
+@pytest.mark.parametrize(
+    ("opts", "forwards"),
+    [
+        ({"method": "saliency", "target": 3}, 1),
+        ({"method": "saliency"}, 2),  # the predicted class is needed before Captum runs
+        ({"method": "gradcam", "layer": "conv2", "target": 3}, 1),
+        ({"method": "integrated_gradients", "steps": 4, "target": 3}, 3),  # path, delta
+        ({"method": "smoothgrad", "samples": 3, "target": 3}, 2),  # one batch, then x itself
+    ],
+)
+def test_the_output_comes_from_captums_own_forward(opts, forwards):
+    """No forward pass of its own just for the output: Captum's pass on the input gives it."""
+    b, x = built("lenet5"), sample("lenet5")
+    calls = []
+    hook = b.model.conv1.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        attribute(b.model, b.inference, {"x": x}, AttributionOptions(**opts))
+    finally:
+        hook.remove()
+    assert len(calls) == forwards
+
+
 def test_gradcam_map_is_the_layers_size():
     b, x = built("lenet5"), sample("lenet5")
     res = attribute(

@@ -325,3 +325,13 @@ def test_integrated_gradients_from_a_baseline_input(api, lenet):
         json={"method": "integrated_gradients", "baseline_input": bad},
     )
     api.error(r, 422)
+
+
+def test_attribution_without_statistics(api, lenet):
+    """stats: false leaves the statistics out and nothing else (the Why tab draws none)."""
+    body = {"method": "gradcam", "layer": "conv2", "target": 1}
+    full = attribute(api, lenet["id"], **body)
+    bare = attribute(api, lenet["id"], **body, stats=False)
+    for key in ("attribution", "map"):
+        assert "stats" in full[key] and "stats" not in bare[key]
+        assert bare[key]["tensor"] == full[key]["tensor"]

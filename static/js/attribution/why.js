@@ -9,6 +9,7 @@ import { api } from "../api.js";
 import { bars, heatmapGrid, plotlyReady, purge } from "../charts.js";
 import { el, field, replace } from "../dom.js";
 import { decodePayload, matrix, squeezed } from "../f16.js";
+import { InputSource } from "./source.js";
 
 const METHODS = [
   ["integrated_gradients", "Integrated Gradients"],
@@ -58,6 +59,7 @@ export class WhyView {
     this.fvNote = el("p", { class: "why-note", role: "status", "aria-live": "polite" });
     this.fv = el("div", { id: "why-featvis-map", class: "why-overlay" });
     this.explainBtn = el("button", { type: "button", class: "btn btn-primary", id: "why-explain", text: "Explain" });
+    this.source = new InputSource({ store: ctx.store, makers: ctx.makers, changed: () => this.intervene().catch((e) => this.ctx.report(e)) });
     this.overlay = el("div", { id: "why-overlay", class: "why-overlay" });
     this.note = el("p", { class: "why-note", role: "status", "aria-live": "polite" });
     this.maps = el("div", { id: "why-maps", class: "why-maps" });
@@ -88,6 +90,7 @@ export class WhyView {
       el(
         "div",
         { class: "why-controls" },
+        this.source.render(),
         field("Method", c.method, { inline: true }),
         field("Class", c.target, { inline: true }),
         this.settingsBox,
@@ -128,6 +131,7 @@ export class WhyView {
   /** Fill the selects from the model's summary (layers with maps; the classes). */
   async refresh() {
     const info = this.ctx.session.info || (await this.ctx.apply());
+    this.source.render(); // a training configured since: its dataset's samples
     const key = `${info.id}:${info.version}`;
     if (this.shownFor === key) return;
     this.shownFor = key;
@@ -161,7 +165,7 @@ export class WhyView {
   body() {
     const c = this.controls;
     const method = c.method.value;
-    const body = { method, inputs: this.ctx.makers() };
+    const body = { method, inputs: this.source.makers(), stats: false }; // the overlay needs none
     if (c.target.value !== "") body.target = Number(c.target.value);
     if (method === "integrated_gradients") body.steps = Number(c.steps.value);
     if (method === "smoothgrad") Object.assign(body, { samples: Number(c.samples.value), stdev: Number(c.stdev.value) });
@@ -239,8 +243,8 @@ export class WhyView {
         type: "heatmap",
         z: attr,
         opacity: 0.6,
-        colorscale: signed ? "RdBu" : "Hot",
-        reversescale: signed,
+        colorscale: signed ? "RdBu" : "Hot", // Plotly's RdBu: blue low, red high (as the Run tab)
+        reversescale: false,
         zmin: signed ? -m : 0,
         zmax: m,
         colorbar: { thickness: 10, len: 0.9, outlinewidth: 0 },
@@ -273,7 +277,7 @@ export class WhyView {
       iv.source = { [name]: { kind: "random", distribution: "normal", seed: Number(this.controls.patchSeed.value) } };
     }
     const interventions = chosen.length ? [iv] : [];
-    const body = { inputs: this.ctx.makers(), capture: [layer], encoding: "f32", stats: false, interventions };
+    const body = { inputs: this.source.makers(), capture: [layer], encoding: "f32", stats: false, interventions };
     const seq = (this.seq = (this.seq || 0) + 1);
     const res = await api.attribution(info.id, "intervene", body);
     if (seq !== this.seq) return; // a newer switch was pressed meanwhile: its answer wins
