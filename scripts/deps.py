@@ -36,7 +36,7 @@ REQUIREMENT = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[(?P<extras>[^\]]+)\])?"
     r"(?P<op>>=|==)(?P<version>[0-9][0-9A-Za-z.+]*)(?:,<[0-9][0-9A-Za-z.]*)?$"
 )
-# The test files run against the lowest versions (about 4 minutes on two busy cores).
+# The test files run against the lowest versions (4 to 10 minutes on two busy cores).
 SMOKE = [
     "tests/models/test_build.py",
     "tests/models/test_training.py",
@@ -136,8 +136,7 @@ def lock(venv: Path) -> str:
     # --all: setuptools too (torch needs it at run time); pip itself is the venv's
     frozen = run(python, "-m", "pip", "freeze", "--all", capture_output=True, text=True).stdout
     pins = {line.split("+")[0] for line in frozen.split() if not line.startswith("pip==")}
-    pins = sorted(pins, key=str.lower)
-    return LOCK_HEADER + "\n".join(pins) + "\n"
+    return LOCK_HEADER + "\n".join(sorted(pins, key=str.lower)) + "\n"
 
 
 def main(argv: list[str]) -> int:
