@@ -9,8 +9,8 @@
 # `bash scripts/setup.sh` (a .venv with the project installed) and starts with the last line
 # of `scripts/serve.sh`, `.venv/bin/python -m server`. Settings are PLAYGROUND_* variables.
 #
-# CPU or CUDA: one Dockerfile, the torch wheel decides. setup.sh installs torch==2.13.0, as
-# pinned in pyproject.toml, from the index pip is given:
+# CPU or CUDA: one Dockerfile, the torch wheel decides. The lock pins torch==2.13.0, as
+# pyproject.toml does, and pip takes it from the index it is given:
 # - By default (PyPI), torch's Linux x86_64 wheel is the CUDA build: it brings NVIDIA's CUDA
 #   libraries as pip packages (a few GB). The image runs on the CPU anywhere, and on a GPU
 #   when the container is given one (the GPU lines of docker-compose.yml, or docker run
@@ -33,15 +33,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /app
 
-# The dependencies alone first, read from pyproject.toml, in the .venv that setup.sh makes
-# (python3.11 -m venv .venv): a change of code then does not download torch again.
-COPY pyproject.toml ./
+# The dependencies alone first, every one at the version requirements.lock pins (written by
+# `python scripts/deps.py lock` from pyproject.toml), in the .venv that setup.sh makes
+# (python3.11 -m venv .venv): two builds install the same versions, and a change of code
+# does not download torch again. The lock holds the base dependencies and the extras but
+# "test" (psycopg for PLAYGROUND_DATABASE_URL=postgresql+psycopg://...).
+COPY requirements.lock ./
 RUN python3.11 -m venv .venv \
-    && python3.11 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > /tmp/requirements.txt \
-    && .venv/bin/python -m pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    && .venv/bin/python -m pip install -r requirements.lock
 
-# Then the project, installed by the README's own setup script (quick: everything is there).
+# Then the project, installed by the README's own setup script (quick: every dependency is
+# there, so pip adds only the project itself).
 COPY . .
 RUN bash scripts/setup.sh \
     && .venv/bin/python -m compileall -q models server

@@ -145,6 +145,10 @@ schema_info = Table(
 )
 
 
+class DriverMissing(RuntimeError):
+    """PLAYGROUND_DATABASE_URL names a database whose Python driver is not installed."""
+
+
 class SchemaTooNew(RuntimeError):
     """The database was written by a newer playground than this one."""
 
@@ -197,7 +201,14 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets its directory, WAL, full sync and real transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        try:
+            return create_engine(parsed, pool_pre_ping=True)
+        except ImportError as err:  # the driver is an extra (pyproject.toml)
+            raise DriverMissing(
+                f"PLAYGROUND_DATABASE_URL names {parsed.drivername}, whose driver is not "
+                f"installed ({err.name}): for PostgreSQL install the postgres extra, "
+                "pip install 'pytorch-model-playground[postgres]' (psycopg)"
+            ) from err
     memory = parsed.database in (None, "", ":memory:")
     connect_args = {"check_same_thread": False, "timeout": 30.0}
     if memory:  # one connection shared by every thread; the store serializes its use
