@@ -68,11 +68,9 @@ def chain(layers: int, seed: int) -> dict:
 
 def cold_layers(layers: int) -> None:
     """Never-seen specs of ``layers`` layers: validate over HTTP against infer in-process."""
-    from models import warmup
     from models.inference import infer
     from models.limits import Limits
 
-    warmup.warm_up()  # this process as warm as the server
     limits = Limits(max_layers=max(layers, 100), max_params=10**9)  # meta: nothing allocated
     env = {
         "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
@@ -80,6 +78,7 @@ def cold_layers(layers: int) -> None:
         "PLAYGROUND_MAX_LAYERS": str(limits.max_layers),
         "PLAYGROUND_MAX_PARAMS": str(limits.max_params),
     }
+    infer(chain(layers, 0), limits=limits)  # this process warm too (as is the server, ready)
     http_ms, local_ms = [], []
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -147,6 +146,9 @@ def main() -> None:
         f"{'new first ms':>13} {'warm ms':>8} {'ratio':>6}"
     )
     rows = [one_run(i) for i in range(args.runs)]
+    if not rows:
+        cold_layers(args.layers)
+        return
     for i, r in enumerate(rows):
         print(
             f"{i:>3} {r['ready']:>8.2f} {r['first_lenet']:>15.1f} {r['warm_lenet']:>8.1f} "
