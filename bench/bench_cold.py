@@ -118,7 +118,10 @@ def one_run(run: int) -> dict:
     }
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        with ChildServer(Path(tmp), env=env) as srv, httpx.Client(base_url=srv.url) as client:
+        with (
+            ChildServer(Path(tmp), env=env) as srv,
+            httpx.Client(base_url=srv.url, timeout=120) as client,
+        ):
             ready = time.perf_counter() - start
             client.get("/healthz").raise_for_status()  # the connection, not timed
             lenet = PRESETS["lenet5"].spec
