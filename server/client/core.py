@@ -91,7 +91,9 @@ class Client:
         return self._json("GET", "/api/workspaces/me")
 
     def health(self) -> dict[str, Any]:
-        return self._json("GET", "/healthz", auth=False)
+        """``/healthz``: "status" is "ok", or "starting" (a 503) while the server warms up."""
+        response = self.http.get("/healthz")
+        return (response if response.status_code == 503 else check(response)).json()
 
     def catalog(self) -> dict[str, Any]:
         """Every layer type with its arg schema, defaults and docs."""

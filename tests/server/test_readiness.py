@@ -79,3 +79,16 @@ def test_a_warm_process_is_ready_at_once(make_client) -> None:
 def test_the_starting_answer_is_documented(client) -> None:
     responses = client.get("/openapi.json").json()["paths"]["/healthz"]["get"]["responses"]
     assert "Retry-After" in responses["503"]["headers"]
+
+
+def test_the_python_client_reads_starting(cold, live_server) -> None:
+    from server.client import Client
+
+    srv = live_server()
+    with Client(srv.url) as pg:
+        assert pg.health()["status"] == "starting"
+        cold.set()
+        deadline = time.monotonic() + 30
+        while pg.health()["status"] != "ok":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
