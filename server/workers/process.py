@@ -291,6 +291,7 @@ class ProcessWorker(Worker):
 # -- the worker process ---------------------------------------------------------------------
 def child_main(conn: Connection, settings: Settings, index: int) -> None:
     """A worker process: receive messages, run them one at a time, answer each."""
+    from models import warmup
     from server import logs
     from server.ops import handle
     from server.worker import pick_device, translated
@@ -313,6 +314,10 @@ def child_main(conn: Connection, settings: Settings, index: int) -> None:
             conn.send(reply)
 
     def run_jobs() -> None:
+        try:  # torch's one-time costs, before the first job rather than inside it
+            warmup.warm_up()
+        except Exception:
+            log.exception("worker %d: warming up failed; serving without it", index)
         while (item := jobs.get()) is not None:
             job_id, msg = item
             try:

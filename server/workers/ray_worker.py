@@ -41,6 +41,7 @@ class JobActor:
     """The worker side on a Ray actor: one job at a time (Ray's default for an actor)."""
 
     def __init__(self, settings: Settings, index: int) -> None:
+        from models import warmup
         from server import logs
         from server.worker import pick_device
 
@@ -54,6 +55,10 @@ class JobActor:
         )
         self.ctx.report_commits = True
         self.index = index
+        try:  # torch's one-time costs, while the actor starts rather than in its first job
+            warmup.warm_up()
+        except Exception:
+            log.exception("actor %d: warming up failed; serving without it", index)
 
     def run(self, msg: Any) -> tuple[bool, Any, list, dict]:
         from server.ops import handle
