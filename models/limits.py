@@ -80,14 +80,23 @@ class DeadlineExceeded(SpecError):
 class Deadline:
     """A job's time budget (``models.cost.budget_seconds``), checked between layers."""
 
-    def __init__(self, budget_s: float, what: str = "The run") -> None:
+    def __init__(
+        self, budget_s: float, what: str = "The run", limit_key: str = "job_timeout_s"
+    ) -> None:
         self.budget_s = budget_s
         self.what = what
+        self.limit_key = limit_key  # the limit that set the budget (the server's setting)
+        self.how = ""  # how the budget was worked out, for the message
         self.at = time.monotonic() + budget_s
 
     @classmethod
     def for_work(cls, work: int, limits: Limits, what: str = "The run") -> Deadline:
-        return cls(cost.budget_seconds(work, limits.job_timeout_s), what)
+        deadline = cls(cost.budget_seconds(work, limits.job_timeout_s), what)
+        deadline.how = (
+            f" ({cost.JOB_GRACE_S:g} s + {cost.JOB_SLACK:g} × its estimated time, at most a "
+            f"job's time limit)"
+        )
+        return deadline
 
     def check(self, layer: str | None = None) -> None:
         """Raise DeadlineExceeded once the budget is spent (``layer``: the last one done)."""
@@ -96,11 +105,10 @@ class Deadline:
         after = f" after layer {layer}" if layer else ""
         raise DeadlineExceeded(
             f"{self.what} was stopped{after}: it ran past its time budget of "
-            f"{self.budget_s:.1f} s ({cost.JOB_GRACE_S:g} s + {cost.JOB_SLACK:g} × its "
-            f"estimated time, at most a job's time limit). The server may be busy: try "
-            f"again, or use smaller inputs or layers.",
+            f"{self.budget_s:.1f} s{self.how}. The server may be busy: try again, or use "
+            f"smaller inputs or layers.",
             layer=layer,
-            detail={"budget_s": round(self.budget_s, 3), "limit_key": "job_timeout_s"},
+            detail={"budget_s": round(self.budget_s, 3), "limit_key": self.limit_key},
         )
 
 

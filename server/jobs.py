@@ -30,7 +30,11 @@ from server.workers.context import Live, WorkerContext, state_bytes
 def resolve(spec: dict[str, Any], limits: Limits, budget_s: float | None = None) -> Inference:
     """Infer a spec on the meta device (the job behind /validate and model creation), within
     ``budget_s`` seconds when given (checked between layers)."""
-    deadline = Deadline(budget_s, "This validation") if budget_s is not None else None
+    deadline = (
+        Deadline(budget_s, "This validation", "validate_timeout_s")
+        if budget_s is not None
+        else None
+    )
     return infer(spec, limits=limits, deadline=deadline)
 
 

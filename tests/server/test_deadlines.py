@@ -70,6 +70,9 @@ def test_a_validation_past_its_budget_stops_and_is_not_remembered(make_api):
     r = api.post("/api/validate", json={"spec": LENET})
     err = api.error(r, 503, "deadline_exceeded")
     assert err["message"].startswith("This validation was stopped after layer conv1")
+    # its budget is the validation's own setting, not a job's
+    assert err["message"].endswith("Or raise PLAYGROUND_VALIDATE_TIMEOUT_S.")
+    assert err["detail"]["setting"] == "PLAYGROUND_VALIDATE_TIMEOUT_S"
     again = api.post("/api/validate", json={"spec": LENET})
     assert again.status_code == 503  # a refusal, not a verdict on the spec: not cached
 
