@@ -68,7 +68,7 @@ def check_cost(flops: int, activation_bytes: int, limits: AttributionLimits) -> 
         "A run with gradients: activation memory (the activations and their gradients)",
         PASSES * activation_bytes,
         limits.max_activation_bytes,
-        "MAX_ACTIVATION_BYTES",
+        "max_activation_bytes",
         hint=hint,
     )
 
