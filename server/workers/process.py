@@ -57,7 +57,8 @@ def lost(index: int) -> WorkerLost:
     return WorkerLost(
         "worker_lost",
         f"Worker process {index} stopped while running this request (it is being restarted); "
-        f"nothing unacknowledged was saved. Try again in {RETRY_AFTER_S} s.",
+        f"a change it made may or may not be saved (read it back before repeating an edit). "
+        f"Try again in {RETRY_AFTER_S} s.",
         RETRY_AFTER_S,
     )
 
