@@ -324,8 +324,9 @@ export class App {
         seed: state.runSeed,
         capture: "all",
         // maps in one byte per value; what shows a number asks for exact f32 (exact.js). A
-        // train-mode run moves BatchNorm statistics, so it is not asked twice: f32 at once.
-        encoding: state.mode === "train" ? "f32" : "u8",
+        // train-mode run moves BatchNorm statistics, so it is not asked twice: f32 at once;
+        // nor is a run with gradients (their maps show values, often below f16's range).
+        encoding: state.mode === "train" || state.gradients ? "f32" : "u8",
         ...this.trainView.runExtras(), // the weights of the time slider's step
         ...gradientRequest(state), // the Run tab's "Gradients" toggle
       };
