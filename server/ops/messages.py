@@ -97,10 +97,12 @@ class WeightsOut(OnModel):
 
 @dataclass(frozen=True, kw_only=True)
 class WeightsIn(OnModel):
-    """Load the checked safetensors file at ``path`` (on this machine) into the model; saved."""
+    """Load the checked safetensors file at ``path`` (on this machine) into the model; saved.
+    A worker on another machine gets the file's bytes in ``data`` instead (``inlined``)."""
 
     path: str
     max_header_bytes: int = 1 << 20
+    data: bytes | None = None
 
 
 # -- effects, analysis, data ----------------------------------------------------------------

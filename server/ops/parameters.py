@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from models.introspect import parameter_table, parameter_values
@@ -47,8 +48,17 @@ def weights_out(ctx: WorkerContext, msg: m.WeightsOut) -> bytes:
 
 
 def weights_in(ctx: WorkerContext, msg: m.WeightsIn) -> dict[str, Any]:
+    if msg.data is None:  # the server's own spooled file, on this machine
+        return _weights_in(ctx, msg, msg.path)
+    with tempfile.NamedTemporaryFile(suffix=".safetensors") as file:  # sent from afar
+        file.write(msg.data)
+        file.flush()
+        return _weights_in(ctx, msg, file.name)
+
+
+def _weights_in(ctx: WorkerContext, msg: m.WeightsIn, path: str) -> dict[str, Any]:
     saved, count = jobs.upload_weights(
-        on(ctx, msg), msg.path, ctx, max_header_bytes=msg.max_header_bytes
+        on(ctx, msg), path, ctx, max_header_bytes=msg.max_header_bytes
     )
     return {"tensors": count, "version": saved.version}
 

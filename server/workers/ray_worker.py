@@ -16,6 +16,7 @@ process already started); any other value is an existing cluster's address.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -27,6 +28,7 @@ import torch
 from ray.exceptions import RayActorError
 
 from models.errors import SpecError
+from server.ops.messages import WeightsIn
 from server.settings import Settings
 from server.store import SqlStore
 from server.worker import Validator, Worker, full_queue
@@ -87,6 +89,15 @@ class JobActor:
         }
 
 
+def inlined(msg: Any) -> Any:
+    """``msg`` as an actor on another machine can run it: an uploaded file's bytes travel in
+    the message (Ray's object store carries them), not its path on the server's disk."""
+    if isinstance(msg, WeightsIn) and msg.data is None:
+        with open(msg.path, "rb") as file:
+            return dataclasses.replace(msg, path="", data=file.read())
+    return msg
+
+
 def connect(settings: Settings) -> bool:
     """Join Ray (starting a local one for ``auto``); whether this call started it."""
     if ray.is_initialized():
@@ -145,6 +156,7 @@ class RayWorker(Worker):
                 raise full_queue(f"actor {i}", waiting, RETRY_AFTER_S)
             self.jobs[i] += 1
         try:
+            msg = await asyncio.to_thread(inlined, msg)
             ok, payload, committed, stats = await self.actors[i].run.remote(msg)
         except RayActorError:
             self.lost[i] += 1

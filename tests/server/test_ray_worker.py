@@ -60,3 +60,16 @@ def test_ray_actors_answer_as_the_embedded_worker_and_survive_a_kill(make_api):
     assert api.ok(api.get(url))["version"] == version
     again = api.ok(api.get("/healthz"))["worker"]["workers"][victim["index"]]
     assert again["pid"] != victim["pid"]  # Ray started the actor again
+
+
+def test_an_upload_reaches_an_actor_as_bytes_not_as_a_path_on_the_servers_disk(tmp_path):
+    from server.ops.messages import Read, WeightsIn
+    from server.workers.ray_worker import inlined
+
+    spooled = tmp_path / "upload.safetensors"
+    spooled.write_bytes(weights(3))
+    msg = inlined(WeightsIn("ws", "m", 1, path=str(spooled)))
+    assert msg.path == "" and msg.data == weights(3)  # another machine has no such file
+    assert inlined(msg) is msg
+    other = Read("ws", "m", 1)
+    assert inlined(other) is other
