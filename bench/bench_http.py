@@ -173,7 +173,7 @@ async def drive(client: httpx.AsyncClient, url: str, body: dict, n: int, concurr
     return out
 
 
-async def level(targets: dict, n: int, c: int) -> dict[str, list[dict]]:
+async def level(targets: dict, n: int, c: int, gzip: bool = False) -> dict[str, list[dict]]:
     """``n`` requests to each server at concurrency ``c``, in short rounds that alternate
     between them (5·c requests, at most n/8): both see the same drift of this machine's
     speed, which moves by up to 2x within seconds. Each server keeps one client (its
@@ -181,8 +181,11 @@ async def level(targets: dict, n: int, c: int) -> dict[str, list[dict]]:
     per_round = max(1, min(5 * c, n // 8))
     runs: dict[str, list[dict]] = {name: [] for name in targets}
     limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    # like for like: the floor sends its JSON as it is, so by default neither is asked to
+    # compress (``--gzip``: both asked; the playground compresses, the floor does not)
+    encoding = {"Accept-Encoding": "gzip" if gzip else "identity"}
     clients = {
-        name: httpx.AsyncClient(timeout=60, limits=limits, headers=hdrs)
+        name: httpx.AsyncClient(timeout=60, limits=limits, headers={**hdrs, **encoding})
         for name, (_, _, hdrs) in targets.items()
     }
     try:
@@ -234,7 +237,7 @@ def check_same_activations(play: str, headers: dict, floor: str) -> None:
     assert a["outputs"]["fc3"]["data"] == b["outputs"]["fc3"]["data"]
 
 
-def bench(n: int, device: str, threads: int, stats: bool = True) -> list[dict]:
+def bench(n: int, device: str, threads: int, stats: bool = True, gzip: bool = False) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_http_"))
     play_port, floor_port = free_port(), free_port()
     env = {
@@ -262,7 +265,7 @@ def bench(n: int, device: str, threads: int, stats: bool = True) -> list[dict]:
         }
         rows = []
         for c in LEVELS:
-            runs = asyncio.run(level(targets, n, c))
+            runs = asyncio.run(level(targets, n, c, gzip))
             rows += [{"server": k, "concurrency": c, **summarize(v)} for k, v in runs.items()]
         return rows
     finally:
@@ -408,17 +411,21 @@ def main() -> None:
     parser.add_argument(
         "--no-stats", action="store_true", help='the playground runs with "stats": false'
     )
+    parser.add_argument(
+        "--gzip", action="store_true", help="ask for gzip (only the playground compresses)"
+    )
     parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_floor:
         serve_floor(args.serve_floor, args.device, args.threads)
         return
     print(
-        f"LeNet-5, capture all, f16{', no statistics' if args.no_stats else ''}; "
+        f"LeNet-5, capture all, f16{', no statistics' if args.no_stats else ''}"
+        f"{', gzip asked' if args.gzip else ''}; "
         f"{args.requests} requests per level; device {args.device}; "
         f"torch threads {args.threads or 'default'}; {os.cpu_count()} CPUs\n"
     )
-    rows = bench(args.requests, args.device, args.threads, stats=not args.no_stats)
+    rows = bench(args.requests, args.device, args.threads, stats=not args.no_stats, gzip=args.gzip)
     report(rows)
     if args.profile:
         profile(threads=args.threads)

@@ -13,7 +13,10 @@ load (3 rounds by default; medians printed, and the ratios 2 workers / embedded)
 - trainings: two workspaces (on two different workers when there are two), each training an
   MLP on digits for ``--steps`` steps, started together: seconds until both are done.
 
-    python bench/bench_scale.py [--requests 160] [--steps 300] [--rounds 3]
+``--ray`` adds a third server with ``PLAYGROUND_WORKER=ray`` (a local Ray it starts, 2 actors):
+its p50 against embedded is the per-run overhead of Ray (target: at most 2 ms).
+
+    python bench/bench_scale.py [--requests 160] [--steps 300] [--rounds 3] [--ray]
 
 Not part of the test suite; the machine's other load shows in the figures, the ratios are
 what to read.
@@ -43,13 +46,14 @@ RUN_BODY = {"capture": "all", "inputs": {"x": {"kind": "random", "seed": 0}}}
 CLIENTS = 8
 
 
-def serve(workers: int, tmp: Path) -> tuple[subprocess.Popen, str]:
+def serve(workers: int, tmp: Path, ray: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    name = f"ray{workers}" if ray else str(workers)
     env = {
         **os.environ,
         "PLAYGROUND_HOST": "127.0.0.1",
         "PLAYGROUND_PORT": str(port),
-        "PLAYGROUND_DATA_DIR": str(tmp / f"data{workers}"),
+        "PLAYGROUND_DATA_DIR": str(tmp / f"data{name}"),
         "PLAYGROUND_LOG_LEVEL": "warning",
         "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
         "PLAYGROUND_DEVICE": "cpu",
@@ -57,7 +61,9 @@ def serve(workers: int, tmp: Path) -> tuple[subprocess.Popen, str]:
         "PLAYGROUND_WORKERS": str(workers),
         "PLAYGROUND_MAX_TRAININGS": "8",
     }
-    proc = start([sys.executable, "-m", "server"], env, port, tmp / f"server{workers}.log")
+    if ray:  # a local Ray started by the server, ``workers`` actors
+        env |= {"PLAYGROUND_WORKER": "ray", "PLAYGROUND_RAY_ADDRESS": "auto"}
+    proc = start([sys.executable, "-m", "server"], env, port, tmp / f"server{name}.log")
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -155,6 +161,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=160, help="runs per throughput round")
     parser.add_argument("--steps", type=int, default=300, help="steps of each training")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ray", action="store_true", help="also 2 Ray actors (a local Ray)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -164,6 +171,10 @@ def main() -> None:
                 proc, url = serve(workers, tmp)
                 procs.append(proc)
                 urls["embedded" if workers == 1 else "2 workers"] = url
+            if args.ray:
+                proc, url = serve(2, tmp, ray=True)
+                procs.append(proc)
+                urls["2 Ray actors"] = url
             figures = asyncio.run(bench(urls, args))
         finally:
             for proc in procs:
@@ -182,6 +193,13 @@ def main() -> None:
         f"p50 {w['p50'] / e['p50']:.2f}x (+{w['p50'] - e['p50']:.2f} ms per run), "
         f"trainings {w['train'] / e['train']:.2f}x the time"
     )
+    if "2 Ray actors" in med:
+        r = med["2 Ray actors"]
+        print(
+            f"ratios (2 Ray actors / embedded): throughput {r['rps'] / e['rps']:.2f}x, "
+            f"p50 {r['p50'] / e['p50']:.2f}x (+{r['p50'] - e['p50']:.2f} ms per run; "
+            f"target +2 ms at most), trainings {r['train'] / e['train']:.2f}x the time"
+        )
 
 
 if __name__ == "__main__":
