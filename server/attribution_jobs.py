@@ -12,7 +12,7 @@ from models.build import Built
 from models.errors import SpecError
 from models.featvis import visualize
 from models.gradients import gradients
-from models.inputs import MadeInput, make_input
+from models.inputs import MadeInput
 from models.interventions import check, intervened, patch_sources
 from models.limits import Limits
 from models.stats import tensor_stats, tensor_stats_many
@@ -41,27 +41,10 @@ def make_inputs(
 ) -> dict[str, MadeInput]:
     """Every input of the model from its maker (missing ones: jobs.DEFAULT_MAKER), on the
     model's device, at the declared shapes (other shapes are a run's business)."""
-    spec = built.inference.spec
-    unknown = [n for n in makers if n not in spec.inputs]
-    if unknown:
-        raise SpecError(
-            "invalid_input",
-            f"The model has no input {', '.join(unknown)}; its inputs are "
-            f"{', '.join(spec.inputs)}.",
-        )
+    made = jobs.make_inputs(built.inference.spec, makers, settings, limits)
     device = next(iter(built.model.parameters()), torch.empty(0)).device
-    made = {}
-    for name, inp in spec.inputs.items():
-        made[name] = make_input(
-            makers.get(name) or jobs.DEFAULT_MAKER,
-            inp.shape,
-            inp.dtype,
-            vocab=inp.vocab,
-            max_elements=limits.max_input_elements,
-            max_pixels=settings.max_image_pixels,
-            name=name,
-        )
-        made[name].tensor = made[name].tensor.to(device)
+    for one in made.values():
+        one.tensor = one.tensor.to(device)
     shapes = {n: list(m.tensor.shape) for n, m in made.items()}
     if shapes != built.inference.input_shapes:
         raise SpecError(

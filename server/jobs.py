@@ -7,16 +7,18 @@ worker; they never touch a tensor themselves.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from models import run_gradients
 from models.build import Inference, build, infer
 from models.catalog import lookup
 from models.errors import SpecError
-from models.inputs import DEFAULT_MAKER, make_input
+from models.inputs import DEFAULT_MAKER, MadeInput, make_input
 from models.introspect import parameter_table, set_requires_grad
 from models.limits import Deadline, Limits
 from models.probe import describe, probe
+from models.spec import Spec
 from models.stats import tensor_stats
 from models.tensors import encode
 from models.weights import to_safetensors
@@ -79,6 +81,33 @@ def update_model(
 
 
 # -- run --------------------------------------------------------------------------------------
+def make_inputs(
+    spec: Spec, makers: Mapping[str, Any], settings: Settings, limits: Limits
+) -> dict[str, MadeInput]:
+    """Every input of ``spec`` from its maker (``DEFAULT_MAKER`` where none is given), on the
+    CPU: what a run, an attribution and convolution by hand feed the model."""
+    unknown = [n for n in makers if n not in spec.inputs]
+    if unknown:
+        raise SpecError(
+            "invalid_input",
+            f"The model has no input {', '.join(unknown)}; its inputs are "
+            f"{', '.join(spec.inputs)}.",
+        )
+    return {
+        name: make_input(
+            makers.get(name) or DEFAULT_MAKER,
+            inp.shape,
+            inp.dtype,
+            vocab=inp.vocab,
+            max_elements=limits.max_input_elements,
+            max_pixels=settings.max_image_pixels,
+            name=name,
+            data_roots=settings.data_roots(),
+        )
+        for name, inp in spec.inputs.items()
+    }
+
+
 def run_model(
     live: Live,
     req: RunRequest,
@@ -98,26 +127,7 @@ def run_model(
     inference = live.built.inference
     work, cost = inference.total_work, inference
     spec = inference.spec
-    unknown = [n for n in req.inputs if n not in spec.inputs]
-    if unknown:
-        raise SpecError(
-            "invalid_input",
-            f"The model has no input {', '.join(unknown)}; its inputs are "
-            f"{', '.join(spec.inputs)}.",
-        )
-    made = {}
-    for name, inp in spec.inputs.items():
-        maker = req.inputs.get(name) or DEFAULT_MAKER
-        made[name] = make_input(
-            maker,
-            inp.shape,
-            inp.dtype,
-            vocab=inp.vocab,
-            max_elements=limits.max_input_elements,
-            max_pixels=settings.max_image_pixels,
-            name=name,
-            data_roots=settings.data_roots(),
-        )
+    made = make_inputs(spec, req.inputs, settings, limits)
     shapes = {n: list(m.tensor.shape) for n, m in made.items()}
     if shapes != inference.input_shapes:  # other shapes than declared: check them on meta first
         cost = infer(spec, input_shapes=shapes, limits=limits)

@@ -9,9 +9,8 @@ import torch
 
 from models.conv_by_hand import conv_by_hand
 from models.errors import SpecError
-from models.inputs import make_input
 from server import attribution_jobs as aj
-from server.jobs import DEFAULT_MAKER
+from server.jobs import make_inputs
 from server.ops import messages as m
 from server.ops.models import at_checkpoint, on
 from server.workers.context import Live, WorkerContext
@@ -55,17 +54,7 @@ def _cell(live: Live, body: Any, settings, limits) -> dict[str, Any]:
             f"{', '.join(convs) or 'none'}.",
             detail={"field": "layer"},
         )
-    made = {}
-    for name, inp in spec.inputs.items():
-        made[name] = make_input(
-            body.inputs.get(name) or DEFAULT_MAKER,
-            inp.shape,
-            inp.dtype,
-            vocab=inp.vocab,
-            max_elements=limits.max_input_elements,
-            max_pixels=settings.max_image_pixels,
-            name=name,
-        ).tensor
+    made = {n: one.tensor for n, one in make_inputs(spec, body.inputs, settings, limits).items()}
     seen: list[torch.Tensor] = []
     hook = conv.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
     was_training = model.training

@@ -87,6 +87,10 @@ def test_api_refuses_what_is_not_a_conv_cell(api, lenet):
     body = {"layer": "conv1", "channel": 0, "row": 0, "col": 0, "checkpoint": ref}
     api.error(api.post(url, json=body), 404, "training_not_found")
     assert PRESETS["lenet5"].spec["layers"][0]["name"] == "conv1"
+    cell = {"layer": "conv1", "channel": 0, "row": 0, "col": 0}
+    body = {**cell, "inputs": {"image": {"kind": "random", "seed": 0}}}  # LeNet reads x
+    err = api.error(api.post(url, json=body), 422, "invalid_input")
+    assert "its inputs are x" in err["message"]
 
 
 def test_points_of_a_2d_set_are_its_samples(api):
