@@ -9,6 +9,7 @@ import { CodeView } from "./code.js";
 import { EditHistory } from "./history.js";
 import { ExactValues } from "./exact.js";
 import { debounce, fmtInt } from "./dom.js";
+import { bindHeader } from "./header.js";
 import { Inspector } from "./inspect.js";
 import { InputsForm } from "./inputs_form.js";
 import { MyModels } from "./my_models.js";
@@ -165,7 +166,12 @@ export class App {
       add: (entry) => this.stack.insert(newLayer(state.spec, entry)),
       drag: (entry) => (this.stack.dragNew = entry),
     });
-    this.bindHeader();
+    bindHeader(this.store, {
+      edited: () => this.edited(),
+      markDirty: () => this.markDirty(),
+      apply: () => this.apply().catch((err) => this.report(err)),
+      run: () => this.run(true),
+    });
     this.bindHistory();
     this.renderBuilder();
     this.tabs.addEventListener("show", (e) => this.onTab(e.detail));
@@ -195,43 +201,6 @@ export class App {
       this.validator.schedule(state.spec, { immediate: true });
     }
     this.store.save();
-  }
-
-  bindHeader() {
-    const { state } = this.store;
-    const name = $("model-name");
-    name.value = state.spec.name || "";
-    const fit = () => (name.style.width = `${Math.max(8, name.value.length + 2)}ch`);
-    fit();
-    name.addEventListener("input", () => {
-      fit();
-      state.spec.name = name.value.trim();
-      this.edited();
-    });
-    const seed = $("weights-seed");
-    seed.value = String(state.seed);
-    seed.addEventListener("input", () => {
-      if (!/^\d+$/.test(seed.value)) return;
-      this.store.update({ seed: Number(seed.value) });
-      this.markDirty();
-    });
-    $("apply-btn").addEventListener("click", () => this.apply().catch((err) => this.report(err)));
-    $("run-btn").addEventListener("click", () => this.run(true));
-    const toggle = $("toggle-palette");
-    const folded = () => document.body.classList.contains("no-palette");
-    toggle.setAttribute("aria-expanded", String(!folded()));
-    toggle.addEventListener("click", () => {
-      const open = folded();
-      this.store.update({ palette: open });
-      toggle.setAttribute("aria-expanded", String(open));
-      document.body.classList.toggle("no-palette", !open);
-    });
-    document.addEventListener("keydown", (e) => {
-      if ((e.ctrlKey || e.metaKey) && e.key === "Enter") {
-        e.preventDefault();
-        this.run(true);
-      }
-    });
   }
 
   renderBuilder() {
@@ -319,14 +288,7 @@ export class App {
     try {
       if (this.session.dirty()) await this.apply();
       const body = {
-        inputs: this.runPanel.makers(),
-        mode: state.mode,
-        seed: state.runSeed,
-        capture: "all",
-        // maps in one byte per value; what shows a number asks for exact f32 (exact.js). A
-        // train-mode run moves BatchNorm statistics, so it is not asked twice: f32 at once;
-        // nor is a run with gradients (their maps show values, often below f16's range).
-        encoding: state.mode === "train" || state.gradients ? "f32" : "u8",
+        ...this.runPanel.request(),
         ...this.trainView.runExtras(), // the weights of the time slider's step
         ...gradientRequest(state), // the Run tab's "Gradients" toggle
       };

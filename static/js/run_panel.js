@@ -91,6 +91,21 @@ export class RunPanel {
     return out;
   }
 
+  /** POST /run's body as this panel sets it: inputs, mode, seed, every layer captured. */
+  request() {
+    const { state } = this;
+    return {
+      inputs: this.makers(),
+      mode: state.mode,
+      seed: state.runSeed,
+      capture: "all",
+      // maps in one byte per value; what shows a number asks for exact f32 (exact.js). A
+      // train-mode run moves BatchNorm statistics, so it is not asked twice: f32 at once;
+      // nor is a run with gradients (their maps show values, often below f16's range).
+      encoding: state.mode === "train" || state.gradients ? "f32" : "u8",
+    };
+  }
+
   setMaker(name, maker, { rerender = false, rerun = true } = {}) {
     this.ctx.store.update({ inputs: { ...this.state.inputs, [name]: maker } });
     if (rerender) this.render();

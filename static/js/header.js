@@ -1,0 +1,44 @@
+/**
+ * The page header's controls: the model's name, the weights seed, Apply, Run (and
+ * Ctrl/Cmd+Enter) and the palette's fold button. `ctx` holds what they act on: `edited`,
+ * `markDirty`, `apply` and `run`.
+ */
+
+const $ = (id) => document.getElementById(id);
+
+export function bindHeader(store, ctx) {
+  const { state } = store;
+  const name = $("model-name");
+  name.value = state.spec.name || "";
+  const fit = () => (name.style.width = `${Math.max(8, name.value.length + 2)}ch`);
+  fit();
+  name.addEventListener("input", () => {
+    fit();
+    state.spec.name = name.value.trim();
+    ctx.edited();
+  });
+  const seed = $("weights-seed");
+  seed.value = String(state.seed);
+  seed.addEventListener("input", () => {
+    if (!/^\d+$/.test(seed.value)) return;
+    store.update({ seed: Number(seed.value) });
+    ctx.markDirty();
+  });
+  $("apply-btn").addEventListener("click", ctx.apply);
+  $("run-btn").addEventListener("click", ctx.run);
+  const toggle = $("toggle-palette");
+  const folded = () => document.body.classList.contains("no-palette");
+  toggle.setAttribute("aria-expanded", String(!folded()));
+  toggle.addEventListener("click", () => {
+    const open = folded();
+    store.update({ palette: open });
+    toggle.setAttribute("aria-expanded", String(open));
+    document.body.classList.toggle("no-palette", !open);
+  });
+  document.addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key === "Enter") {
+      e.preventDefault();
+      ctx.run();
+    }
+  });
+}
