@@ -24,8 +24,12 @@ export function bindHeader(store, ctx) {
     store.update({ seed: Number(seed.value) });
     ctx.markDirty();
   });
-  $("apply-btn").addEventListener("click", ctx.apply);
-  $("run-btn").addEventListener("click", ctx.run);
+  // the page's HTML has Apply and Run disabled until they do something: a click before the
+  // scripts started was lost (a link opened and Run pressed at once)
+  for (const [id, act] of [["apply-btn", ctx.apply], ["run-btn", ctx.run]]) {
+    $(id).addEventListener("click", act);
+    $(id).disabled = false;
+  }
   const toggle = $("toggle-palette");
   const folded = () => document.body.classList.contains("no-palette");
   toggle.setAttribute("aria-expanded", String(!folded()));
