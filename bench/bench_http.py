@@ -20,6 +20,11 @@ same drift of the machine's speed; it prints requests/s, p50 and p99 latency and
 and the playground/floor ratios. Traffic stays on 127.0.0.1.
 
     python bench/bench_http.py [--requests 400] [--threads 1] [--no-stats] [--profile]
+                               [--baseline TREE]
+
+``--baseline TREE`` serves a third server, the playground of another checkout (e.g. ``git
+worktree add --detach /tmp/old <commit>``), in the same rounds: this checkout's p50 against
+that one's, the way to measure a change's cost (issue 12's 5 % budget) in one run.
 
 Not part of the test suite. ``--profile`` adds where a request's time goes: the playground
 in-process (through the ASGI app), one request at a time, with a sampling profile of every
@@ -117,9 +122,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+def start(
+    cmd: list[str], env: dict[str, str], port: int, log: Path, cwd: Path = ROOT
+) -> subprocess.Popen:
     out = log.open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -237,32 +244,48 @@ def check_same_activations(play: str, headers: dict, floor: str) -> None:
     assert a["outputs"]["fc3"]["data"] == b["outputs"]["fc3"]["data"]
 
 
-def bench(n: int, device: str, threads: int, stats: bool = True, gzip: bool = False) -> list[dict]:
+def bench(
+    n: int,
+    device: str,
+    threads: int,
+    stats: bool = True,
+    gzip: bool = False,
+    baseline: Path | None = None,
+) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_http_"))
-    play_port, floor_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PLAYGROUND_HOST": "127.0.0.1",
-        "PLAYGROUND_PORT": str(play_port),
-        "PLAYGROUND_DATA_DIR": str(tmp / "data"),
-        "PLAYGROUND_LOG_LEVEL": "warning",
-        "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
-        "PLAYGROUND_DEVICE": device,
-        "PLAYGROUND_TORCH_THREADS": str(threads),
-    }
+    floor_port = free_port()
+    body = RUN_BODY if stats else {**RUN_BODY, "stats": False}
+
+    def playground(name: str, tree: Path) -> tuple[str, tuple]:
+        """The playground of the checkout ``tree`` (its code first on the path)."""
+        port = free_port()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(tree),
+            "PLAYGROUND_HOST": "127.0.0.1",
+            "PLAYGROUND_PORT": str(port),
+            "PLAYGROUND_DATA_DIR": str(tmp / f"data-{name}"),
+            "PLAYGROUND_LOG_LEVEL": "warning",
+            "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
+            "PLAYGROUND_DEVICE": device,
+            "PLAYGROUND_TORCH_THREADS": str(threads),
+        }
+        cmd = [sys.executable, "-m", "server"]
+        procs.append(start(cmd, env, port, tmp / f"{name}.log", cwd=tree))
+        url, headers = setup_playground(f"http://127.0.0.1:{port}")
+        check_same_activations(url, headers, floor_url)
+        return name, (url, body, headers)
+
     procs = []
     try:
-        procs.append(start([sys.executable, "-m", "server"], env, play_port, tmp / "play.log"))
         floor_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-floor"]
         floor_cmd += [str(floor_port), "--device", device, "--threads", str(threads)]
         procs.append(start(floor_cmd, dict(os.environ), floor_port, tmp / "floor.log"))
-        play_url, headers = setup_playground(f"http://127.0.0.1:{play_port}")
         floor_url = f"http://127.0.0.1:{floor_port}/run"
-        check_same_activations(play_url, headers, floor_url)
-        targets = {
-            "playground": (play_url, RUN_BODY if stats else {**RUN_BODY, "stats": False}, headers),
-            "floor": (floor_url, {"seed": 0}, {}),
-        }
+        targets = dict([playground("playground", ROOT)])
+        if baseline is not None:
+            targets.update([playground("baseline", baseline.resolve())])
+        targets["floor"] = (floor_url, {"seed": 0}, {})
         rows = []
         for c in LEVELS:
             runs = asyncio.run(level(targets, n, c, gzip))
@@ -295,6 +318,15 @@ def report(rows: list[dict]) -> None:
             f"{c:>4} {p['p50'] / f['p50']:>10.2f} {p['p99'] / f['p99']:>10.2f} "
             f"{p['rps'] / f['rps']:>12.2f}"
         )
+    if ("baseline", 1) in by:
+        print(f"\n{'conc':>4} {'p50 ratio':>10} {'p99 ratio':>10} {'req/s ratio':>12}  "
+              "(playground/baseline: this checkout against the other)")  # fmt: skip
+        for c in LEVELS:
+            p, b = by[("playground", c)], by[("baseline", c)]
+            print(
+                f"{c:>4} {p['p50'] / b['p50']:>10.2f} {p['p99'] / b['p99']:>10.2f} "
+                f"{p['rps'] / b['rps']:>12.2f}"
+            )
     ratio = by[("playground", 1)]["p50"] / by[("floor", 1)]["p50"]
     verdict = "within" if ratio <= 1.5 else "OVER"
     print(f"\ntarget: p50 within 1.5x of the floor at concurrency 1: {ratio:.2f}x ({verdict})")
@@ -414,6 +446,12 @@ def main() -> None:
     parser.add_argument(
         "--gzip", action="store_true", help="ask for gzip (only the playground compresses)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="TREE",
+        help="also serve the playground of another checkout (an older commit), interleaved",
+    )
     parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_floor:
@@ -425,7 +463,14 @@ def main() -> None:
         f"{args.requests} requests per level; device {args.device}; "
         f"torch threads {args.threads or 'default'}; {os.cpu_count()} CPUs\n"
     )
-    rows = bench(args.requests, args.device, args.threads, stats=not args.no_stats, gzip=args.gzip)
+    rows = bench(
+        args.requests,
+        args.device,
+        args.threads,
+        stats=not args.no_stats,
+        gzip=args.gzip,
+        baseline=args.baseline,
+    )
     report(rows)
     if args.profile:
         profile(threads=args.threads)

@@ -301,17 +301,21 @@ def describe(
     max_elements: int | None = None,
     bins: int = 30,
     stats: bool = True,
+    inputs: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready form of a probe: payloads (``models.tensors.encode``) and statistics.
 
     ``{"mode", "outputs": {name: payload}, "activations": {layer: {"type", "tensor",
-    "stats", "extras": {name: {"tensor", "stats"}}}}}``; without ``stats`` the "stats" keys
-    are left out. Statistics: ``tensor_stats_many`` (the small tensors together). A tensor
-    that is both an output and a layer's activation is encoded once, its payload shared.
+    "stats", "extras": {name: {"tensor", "stats"}}}}}``, and ``"inputs": {name: {"tensor",
+    "stats"}}`` when ``inputs`` are given (the tensors fed to the probe); without ``stats``
+    the "stats" keys are left out. Statistics: ``tensor_stats_many``, one call for every
+    tensor (the small ones together). A tensor that is both an output and a layer's
+    activation is encoded once, its payload shared.
     """
     described = [
         t for act in result.activations.values() for t in (act.tensor, *act.extras.values())
     ]
+    described += (inputs or {}).values()
     encoded: dict[int, dict[str, Any]] = {}
 
     def payload(t: torch.Tensor) -> dict[str, Any]:
@@ -334,8 +338,11 @@ def describe(
     for name, act in result.activations.items():
         activations[name] = entry(type=act.type)
         activations[name]["extras"] = {key: entry() for key in act.extras}
-    return {
+    out = {
         "mode": result.mode,
         "outputs": {n: payload(t) for n, t in result.outputs.items()},
         "activations": activations,
     }
+    if inputs is not None:
+        out["inputs"] = {name: entry() for name in inputs}
+    return out

@@ -19,8 +19,6 @@ from models.introspect import parameter_table, set_requires_grad
 from models.limits import Deadline, Limits
 from models.probe import describe, probe
 from models.spec import Spec
-from models.stats import tensor_stats
-from models.tensors import encode
 from models.weights import to_safetensors
 from server.schemas.runs import RunRequest
 from server.settings import Settings
@@ -148,17 +146,16 @@ def run_model(
         gradients=req.gradients,
     )
     max_el = settings.max_display_elements if req.downsample else None
-    out = describe(result, encoding=req.encoding, max_elements=max_el, stats=req.stats)
-    out["inputs"] = {
-        n: {
-            "tensor": encode(m.tensor, req.encoding, max_el),
-            "tokens": m.tokens,
-            "label": m.label,
-            # the same exact float32 statistics as a layer's (not the display encoding's)
-            "stats": tensor_stats(m.tensor) if req.stats and not m.tokens else None,
-        }
-        for n, m in made.items()
-    }
+    # the inputs' exact float32 statistics are a layer's, computed in the same batch
+    inputs = {n: m.tensor for n, m in made.items()}
+    out = describe(
+        result, encoding=req.encoding, max_elements=max_el, stats=req.stats, inputs=inputs
+    )
+    for n, m in made.items():
+        entry = out["inputs"][n]
+        entry.update(tokens=m.tokens, label=m.label)
+        if m.tokens or not req.stats:  # token ids have no statistics worth showing
+            entry["stats"] = None
     if result.gradients is not None:
         run_gradients.describe_gradients(
             out, result.gradients, encoding=req.encoding, max_elements=max_el, stats=req.stats

@@ -57,6 +57,8 @@ class JobActor:
         )
         self.ctx.report_commits = True
         self.index = index
+        # asked once: each job's answer carries the stats, and the runtime context is not free
+        self.where = {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
         try:  # torch's one-time costs, while the actor starts rather than in its first job
             warmup.warm_up()
         except Exception:
@@ -82,17 +84,18 @@ class JobActor:
         return self.ctx.unload_idle(seconds)
 
     def stats(self) -> dict[str, Any]:
-        return {
-            **self.ctx.stats(),
-            "pid": os.getpid(),
-            "node": ray.get_runtime_context().get_node_id(),
-        }
+        return {**self.ctx.stats(), **self.where}
+
+
+def reads_file(msg: Any) -> bool:
+    """Does ``msg`` name a file on the server's disk (an upload) rather than carry it?"""
+    return isinstance(msg, WeightsIn) and msg.data is None
 
 
 def inlined(msg: Any) -> Any:
     """``msg`` as an actor on another machine can run it: an uploaded file's bytes travel in
     the message (Ray's object store carries them), not its path on the server's disk."""
-    if isinstance(msg, WeightsIn) and msg.data is None:
+    if reads_file(msg):
         with open(msg.path, "rb") as file:
             return dataclasses.replace(msg, path="", data=file.read())
     return msg
@@ -156,7 +159,8 @@ class RayWorker(Worker):
                 raise full_queue(f"actor {i}", waiting, RETRY_AFTER_S)
             self.jobs[i] += 1
         try:
-            msg = await asyncio.to_thread(inlined, msg)
+            if reads_file(msg):  # a disk read: off the event loop (a run skips the thread hop)
+                msg = await asyncio.to_thread(inlined, msg)
             ok, payload, committed, stats = await self.actors[i].run.remote(msg)
         except RayActorError:
             self.lost[i] += 1

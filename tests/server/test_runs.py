@@ -205,6 +205,7 @@ def test_lstm_tagger_tags_each_word(api):
         model["id"], inputs={"sentence": {"kind": "tokens", "text": text}}, encoding="f32"
     )
     assert result["inputs"]["sentence"]["tokens"] == text.split()
+    assert result["inputs"]["sentence"].get("stats") is None  # token ids: no statistics
     assert result["labels"] == ["DET", "NN", "V"]
     vocab = preset.spec["inputs"]["sentence"]["vocab"]
     sentence = torch.tensor([vocab.index(w) for w in text.split()])
