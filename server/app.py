@@ -54,8 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     readiness = Readiness()  # /healthz says "starting" until torch is warm
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        readiness.start()
+    async def lifespan(started: FastAPI):
+        readiness.start(started)
         housekeeper.start()
         yield
         await manager.close()

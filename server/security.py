@@ -157,6 +157,9 @@ def is_validation(method: str, path: str) -> bool:
     return any(method == m and p.match(path) for m, p in VALIDATED)
 
 
+WARM_UP_KEY = "playground.warm_up"  # in the ASGI scope of the start-up's own requests
+
+
 class RateLimit:
     """Refuse a limited request with 429 and ``Retry-After`` when its client is over.
 
@@ -173,7 +176,9 @@ class RateLimit:
         self.limiters = limiters
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # the start-up's own requests (server/readiness.py) are no client's: a key set in
+        # the scope, which no HTTP request can set
+        if scope["type"] == "http" and not scope.get(WARM_UP_KEY):
             for applies, limiter, what in self.limiters:
                 if not applies(scope["method"], scope["path"]):
                     continue

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from models import warmup
+from models.presets import PRESETS
 
 
 def _wait_ready(client, timeout: float = 30.0):
@@ -92,3 +93,20 @@ def test_the_python_client_reads_starting(cold, live_server) -> None:
         while pg.health()["status"] != "ok":
             assert time.monotonic() < deadline
             time.sleep(0.01)
+
+
+def test_the_warm_up_validates_every_preset_through_the_app(cold, make_client) -> None:
+    """Once ready, every preset's verdict is remembered (the validate route ran for each,
+    paying its first-call costs), and the start-up's own requests used no client's quota."""
+    client = make_client(validate_rate_limit_per_minute=2, max_params=100_000_000)
+    cold.set()
+    _wait_ready(client)
+    verdicts = client.app.state.playground.verdicts
+    for name, preset in PRESETS.items():
+        verdict = verdicts.get(verdicts.key(preset.spec))
+        assert verdict is not None and verdict["valid"], name
+    spec = PRESETS["linear_3_2"].spec
+    assert [client.post("/api/validate", json={"spec": spec}).status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
