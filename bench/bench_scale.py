@@ -7,9 +7,9 @@ load (3 rounds by default; medians printed, and the ratios 2 workers / embedded)
 
 - throughput: 8 clients, each its own workspace with LeNet-5, send ``POST …/run`` (the UI's
   body: every layer captured) one after another, ``--requests`` in all: runs per second;
-- overhead: one client, one request at a time: the p50 latency of a run; the difference is
-  what the process hop costs a run (pickling the message and the ~60 KB result, two pipe
-  crossings);
+- overhead: one client, one request at a time, the servers in turn request by request: the
+  p50 latency of a run; the difference is what the process hop costs a run (pickling the
+  message and the ~60 KB result, two pipe crossings);
 - trainings: two workspaces (on two different workers when there are two), each training an
   MLP on digits for ``--steps`` steps, started together: seconds until both are done.
 
@@ -88,15 +88,18 @@ async def throughput(c: httpx.AsyncClient, url: str, spaces: list, requests: int
     return per_client * len(spaces) / (time.perf_counter() - started)
 
 
-async def p50(c: httpx.AsyncClient, url: str, space: tuple, n: int) -> float:
-    headers, model_id = space
-    times = []
+async def p50(c: httpx.AsyncClient, urls: dict[str, str], spaces: dict, n: int) -> dict:
+    """One run at a time, the servers in turn request by request (A B C A B C …, so that
+    all see the same moment's load): each server's median latency in ms."""
+    times: dict[str, list[float]] = {name: [] for name in urls}
     for _ in range(n):
-        started = time.perf_counter()
-        r = await c.post(f"{url}/api/models/{model_id}/run", json=RUN_BODY, headers=headers)
-        r.raise_for_status()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        for name, url in urls.items():
+            headers, model_id = spaces[name][0]
+            started = time.perf_counter()
+            r = await c.post(f"{url}/api/models/{model_id}/run", json=RUN_BODY, headers=headers)
+            r.raise_for_status()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 async def worker_of(c: httpx.AsyncClient, url: str) -> list[int]:
@@ -149,8 +152,8 @@ async def bench(urls: dict[str, str], args: argparse.Namespace) -> dict[str, dic
         for _ in range(args.rounds):
             for name, url in urls.items():
                 figures[name]["rps"].append(await throughput(c, url, spaces[name], args.requests))
-            for name, url in urls.items():
-                figures[name]["p50"].append(await p50(c, url, spaces[name][0], args.requests // 2))
+            for name, median in (await p50(c, urls, spaces, args.requests // 2)).items():
+                figures[name]["p50"].append(median)
             for name, url in urls.items():
                 figures[name]["train"].append(await train_both(c, url, trainers[name], args.steps))
     return figures
