@@ -18,7 +18,8 @@ LeNet-5: the raw forward (``model(x)`` under ``torch.no_grad()``) against the wo
 statistics), A and B alternating call by call, three rounds, medians; the statistics and the
 encoding are also timed alone. ``--http`` adds the HTTP round trip of ``/run`` for the
 width-128 stack (a playground server in a child process) against the same raw forward in
-this process (target: at most 2x), alternating request by forward.
+this process (target: at most 2x), alternating request by forward: asked as f16 (the API's
+default), as u8 (the page's maps) and as u8 with gzip (what a browser gets).
 
 Not part of the test suite: ``python bench/bench_probe.py [--threads N] [--worker [--http]]``.
 """
@@ -196,6 +197,12 @@ def http_bench(reps: int, threads: int) -> None:
     model = build(spec, seed=0).model.eval()
     x = torch.randn(1, 3, 64, 64)
     body = {"capture": "all", "inputs": {"x": {"kind": "random", "seed": 0}}}
+    # the API's default (f16), the page's request (u8 maps) as is, and as a browser gets it
+    asks = {
+        "f16": ({**body, "encoding": "f16"}, "identity"),
+        "u8": ({**body, "encoding": "u8"}, "identity"),
+        "u8 gzip": ({**body, "encoding": "u8"}, "gzip"),
+    }
     env = {"PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0", "PLAYGROUND_TORCH_THREADS": str(threads)}
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -211,18 +218,30 @@ def http_bench(reps: int, threads: int) -> None:
             with torch.no_grad():
                 model(x)
 
-        def round_trip() -> None:
-            client.post(url, json=body).raise_for_status().json()
+        fns: dict[str, Callable[[], object]] = {"forward": forward}
+        sizes = {}
+        for name, (ask, coding) in asks.items():
 
+            def round_trip(ask=ask, coding=coding) -> None:
+                r = client.post(url, json=ask, headers={"Accept-Encoding": coding})
+                r.raise_for_status().json()
+
+            fns[name] = round_trip
+            r = client.post(url, json=ask, headers={"Accept-Encoding": coding})
+            sizes[name] = r.raise_for_status().num_bytes_downloaded  # on the wire
         # wall time, whatever --cpu-time says: the server's work is not this thread's CPU
-        t = interleaved({"forward": forward, "http": round_trip}, reps, clock=time.perf_counter)
-    ratios = [h / f for h, f in zip(t["http"], t["forward"], strict=True)]
+        t = interleaved(fns, reps, clock=time.perf_counter)
     med = statistics.median
     print(
-        f"\nHTTP /run of conv128 (JSON decoded, wall time): {med(t['http']):.2f} ms; forward here "
-        f"{med(t['forward']):.2f} ms; ratio {med(ratios):.2f} "
-        f"({' '.join(f'{r:.2f}' for r in ratios)}); target <= 2"
+        f"\nHTTP /run of conv128 (JSON decoded, wall time) against the forward here "
+        f"({med(t['forward']):.2f} ms), alternating; target <= 2"
     )
+    for name in asks:
+        ratios = [h / f for h, f in zip(t[name], t["forward"], strict=True)]
+        print(
+            f"  {name:<8} {med(t[name]):8.2f} ms  ratio {med(ratios):.2f} "
+            f"({' '.join(f'{r:.2f}' for r in ratios)})  {sizes[name] / 1e6:.2f} MB"
+        )
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from models.attribution import AttributionLimits, AttributionOptions, attribute
+from models.attribution import AttributionLimits, attribute
 from models.build import Built
 from models.errors import SpecError
 from models.featvis import visualize
@@ -94,9 +94,9 @@ def attribute_job(
         name = req.input or built.model.input_names[0]
         made_base = make_inputs(built, {name: req.baseline_input}, settings, limits)
         baseline = made_base[name].tensor
-    opts = AttributionOptions(**req.model_dump(include=set(AttributionOptions.model_fields)))
+    # the request is an AttributionOptions (its subclass): no copy to make
     res = attribute(
-        built.model, built.inference, xs, opts, attribution_limits(settings), baseline=baseline
+        built.model, built.inference, xs, req, attribution_limits(settings), baseline=baseline
     )
     maps = {k: res[k] for k in ("attribution", "map") if k in res}
     maps = _payloads(maps, req.encoding, stats=req.stats)
