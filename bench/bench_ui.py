@@ -115,10 +115,17 @@ def first_map_ms(browser: Browser, url: str, full_bundle: bool) -> dict[str, flo
               const run = performance.getEntriesByType('resource')
                 .find((r) => r.name.endsWith('/run'));
               const plotly = res('plotly');
+              const all = performance.getEntriesByType('resource');
+              const js = all.filter((r) => r.name.includes('/static/js/'));
               const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
               return {
                 first_map: mark('pg:first-activation'),
                 boot: mark('pg:boot'),
+                requests: all.length,
+                js_requests: js.length,
+                js_bytes: js.reduce((n, r) => n + r.encodedBodySize, 0),
+                js_first_start: Math.min(...js.map((r) => r.requestStart)),
+                js_arrived: Math.max(...js.map((r) => r.responseEnd)),
                 dom_content_loaded: nav.domContentLoadedEventEnd,
                 plotly_loaded: plotly ? plotly.responseEnd : NaN,
                 plotly_ready: mark('pg:plotly-ready'),
@@ -307,6 +314,8 @@ def report(rows: dict[str, list[dict[str, float]]], grid: dict, runs: int) -> No
     full = "full" in rows
     print(f"{'page phases':32}{'partial 1.5 MB':>16}" + (f"{'full 4.8 MB':>14}" if full else ""))
     for key, label in [
+        ("js_first_start", "first ES module requested"),
+        ("js_arrived", "last ES module arrived"),
         ("boot", "page script starts"),
         ("dom_content_loaded", "DOMContentLoaded"),
         ("plotly_loaded", "Plotly downloaded"),
@@ -319,6 +328,10 @@ def report(rows: dict[str, list[dict[str, float]]], grid: dict, runs: int) -> No
     ]:
         extra = f"{med('full', key):11.0f} ms" if full else ""
         print(f"{label:32}{med('page', key):13.0f} ms{extra}")
+    print(
+        f"requests before the maps: {med('page', 'requests'):.0f}, of which ES modules "
+        f"{med('page', 'js_requests'):.0f} ({med('page', 'js_bytes') / 1000:.0f} KB)"
+    )
     page_all, anchor_all = med("page", "all_conv"), med("anchor", "all_conv")
     print(
         f"anchor page (same bundle, same run, no modules): conv1 drawn "
