@@ -116,7 +116,7 @@ def first_map_ms(browser: Browser, url: str, full_bundle: bool) -> dict[str, flo
                 .find((r) => r.name.endsWith('/run'));
               const plotly = res('plotly');
               const all = performance.getEntriesByType('resource');
-              const js = all.filter((r) => r.name.includes('/static/js/'));
+              const js = all.filter((r) => /\/static\/js\/|\/bundle\//.test(r.name));
               const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
               return {
                 first_map: mark('pg:first-activation'),
@@ -329,7 +329,7 @@ def report(rows: dict[str, list[dict[str, float]]], grid: dict, runs: int) -> No
         extra = f"{med('full', key):11.0f} ms" if full else ""
         print(f"{label:32}{med('page', key):13.0f} ms{extra}")
     print(
-        f"requests before the maps: {med('page', 'requests'):.0f}, of which ES modules "
+        f"requests before the maps: {med('page', 'requests'):.0f}, of which ES module files "
         f"{med('page', 'js_requests'):.0f} ({med('page', 'js_bytes') / 1000:.0f} KB)"
     )
     page_all, anchor_all = med("page", "all_conv"), med("anchor", "all_conv")

@@ -15,6 +15,9 @@ the file and line, never a silently wrong bundle:
 - ``export function``/``async function``/``function*``/``class``/``const`` (one name per
   ``const``), and ``export { a, b as c };``
 
+An import of a name its source does not export is refused too, so a form read wrongly (a
+second name in one ``export const a = 1, b = 2``) shows as soon as anything imports it.
+
 ``export let``/``var`` are refused: an importer's copy would miss a later assignment, which
 an ES import (a live binding) sees; a cycle of imports is refused for the same reason (its
 modules would read each other's names before they are set). Modules are only ever read from
@@ -44,7 +47,7 @@ _EXPORT_DECL = re.compile(
     rf"^export\s+(?P<kind>(?:async\s+)?function\s*\*?|class|const|let|var)\s*(?P<name>{_NAME})",
     re.MULTILINE,
 )
-_EXPORT_LIST = re.compile(r"^export\s*\{(?P<names>[^}]*)\}[ \t]*;?", re.MULTILINE)
+_EXPORT_LIST = re.compile(r"^export\s*\{(?P<names>[^}]*)\}(?!\s*from\b)[ \t]*;?", re.MULTILINE)
 _LINE_START = re.compile(r"^(?:import(?!\s*[(.])|export)\b", re.MULTILINE)  # not import()
 _ALIAS = re.compile(rf"^(?P<name>{_NAME})(?:\s+as\s+(?P<local>{_NAME}))?$")
 _NS = re.compile(rf"^\*\s*as\s+(?P<local>{_NAME})$")
@@ -101,7 +104,7 @@ def _parse(path: Path, root: Path) -> _Module:
         elif clause:
             raise BundleError(
                 f"{_where(path, text, m.start())}: only `import {{ … }}`, `import * as` and "
-                f"`import \"…\"` are bundled, not `import {clause} from`"
+                f'`import "…"` are bundled, not `import {clause} from`'
             )
         imports.append((dep, ns, names))
         cuts.append((m.start(), m.end(), "\n" * m.group().count("\n")))
@@ -148,7 +151,7 @@ def _order(root: Path, entry: Path) -> list[_Module]:
         if path in done:
             return
         if path in visiting:
-            cycle = visiting[visiting.index(path) :] + [path]
+            cycle = [*visiting[visiting.index(path) :], path]
             names = " -> ".join(p.relative_to(root).as_posix() for p in cycle)
             raise BundleError(f"the imports make a cycle, which is not bundled: {names}")
         visiting.append(path)
@@ -177,9 +180,11 @@ def bundle_source(js_root: Path, entry: str) -> tuple[str, tuple[str, ...]]:
         for dep, ns, names in m.imports:
             if ns:
                 lines.append(f"const {ns} = {var[dep]};")
-            for name, local in names:
+            for name, _ in names:
                 if name not in exported[dep]:
-                    raise BundleError(f"{rel[m.path]} imports {name!r}, which {rel[dep]} does not export")
+                    raise BundleError(
+                        f"{rel[m.path]} imports {name!r}, which {rel[dep]} does not export"
+                    )
             if names:
                 taken = ", ".join(n if n == loc else f"{n}: {loc}" for n, loc in names)
                 lines.append(f"const {{ {taken} }} = {var[dep]};")
