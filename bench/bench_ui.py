@@ -116,7 +116,8 @@ def first_map_ms(browser: Browser, url: str, full_bundle: bool) -> dict[str, flo
                 .find((r) => r.name.endsWith('/run'));
               const plotly = res('plotly');
               const all = performance.getEntriesByType('resource');
-              const js = all.filter((r) => /\/static\/js\/|\/bundle\//.test(r.name));
+              const js = all.filter(
+                (r) => r.name.includes('/static/js/') || r.name.includes('/bundle/'));
               const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
               return {
                 first_map: mark('pg:first-activation'),
