@@ -52,12 +52,15 @@ def mount(app: FastAPI, root: Path) -> None:
         """The playground's ES modules as one module; revalidated by its ETag, gzipped when
         the client takes it (built once per change of its files: server/js_bundle.py)."""
         b = bundle.get()
-        headers = {"ETag": b.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-        if b.etag in request.headers.get("if-none-match", ""):
+        zipped = "gzip" in request.headers.get("accept-encoding", "").lower()
+        etag = b.etag[:-1] + '-gzip"' if zipped else b.etag  # one per representation
+        headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+        if zipped:
+            headers["Content-Encoding"] = "gzip"
+        match = request.headers.get("if-none-match", "")
+        if etag in match or match.strip() == "*":
             return Response(status_code=304, headers=headers)
-        body = b.body
-        if "gzip" in request.headers.get("accept-encoding", "").lower():
-            body, headers["Content-Encoding"] = b.gzipped, "gzip"
+        body = b.gzipped if zipped else b.body
         return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
     @router.get("/effects", response_class=HTMLResponse)
