@@ -1,9 +1,9 @@
 """The page's ES modules as one ES module, so that the browser makes one request, not ~50.
 
-Measured (bench/bench_ui.py, cold cache, loopback): the playground's 50 modules, preloaded
-with ``modulepreload``, arrived 0.65 s after navigation, over Chromium's 6 connections per
-host, while each request cost the server about 1.1 ms (a bare StaticFiles 0.85 ms): the
-request count is the cost, not the server. Here each module becomes a function scope,
+Measured (bench/bench_ui.py, cold cache, loopback, a loaded machine): the playground's 50
+modules, preloaded with ``modulepreload``, arrived 0.65 s after navigation, over Chromium's
+6 connections per host, while each request cost the server about 1.1 ms (a bare StaticFiles
+0.85 ms): the request count is the cost, not the server. Here each module becomes a function scope,
 evaluated in the order the browser evaluates modules (depth first along the import
 statements, a module after its imports), and each import becomes a ``const`` taken from the
 module object its source returned. No parser, so only the forms the modules use are taken,
@@ -24,7 +24,8 @@ modules would read each other's names before they are set). Modules are only eve
 ``static/js``: nothing from a user goes in.
 
 The bundle is built at the first request and kept while none of its files changes (their
-mtimes and sizes), so an edited module shows on the next load; its ETag is its SHA-256.
+mtimes and sizes), so an edited module shows on the next load; its ETag is its SHA-256
+(gzipped: with ``-gzip``).
 ``/playground?bundle=0`` serves the separate modules instead, for debugging.
 """
 
@@ -38,9 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _NAME = r"[A-Za-z_$][\w$]*"
-# a static import or re-export at the start of a line, across lines up to its source
+# a static import at the start of a line, across lines up to its source
 _IMPORT = re.compile(
-    r"""^import\s*(?:(?P<clause>[^;"'`]*?)\s*from\s*)?(?P<q>["'])(?P<src>[^"'\n]+)(?P=q)[ \t]*;?""",
+    r"""^import\b\s*(?:(?P<clause>[^;"'`]*?)\s*from\s*)?"""
+    r"""(?P<q>["'])(?P<src>[^"'\n]+)(?P=q)[ \t]*;?""",
     re.MULTILINE,
 )
 _EXPORT_DECL = re.compile(
