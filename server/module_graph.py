@@ -1,9 +1,10 @@
 """The ES modules a page's entry imports, read from the modules themselves.
 
-A page lists them as ``<link rel="modulepreload">`` so that the browser fetches all of them
-at once, instead of discovering them import by import (about 30 modules, several round trips
-deep). The list is the import statements' own: a module added, renamed or dropped is
-preloaded as it is imported, with no second list to keep in step. Only static imports count
+The playground serves them as one file (server/js_bundle.py); with ``?bundle=0`` it lists
+them as ``<link rel="modulepreload">`` so that the browser fetches all of them at once,
+instead of discovering them import by import (about 50 modules, several round trips deep).
+The list is the import statements' own: a module added, renamed or dropped is preloaded as
+it is imported, with no second list to keep in step. Only static imports count
 (``import … from "./x.js"``, ``export … from``); ``import()`` loads on demand.
 """
 

@@ -1,5 +1,6 @@
-"""How the playground page loads: every ES module it imports is preloaded from the one list
-the imports make (server/module_graph.py), and Plotly's long start-up never holds a run back
+"""How the playground page loads: its ES modules as one file (server/js_bundle.py), or with
+``?bundle=0`` one by one, every module it imports preloaded from the one list the imports
+make (server/module_graph.py); and Plotly's long start-up never holds a run back
 (static/js/plotly_early.js, playground.js)."""
 
 from __future__ import annotations
@@ -12,13 +13,28 @@ from bench.bench_ui import share_hash
 pytestmark = pytest.mark.browser
 
 
+def test_the_modules_come_as_one_file(page, server):
+    scripts: list[str] = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/playground#preset=lenet5")
+    page.wait_for_selector("#model-status[data-kind=ok]")
+    page.click("#run-btn")
+    expect(page.locator("#model-status")).to_contain_text("Ran in")
+    assert not errors
+    own = sorted(u.removeprefix(server) for u in scripts if "/vendor/" not in u)
+    assert own == ["/bundle/playground.js", "/static/js/plotly_early.js"]
+
+
 def test_the_modules_preloaded_are_the_modules_loaded(page, server):
+    """``?bundle=0``: the modules one by one, for debugging."""
     loaded: set[str] = set()
     page.on(
         "request",
         lambda r: loaded.add(r.url.split("/static/js/")[1]) if "/static/js/" in r.url else None,
     )
-    page.goto(f"{server}/playground#preset=lenet5")
+    page.goto(f"{server}/playground?bundle=0#preset=lenet5")
     page.wait_for_selector("#model-status[data-kind=ok]")
     preloaded = page.eval_on_selector_all(
         "link[rel=modulepreload]", "links => links.map(l => l.getAttribute('href'))"
@@ -51,7 +67,7 @@ def test_run_pressed_while_the_page_starts_is_not_lost(page, server):
     """Run is disabled in the page's HTML until its script binds it: a click that came
     before the modules started did nothing (a CI run once lost one this way)."""
     held: list = []
-    page.route("**/static/js/playground.js", lambda route: held.append(route))
+    page.route("**/bundle/playground.js", lambda route: held.append(route))
     page.goto(f"{server}/playground#preset=linear_3_2", wait_until="commit")
     page.wait_for_selector("#run-btn", state="attached")
     page.wait_for_function("() => document.readyState === 'interactive'")  # the HTML parsed

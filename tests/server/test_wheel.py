@@ -91,5 +91,7 @@ def test_the_wheel_serves_the_ui_from_a_clean_venv(tmp_path):
         assert start.status_code == 200 and "LeNet" in start.text
         css = httpx.get(srv.url + "/static/css/base.css")
         assert css.status_code == 200 and css.text == (ROOT / "static/css/base.css").read_text()
+        js = httpx.get(srv.url + "/bundle/playground.js")  # built from the wheel's copy
+        assert js.status_code == 200 and "// ---- app.js" in js.text
         health = httpx.get(srv.url + "/healthz")
         assert health.status_code == 200 and health.json()["status"] == "ok"
