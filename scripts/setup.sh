@@ -39,7 +39,9 @@ if [ "$HAVE" != "$WANT" ] && [ "$HAVE" != "${WANT% *} test" ]; then
     fi
     echo "$WANT" >"$STAMP"
 fi
-# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`);
+# tests/server/test_js_bundle.py imports the page's modules, bundled and alone, in Node.
 if [ "${1:-}" = "test" ]; then
     [ -x /usr/bin/chromium ] || apt_install chromium
+    command -v node >/dev/null || apt_install nodejs
 fi

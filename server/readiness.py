@@ -6,11 +6,11 @@ inference of every preset, a first probe) so that no student's first request doe
 (in-process ASGI calls, no socket, marked in their scope so that no client's rate limit
 pays for them): the first call of a route costs FastAPI and pydantic about 2 ms more than
 the next ones, and each preset's verdict is then remembered (``server/verdicts.py``), so a
-student opening a preset gets the answer at once. While this runs, ``/healthz`` answers 503 with ``Retry-After`` and
-``"status": "starting"``: a readiness probe (a load balancer, Docker's HEALTHCHECK,
-``server.child.ChildServer``) sees the server as not ready yet, and a request sent anyway is
-still served, only slower. A warm-up that fails is logged and the server becomes ready all
-the same.
+student opening a preset gets the answer at once. While this runs, ``/healthz`` answers
+503 with ``Retry-After`` and ``"status": "starting"``: a readiness probe (a load balancer,
+Docker's HEALTHCHECK, ``server.child.ChildServer``) sees the server as not ready yet, and a
+request sent anyway is still served, only slower. A warm-up that fails is logged and the
+server becomes ready all the same.
 """
 
 from __future__ import annotations

@@ -130,7 +130,15 @@ class RayWorker(Worker):
             if settings.workers > 1
             else (int(gpus / per_gpu) if per_gpu else max(int(resources.get("CPU", 1)), 1))
         )
-        remote = ray.remote(num_cpus=0 if per_gpu else 1, num_gpus=per_gpu, max_restarts=-1)
+        # no task events: Ray would report every job to its control store (the dashboard's
+        # task list; Ray Serve turns them off for its replicas too); the playground counts its
+        # own jobs in /healthz and /metrics
+        remote = ray.remote(
+            num_cpus=0 if per_gpu else 1,
+            num_gpus=per_gpu,
+            max_restarts=-1,
+            enable_task_events=False,
+        )
         self.device = torch.device("cuda") if per_gpu else device
         self.settings = settings
         self.store = store
