@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -12,19 +11,17 @@ from server.routing import JsonRoute
 from server.schemas.common import errors
 from server.schemas.runs import RunRequest, RunResult
 from server.trainings import find_training
+from server.workers.wire import render_json
 
 router = APIRouter(prefix="/api/models", tags=["runs"], route_class=JsonRoute)
 
 
 class RunJSONResponse(JSONResponse):
-    """JSON by pydantic-core's encoder: 60 µs for LeNet-5's 57 KB, where ``json`` takes 330.
-
-    Non-finite floats never reach it (statistics carry None, payloads are base64 or
-    spelled-out strings); should one slip through it becomes null, still valid JSON.
-    """
+    """JSON by pydantic-core's encoder (``render_json``), or the bytes a worker process or a
+    Ray actor rendered already (``server.workers.wire.for_the_wire``)."""
 
     def render(self, content: object) -> bytes:
-        return pydantic_core.to_json(content, inf_nan_mode="null")
+        return content if isinstance(content, bytes) else render_json(content)
 
 
 @router.post(

@@ -37,7 +37,7 @@ from server.settings import Settings
 from server.store import SqlStore
 from server.worker import Validator, Worker, WorkerLost, full_queue
 from server.workers.context import WorkerContext
-from server.workers.wire import pack_error, unpack_error
+from server.workers.wire import for_the_wire, pack_error, unpack_error
 
 log = logging.getLogger("playground.worker")
 RETRY_AFTER_S = 2  # a worker process restarts in about this long (importing torch)
@@ -322,7 +322,7 @@ def child_main(conn: Connection, settings: Settings, index: int) -> None:
         while (item := jobs.get()) is not None:
             job_id, msg = item
             try:
-                result = translated(ctx, handle, ctx, msg)
+                result = for_the_wire(msg, translated(ctx, handle, ctx, msg))
             except SpecError as exc:
                 answer(job_id, False, pack_error(exc))
             except Exception as exc:

@@ -34,7 +34,7 @@ from server.store import SqlStore
 from server.worker import Validator, Worker, full_queue
 from server.workers.context import WorkerContext
 from server.workers.process import RETRY_AFTER_S, lost, rendezvous
-from server.workers.wire import pack_error, unpack_error
+from server.workers.wire import for_the_wire, pack_error, unpack_error
 
 log = logging.getLogger("playground.worker")
 
@@ -69,7 +69,7 @@ class JobActor:
         from server.worker import translated
 
         try:
-            ok, out = True, translated(self.ctx, handle, self.ctx, msg)
+            ok, out = True, for_the_wire(msg, translated(self.ctx, handle, self.ctx, msg))
         except SpecError as exc:
             ok, out = False, pack_error(exc)
         except Exception as exc:

@@ -5,6 +5,7 @@ workspace is pinned to one process (rendezvous hashing); /healthz reports every 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Any
 
@@ -112,3 +113,17 @@ def test_the_servers_record_cache_forgets_what_a_worker_saved(make_api):
     assert api.ok(api.get(url))["version"] == 2
     frozen = api.ok(api.get(f"{url}/parameters"))["totals"]["frozen"]
     assert frozen == 8  # linear.weight (2×3) and linear.bias (2)
+
+
+def test_a_run_crosses_as_the_json_the_route_sends():
+    """A worker process (or a Ray actor) renders a run's answer to its JSON bytes; the route
+    sends those bytes as they are: the same body as the embedded worker's dict gives."""
+    from server.ops.messages import Read, Run
+    from server.routers.runs import RunJSONResponse
+    from server.workers.wire import for_the_wire
+
+    result = {"outputs": {"y": {"data": "AAA=", "shape": [1]}}, "stats": {"mean": None}}
+    sent = for_the_wire(Run("w", "m", 1, request=None), result)
+    assert isinstance(sent, bytes) and json.loads(sent) == result
+    assert RunJSONResponse(sent).body == RunJSONResponse(result).body
+    assert for_the_wire(Read("w", "m", 1), result) is result  # anything else: as it is
