@@ -110,3 +110,16 @@ def test_the_warm_up_validates_every_preset_through_the_app(cold, make_client) -
         200,
         200,
     ]
+
+
+def test_a_preset_over_the_limits_is_no_warning(cold, make_client, caplog) -> None:
+    """A server whose limits leave out some presets (the transformer's 44 M parameters, the
+    deeper ones' layer counts) starts without a warning: the teacher chose those limits."""
+    with caplog.at_level(logging.INFO, logger="playground"):
+        client = make_client(max_params=1_000_000, max_layers=8)
+        cold.set()
+        _wait_ready(client)
+    verdicts = client.app.state.playground.verdicts
+    transformer = verdicts.get(verdicts.key(PRESETS["transformer"].spec))
+    assert transformer is None or not transformer["valid"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
