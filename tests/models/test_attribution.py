@@ -20,6 +20,7 @@ from captum.attr import (
     Occlusion,
     Saliency,
 )
+from preset_samples import built, sample
 
 from models.attribution import AttributionLimits, AttributionOptions, attribute
 from models.build import build
@@ -28,17 +29,6 @@ from models.featvis import FeatVisOptions, total_variation, visualize
 from models.gradients import LossTarget, gradients
 from models.interventions import Intervention, intervened, patch_sources
 from models.presets import PRESETS
-
-
-def built(name: str):
-    b = build(PRESETS[name].spec, seed=0)
-    b.model.eval()
-    return b
-
-
-def sample(name: str, seed: int = 1) -> torch.Tensor:
-    shape = PRESETS[name].spec["inputs"]["x"]["shape"]
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def leaf(x: torch.Tensor) -> torch.Tensor:

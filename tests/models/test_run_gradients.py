@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from preset_samples import built, sample
 
 from models.attribution import AttributionLimits
 from models.build import build
@@ -20,17 +21,6 @@ from models.presets import PRESETS
 from models.probe import describe, probe
 from models.run_gradients import RunGradients, check_cost
 from models.tensors import decode
-
-
-def built(name: str):
-    b = build(PRESETS[name].spec, seed=0)
-    b.model.eval()
-    return b
-
-
-def sample(name: str, seed: int = 1) -> torch.Tensor:
-    shape = PRESETS[name].spec["inputs"]["x"]["shape"]
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def by_hand(model, inputs: dict, scalar) -> tuple[dict, dict]:
