@@ -6,16 +6,19 @@ LeNet-5 that runs on open and selects conv1, in a fresh browser context each tim
 HTTP cache, no localStorage: a first visit, which creates a workspace) with the cache also
 disabled over CDP, in a viewport tall enough (1366×1600) to hold conv1 … conv2. Times are
 the page's own marks, from navigation start: ``pg:first-activation`` (the first layer's maps
-drawn) and ``pg:drawn:<layer>`` (each layer's first figure): "all 22 conv maps" is when both
-conv1's 6 and conv2's 16 are drawn. The path covers the HTML, CSS and ES modules, a
-workspace, building the model, the run (Plotly, preloaded, starts once it is sent), decoding
-and drawing; the printed phases are the page's marks and resource timings.
+on screen), ``pg:drawn:<layer>`` (a layer's maps on screen: painted on canvases from the
+run's answer, static/js/map_canvas.js, without waiting for Plotly) and
+``pg:interactive:<layer>`` (Plotly's figure drawn in their place: hover values, zoom, colour
+bar). "All 22 conv maps" is when both conv1's 6 and conv2's 16 are, painted and interactive
+in two columns. The path covers the HTML, CSS and ES modules, a workspace, building the
+model, the run (Plotly, preloaded, starts once it is sent), decoding, painting and drawing;
+the printed phases are the page's marks and resource timings.
 
 Anchor in the same run, interleaved: a plain page (no modules, no build) with the same
 Plotly bundle in a ``<script>`` tag that asks the same run of an already built LeNet-5 while
-Plotly loads, then draws the same 22 heatmaps (conv1's 6 and conv2's 16, one figure each,
-a subplot per map). Targets: all 22 maps ≤ the anchor's time; first map ≤ 1.0 s (quiet
-machine).
+Plotly loads, then draws the same 22 heatmaps with Plotly (conv1's 6 and conv2's 16, one
+figure each, a subplot per map): its maps are on screen and interactive at once. Targets:
+all 22 maps on screen ≤ the anchor's time; first map ≤ 1.0 s (quiet machine).
 
 ``--unbundled`` adds the page with its ES modules one by one (``/playground?bundle=0``, each
 preloaded with ``modulepreload``), as it was served before server/js_bundle.py made them one
@@ -123,7 +126,7 @@ def first_map_ms(
         page.goto(url)
         # the mark is set with the first layer's data-drawn (wait_for_function would need eval,
         # which the page's CSP refuses)
-        page.wait_for_selector("#act-conv2 .fig[data-drawn]", timeout=30_000)
+        page.wait_for_selector("#act-conv2 .fig[data-interactive]", timeout=30_000)
         if errors:
             raise RuntimeError(f"the page failed: {errors}")
         return page.evaluate(
@@ -154,6 +157,9 @@ def first_map_ms(
                 draw_start: mark('pg:first-draw-start'),
                 conv1: mark('pg:drawn:conv1'),
                 all_conv: Math.max(mark('pg:drawn:conv1'), mark('pg:drawn:conv2')),
+                first_interactive: mark('pg:interactive:conv1'),
+                all_interactive: Math.max(
+                  mark('pg:interactive:conv1'), mark('pg:interactive:conv2')),
               };
             }"""
         )
@@ -353,9 +359,11 @@ def report(rows: dict[str, list[dict[str, float]]], grid: dict, runs: int, laten
         ("run_done", "run answered"),
         ("plotly_ready", "Plotly parsed and run"),
         ("shown", "results laid out"),
-        ("draw_start", "first figure starts"),
-        ("first_map", "first activation map drawn"),
-        ("all_conv", "all 22 conv maps drawn"),
+        ("draw_start", "first Plotly figure starts"),
+        ("first_map", "first map on screen"),
+        ("all_conv", "all 22 conv maps on screen"),
+        ("first_interactive", "conv1 interactive (Plotly)"),
+        ("all_interactive", "all 22 interactive (Plotly)"),
         ("requests", "requests before the maps"),
         ("js_requests", "of which ES module files"),
     ]:
@@ -363,21 +371,27 @@ def report(rows: dict[str, list[dict[str, float]]], grid: dict, runs: int, laten
         print(f"{label:32}" + "".join(f"{med(v, key):{14 - len(unit)}.0f}{unit}" for v in shown))
     anchor_all = med("anchor", "all_conv")
     print(
-        f"anchor page (same Plotly bundle, same run, no modules): conv1 drawn "
-        f"{med('anchor', 'conv1'):.0f} ms, all 22 {anchor_all:.0f} ms"
+        f"anchor page (same Plotly bundle, same run, no modules; drawn by Plotly, so on screen "
+        f"and interactive at once): conv1 {med('anchor', 'conv1'):.0f} ms, all 22 "
+        f"{anchor_all:.0f} ms"
     )
     for v in [v for v in ("page", "modules") if v in rows]:
-        each = ", ".join(
-            f"{r['all_conv']:.0f}/{a['all_conv']:.0f}"
-            for r, a in zip(rows[v], rows["anchor"], strict=True)
-        )
-        ratio = med(v, "all_conv") / anchor_all
+        for key, what in [("all_conv", "on screen"), ("all_interactive", "interactive")]:
+            each = ", ".join(
+                f"{r[key]:.0f}/{a['all_conv']:.0f}"
+                for r, a in zip(rows[v], rows["anchor"], strict=True)
+            )
+            ratio = med(v, key) / anchor_all
+            target = f"{'meets' if ratio <= 1 else 'MISSES'} ≤ 1; " if key == "all_conv" else ""
+            print(
+                f"{columns[v]}: all 22 conv maps {what}, page/anchor = {ratio:.2f} "
+                f"({target}each run {each} ms)"
+            )
         first = med(v, "first_map")
         verdict = "meets" if first <= TARGET_FIRST_S * 1000 else "MISSES"
         print(
-            f"{columns[v]}: all 22 conv maps, page/anchor = {ratio:.2f} "
-            f"({'meets' if ratio <= 1 else 'MISSES'} ≤ 1; each run {each} ms); first map "
-            f"{first / 1000:.2f} s ({verdict} the {TARGET_FIRST_S} s target, quiet machine)"
+            f"{columns[v]}: first map on screen {first / 1000:.2f} s ({verdict} the "
+            f"{TARGET_FIRST_S} s target, quiet machine)"
         )
     if "modules" in rows:
         print(

@@ -5,7 +5,26 @@
  * ColorBrewer RdBu (blue below zero, red above, white at zero) for signed values.
  */
 
-const VIRIDIS = "Viridis";
+// Plotly's own "Viridis" stops, written out so that map_canvas.js paints the same colours
+export const VIRIDIS = [
+  [0, "#440154"],
+  [0.06274509803921569, "#48186a"],
+  [0.12549019607843137, "#472d7b"],
+  [0.18823529411764706, "#424086"],
+  [0.25098039215686274, "#3b528b"],
+  [0.3137254901960784, "#33638d"],
+  [0.3764705882352941, "#2c728e"],
+  [0.4392156862745098, "#26828e"],
+  [0.5019607843137255, "#21918c"],
+  [0.5647058823529412, "#1fa088"],
+  [0.6274509803921569, "#28ae80"],
+  [0.6901960784313725, "#3fbc73"],
+  [0.7529411764705882, "#5ec962"],
+  [0.8156862745098039, "#84d44b"],
+  [0.8784313725490196, "#addc30"],
+  [0.9411764705882353, "#d8e219"],
+  [1, "#fde725"],
+];
 const RDBU = [
   [0, "#2166ac"],
   [0.1, "#4393c3"],
@@ -66,7 +85,7 @@ export function plotlyReady() {
  */
 export async function warmUp() {
   const Plotly = await plotlyReady();
-  if (document.querySelector(".js-plotly-plot, .fig:not([data-drawn])")) return; // one waits
+  if (document.querySelector(".js-plotly-plot, .fig:not([data-drawn]), .fig.painted")) return; // one waits
   const div = document.createElement("div");
   div.className = "plotly-warmup";
   div.setAttribute("aria-hidden", "true");
@@ -144,6 +163,42 @@ function hoverValue(exact) {
 }
 
 /**
+ * Where heatmapGrid puts things, in a figure `width` pixels wide: its height and margins,
+ * and each map's subplot as paper fractions (x: [x0, x1], y: [y0, y1], y up, the title
+ * above y1). map_canvas.js paints at the same places, so Plotly's figure lands on its canvas.
+ */
+export function gridGeometry(n, mapRows, mapCols, width, opts = {}) {
+  const { rowsPx = null, rowLabels = null, attention = false } = opts;
+  const cols = rowLabels ? Math.min(n, width > 700 ? 3 : 2) : gridColumns(n, width - 60);
+  const gridRows = Math.ceil(n / cols);
+  const gap = 0.02;
+  const cellW = (1 - gap * (cols - 1)) / cols;
+  const plotW = (width - 70) * cellW; // pixels per map
+  let cellPx = rowsPx ?? Math.max(36, Math.min(plotW * (mapRows / mapCols), 220));
+  if (rowLabels) cellPx = Math.max(cellPx, mapRows * 13);
+  // attention: each map's axes say what they are (query rows attend to key columns), with
+  // the positions (or the words) along them
+  const longest = Math.max(0, ...(rowLabels || []).map((w) => String(w).length));
+  const axisPx = attention ? 26 + (rowLabels ? Math.min(longest, 12) * 5.5 : 0) : 0;
+  const titlePx = 16 + axisPx;
+  const height = gridRows * (cellPx + titlePx) + 16;
+  // r: room for the colour bar and its labels ("−0.25"), or Plotly widens it and the
+  // maps move under a painting (map_canvas.js)
+  const margin = { l: rowLabels ? 70 : attention ? 48 : 4, r: 72, t: 16, b: 4 };
+  const rowFrac = 1 / gridRows;
+  const cells = [];
+  for (let i = 0; i < n; i += 1) {
+    const r = Math.floor(i / cols);
+    const c = i % cols;
+    const x0 = c * (cellW + gap);
+    const y1 = 1 - r * rowFrac;
+    const y0 = y1 - rowFrac * (cellPx / (cellPx + titlePx));
+    cells.push({ row: r, col: c, x: [x0, x0 + cellW], y: [y0, y1 - rowFrac * 0.02], top: y1 });
+  }
+  return { cols, height, margin, cells, cellPx, plotW };
+}
+
+/**
  * One figure, one heatmap subplot per map. maps: [{z, title, hover}], all the same size
  * (rows × cols); range: [lo, hi] for the shared colour axis; exact: false when z are u8
  * levels (no value printed in cells or hover labels).
@@ -156,44 +211,28 @@ export async function heatmapGrid(
   const Plotly = await plotlyReady();
   const width = Math.max(div.clientWidth || 600, 240);
   const n = maps.length;
-  const cols = rowLabels ? Math.min(n, width > 700 ? 3 : 2) : gridColumns(n, width - 60);
-  const gridRows = Math.ceil(n / cols);
   const mapRows = maps[0].z.length;
   const mapCols = maps[0].z[0].length;
-  const gap = 0.02;
-  const cellW = (1 - gap * (cols - 1)) / cols;
-  const plotW = (width - 70) * cellW; // pixels per map
-  let cellPx = rowsPx ?? Math.max(36, Math.min(plotW * (mapRows / mapCols), 220));
-  if (rowLabels) cellPx = Math.max(cellPx, mapRows * 13);
-  // attention: each map's axes say what they are (query rows attend to key columns), with
-  // the positions (or the words) along them
-  const longest = Math.max(0, ...(rowLabels || []).map((w) => String(w).length));
-  const axisPx = attention ? 26 + (rowLabels ? Math.min(longest, 12) * 5.5 : 0) : 0;
-  const titlePx = 16 + axisPx;
-  const height = gridRows * (cellPx + titlePx) + 16;
+  const geo = gridGeometry(n, mapRows, mapCols, width, { rowsPx, rowLabels, attention });
+  const { cellPx, plotW } = geo;
   const layout = {
-    height,
-    margin: { l: rowLabels ? 70 : attention ? 48 : 4, r: 60, t: 16, b: 4 },
+    height: geo.height,
+    margin: geo.margin,
     coloraxis: colorAxis(range[0], range[1]),
     annotations: [],
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
   };
-  const rowFrac = 1 / gridRows;
   // with words on both axes (attention), the hover names the pair: "movie → good"
   const pairs =
     rowLabels && rowLabels.length === mapRows && mapRows === mapCols
       ? rowLabels.map((a) => rowLabels.map((b) => `${plain(a)} → ${plain(b)}`))
       : null;
   const traces = maps.map((m, i) => {
-    const r = Math.floor(i / cols);
-    const c = i % cols;
+    const { col: c, x, y, top } = geo.cells[i];
     const k = i === 0 ? "" : String(i + 1);
-    const x0 = c * (cellW + gap);
-    const y1 = 1 - r * rowFrac;
-    const y0 = y1 - rowFrac * (cellPx / (cellPx + titlePx));
-    const xExtra = { domain: [x0, x0 + cellW], anchor: `y${k}` };
-    const yExtra = { domain: [y0, y1 - rowFrac * 0.02], anchor: `x${k}`, autorange: "reversed" };
+    const xExtra = { domain: x, anchor: `y${k}` };
+    const yExtra = { domain: y, anchor: `x${k}`, autorange: "reversed" };
     if (attention) {
       const small = { size: 9 };
       Object.assign(xExtra, { showticklabels: true, tickfont: small });
@@ -215,8 +254,8 @@ export async function heatmapGrid(
     layout[`yaxis${k}`] = bareAxis(yExtra);
     layout.annotations.push({
       text: plain(m.title),
-      x: x0 + cellW / 2,
-      y: y1,
+      x: (x[0] + x[1]) / 2,
+      y: top,
       xref: "paper",
       yref: "paper",
       yanchor: "bottom",

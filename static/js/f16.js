@@ -69,14 +69,17 @@ function decodeF32(text) {
   return out;
 }
 
-/** u8 codes -> offset + code × scale, each within scale / 2 of the exact value. */
+/**
+ * u8 codes -> offset + code × scale, each within scale / 2 of the exact value; the codes and
+ * the 256 levels are kept too (map_canvas.js paints a colour per code).
+ */
 function decodeU8(text, scale, offset) {
-  const bytes = base64Bytes(text);
+  const codes = base64Bytes(text);
   const levels = new Float32Array(256);
   for (let c = 0; c < 256; c += 1) levels[c] = offset + c * scale;
-  const out = new Float32Array(bytes.length);
-  for (let i = 0; i < bytes.length; i += 1) out[i] = levels[bytes[i]];
-  return out;
+  const values = new Float32Array(codes.length);
+  for (let i = 0; i < codes.length; i += 1) values[i] = levels[codes[i]];
+  return { values, codes, levels };
 }
 
 let CRC_TABLE = null;
@@ -108,21 +111,25 @@ export function sameValues(f32Payload, u8Payload) {
 /**
  * A payload {shape, dtype, encoding, data, true_shape?} -> {shape, dtype, values, trueShape,
  * approx}. values is a Float32Array in C order; approx is true for u8 (values to draw, not
- * to read: the exact ones are a request away, see exact.js).
+ * to read: the exact ones are a request away, see exact.js), whose decoded tensor also
+ * holds its codes (Uint8Array) and the value of each code (levels, Float32Array(256)).
  */
 export function decodePayload(payload) {
   let values;
+  let u8 = null;
   if (payload.encoding === "f16") values = decodeF16(payload.data);
   else if (payload.encoding === "f32") values = decodeF32(payload.data);
-  else if (payload.encoding === "u8")
-    values = decodeU8(payload.data, payload.scale, payload.offset);
-  else values = Float32Array.from([payload.data].flat(Infinity), Number);
+  else if (payload.encoding === "u8") {
+    u8 = decodeU8(payload.data, payload.scale, payload.offset);
+    values = u8.values;
+  } else values = Float32Array.from([payload.data].flat(Infinity), Number);
   return {
     shape: payload.shape,
     dtype: payload.dtype,
     values,
     trueShape: payload.true_shape || null,
     approx: payload.encoding === "u8",
+    ...(u8 ? { codes: u8.codes, levels: u8.levels } : {}),
   };
 }
 

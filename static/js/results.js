@@ -1,8 +1,12 @@
 /**
  * A run's results: the outputs (class scores as bars, one tag per word for a tagger), the
  * inputs, and one card per layer with its activation, its extras (LSTM h_n/c_n, attention
- * per head), statistics, histogram and downloads. Figures are drawn lazily, one at a time,
- * as their cards come into view; the first one drawn sets the "pg:first-activation" mark.
+ * per head), statistics, histogram and downloads. Grids of maps are painted at once on
+ * canvases (map_canvas.js) as soon as the run is shown, without Plotly; Plotly's figures are
+ * drawn lazily, one at a time, as their cards come into view, replacing the paintings. A
+ * figure on screen has data-drawn (its layer's first: the "pg:drawn:<layer>" mark; the first
+ * layer's: "pg:first-activation"); once Plotly has drawn it (hover, zoom, colour bar), also
+ * data-interactive (the "pg:interactive:<layer>" mark).
  * Maps come as u8 (for colour); what shows a number (hover, cell text, a prediction, a
  * download) takes the exact float32 values from exact.js, on first use.
  */
@@ -11,6 +15,7 @@ import { purge } from "./charts.js";
 import { downloadButtons } from "./download.js";
 import { el, fmtShape, replace } from "./dom.js";
 import { ExactValues } from "./exact.js";
+import { unpaint } from "./map_canvas.js";
 import { decodePayload } from "./f16.js";
 import { histogram, statsLine } from "./hist.js";
 import { outputReading } from "./outputs.js";
@@ -91,8 +96,40 @@ export class Results {
       outs,
       acts,
     );
-    for (const fig of this.root.querySelectorAll(".fig")) this.observer.observe(fig);
     performance.mark("pg:results-shown");
+    this.paintAll();
+    for (const fig of this.root.querySelectorAll(".fig")) this.observer.observe(fig);
+  }
+
+  /** Paint every grid of maps at once (canvases: no Plotly needed), marked as drawn. */
+  paintAll() {
+    const figs = [...this.root.querySelectorAll(".fig")];
+    const widths = figs.map((fig) => fig.clientWidth); // one layout, before any painting
+    figs.forEach((fig, i) => {
+      try {
+        const plan = fig.plan();
+        if (!plan.paint) return;
+        fig.planned = plan; // Plotly's figure draws the same plan
+        plan.paint(fig, widths[i]);
+        this.drawn(fig, plan);
+      } catch (err) {
+        fig.planned = null; // Plotly draws it (or says why it cannot)
+      }
+    });
+  }
+
+  /** The marks of a figure now on screen (painted or drawn by Plotly), and its notes. */
+  drawn(fig, plan) {
+    if (fig.dataset.drawn) return;
+    for (const note of plan.notes) fig.parentElement.append(el("p", { class: "note", text: note }));
+    fig.dataset.drawn = plan.kind;
+    const layer = fig.closest(".act-card")?.dataset.layer;
+    if (layer && !performance.getEntriesByName(`pg:drawn:${layer}`).length)
+      performance.mark(`pg:drawn:${layer}`); // each layer's first map (bench_ui.py)
+    if (!this.firstDrawn && fig.closest(".act-card:not(.input-card)")) {
+      this.firstDrawn = true;
+      performance.mark("pg:first-activation");
+    }
   }
 
   /** Scroll to a layer's (or an input's) card and flash it; false when there is none. */
@@ -299,22 +336,21 @@ export class Results {
       const { fig, gen } = this.queue.shift();
       if (gen !== this.gen || !fig.isConnected) continue;
       try {
-        if (!this.firstDrawn) performance.mark("pg:first-draw-start");
-        const plan = fig.plan();
+        if (!performance.getEntriesByName("pg:first-draw-start").length)
+          performance.mark("pg:first-draw-start");
+        const plan = fig.planned || fig.plan();
+        fig.planned = null;
         await plan.draw(fig);
-        for (const note of plan.notes)
-          fig.parentElement.append(el("p", { class: "note", text: note }));
-        fig.dataset.drawn = plan.kind;
+        unpaint(fig); // Plotly's figure lies under the painting: nothing moves
+        this.drawn(fig, plan);
+        fig.dataset.interactive = plan.kind;
         if (fig.approx && fig.on) fig.on("plotly_hover", () => this.upgrade(fig));
         if (this.pinned?.isConnected) this.pinned.scrollIntoView({ block: "start" });
         const layer = fig.closest(".act-card")?.dataset.layer;
-        if (layer && !performance.getEntriesByName(`pg:drawn:${layer}`).length)
-          performance.mark(`pg:drawn:${layer}`); // each layer's first map (bench_ui.py)
-        if (!this.firstDrawn && fig.closest(".act-card:not(.input-card)")) {
-          this.firstDrawn = true;
-          performance.mark("pg:first-activation");
-        }
+        if (layer && !performance.getEntriesByName(`pg:interactive:${layer}`).length)
+          performance.mark(`pg:interactive:${layer}`); // Plotly drew it (bench_ui.py)
       } catch (err) {
+        unpaint(fig);
         replace(
           fig,
           el("p", { class: "error-text", text: `This view could not be drawn: ${err.message}` }),

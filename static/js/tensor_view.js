@@ -8,6 +8,7 @@
 import { bars, heatmap, heatmapGrid } from "./charts.js";
 import { fmtNum, fmtShape } from "./dom.js";
 import { matrix, squeezed } from "./f16.js";
+import { paintGrid } from "./map_canvas.js";
 
 export const MAX_MAPS = 64;
 const MAX_BARS = 256;
@@ -25,8 +26,10 @@ function rangeOf(values, stats) {
 
 /**
  * Plan the view of a decoded tensor. opts: stats, labels (class names), tokens (words),
- * mapName ("ch" or "head"). Returns {kind, notes, draw(div) -> Promise}. A tensor decoded
- * from u8 (approx) is drawn without numbers: its hover says the exact value is loading.
+ * mapName ("ch" or "head"). Returns {kind, notes, draw(div) -> Promise}, and for a grid of
+ * maps without words or attention also paint(div, width): the same maps at once on canvases
+ * (map_canvas.js), for Plotly's figure to replace. A tensor decoded from u8 (approx) is
+ * drawn without numbers: its hover says the exact value is loading.
  */
 export function planView(tensor, opts = {}) {
   const { stats = null, labels = null, tokens = null, mapName = "ch" } = opts;
@@ -105,15 +108,18 @@ export function planView(tensor, opts = {}) {
   if (c > count)
     notes.push(`Showing the first ${count} of ${c} ${mapName === "head" ? "heads" : "channels"}.`);
   const words = wordsFor(h);
+  const attention = mapName === "head";
+  const titles = Array.from({ length: count }, (_, i) => `${mapName} ${i}`);
   return {
     kind: "grid",
     notes,
     draw: (div) => {
-      const maps = [];
-      for (let i = 0; i < count; i += 1)
-        maps.push({ z: matrix(values, i * h * w, h, w), title: `${mapName} ${i}` });
-      const attention = mapName === "head";
+      const maps = titles.map((title, i) => ({ z: matrix(values, i * h * w, h, w), title }));
       return heatmapGrid(div, maps, { range, rowLabels: words, attention, exact });
     },
+    paint:
+      words || attention
+        ? null
+        : (div, width) => paintGrid(div, tensor, { count, h, w, range, titles, width }),
   };
 }
