@@ -35,9 +35,10 @@ export class App {
     this.focus = hash.focus || store.state.focus; // the lesson's layer: shown after the first run
     this.lastRun = null;
     this.inputsJSON = null;
-    // settles when the first run is on its way (or could not be sent): playground.js starts
-    // Plotly then, so that its long start-up does not hold the run back
-    this.runSent = new Promise((resolve) => (this.sentRun = resolve));
+    // settles when the first run's maps are on screen (painted without Plotly), or when it
+    // failed: playground.js starts Plotly then, so that its long start-up holds back neither
+    // the run nor its painting
+    this.runShown = new Promise((resolve) => (this.shownRun = resolve));
     this.session = session;
     this.validator = new Validator((r) => this.onValidated(r));
     const edited = () => this.edited();
@@ -296,7 +297,6 @@ export class App {
       const started = performance.now();
       const pending = this.session.withModel((id) => api.run(id, body));
       performance.mark("pg:run-sent");
-      this.sentRun();
       const res = await pending;
       if (seq !== this.runSeq) return;
       performance.mark("pg:run-answered");
@@ -308,6 +308,7 @@ export class App {
         res,
         new ExactValues((capture) => this.session.withModel((id) => api.run(id, again(capture)))),
       );
+      this.shownRun();
       this.say(
         `Ran in ${state.mode} mode: ${res.elapsed_ms.toFixed(1)} ms on the worker, ${Math.round(performance.now() - started)} ms round trip.`,
         "ok",
@@ -315,7 +316,7 @@ export class App {
       if (this.focus && this.results.scrollTo(this.focus)) this.focus = null;
     } catch (err) {
       if (seq === this.runSeq) this.report(err, true);
-      this.sentRun(); // no run to wait for: the page may start Plotly
+      this.shownRun(); // no run to wait for: the page may start Plotly
     }
   }
 

@@ -85,7 +85,8 @@ export function plotlyReady() {
  */
 export async function warmUp() {
   const Plotly = await plotlyReady();
-  if (document.querySelector(".js-plotly-plot, .fig:not([data-drawn]), .fig.painted")) return; // one waits
+  // a figure waits (not drawn, or only painted: map_canvas.js)
+  if (document.querySelector(".js-plotly-plot, .fig:not([data-drawn]), .fig.painted")) return;
   const div = document.createElement("div");
   div.className = "plotly-warmup";
   div.setAttribute("aria-hidden", "true");
@@ -258,6 +259,7 @@ export async function heatmapGrid(
       y: top,
       xref: "paper",
       yref: "paper",
+      xanchor: "center", // "auto" would pin the first column's left and the last's right
       yanchor: "bottom",
       showarrow: false,
       font: { size: 11 },

@@ -1,8 +1,8 @@
 /**
  * The playground page's entry: read the hash into the state, start building the model at
  * once (a link that runs on open needs no catalog to do so), load the catalog, then hand
- * everything to the App. Plotly (preloaded by the page) is started once the first run is on
- * its way, so that its start-up overlaps the server's work.
+ * everything to the App. Plotly (preloaded by the page) is started once the first run's maps
+ * are painted (map_canvas.js), so that its start-up holds back neither the run nor them.
  */
 
 import { installAccessPrompt } from "./access.js";
@@ -56,13 +56,14 @@ async function main() {
   early?.catch(() => {}); // reported by App.start
   const app = new App(store, await catalog, hash, session);
   app.start(notice, early);
-  // Plotly's start-up is one long task on the main thread (0.7-0.9 s). Unless it ran while
-  // the modules loaded (plotly_early.js), it starts once the run is on its way (a link that
-  // runs on open), so that the build's answer never waits behind it to send the run, and
-  // the server works while Plotly starts. Without a run to draw soon, a warm-up figure then
-  // pays Plotly's first-figure costs before anyone is looking (with one, it would only
-  // delay the real figures: bench_ui.py).
-  if (state.autorun) app.runSent.then(() => plotlyReady().catch(() => {}));
+  // Plotly's start-up is one long task on the main thread (0.3-0.9 s). Unless it ran while
+  // the modules loaded (plotly_early.js), it starts once the run's maps are painted (a link
+  // that runs on open; map_canvas.js paints them without Plotly), so that neither the
+  // build's answer nor the run's waits behind it. Without a run to draw soon, a warm-up
+  // figure then pays Plotly's first-figure costs before anyone is looking (with one, it
+  // would only delay the real figures: bench_ui.py).
+  const painted = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  if (state.autorun) app.runShown.then(painted).then(() => plotlyReady().catch(() => {}));
   else plotlyReady().then(warmUp).catch(() => {});
   window.addEventListener("hashchange", () => {
     if (location.hash !== store.written) location.reload(); // another link pasted in this tab

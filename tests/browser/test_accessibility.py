@@ -134,7 +134,7 @@ def test_charts_re_lay_out_when_the_type_size_changes(page, server):
     expect(page.locator("#model-status")).to_contain_text("built")
     page.click("#run-btn")
     fig = "#act-conv1 .fig"
-    expect(page.locator(fig)).to_have_attribute("data-drawn", "grid")
+    expect(page.locator(fig)).to_have_attribute("data-interactive", "grid")
     assert chart_fits(page, fig)
     before = page.evaluate(FITS, fig)
     page.click("#big-type")

@@ -365,7 +365,7 @@ def test_small_maps_print_their_values_in_the_cells(page, server, shot):
     page.goto(f"{server}/playground#preset=lenet5&tab=run&run")
     expect(page.locator("#model-status")).to_contain_text("Ran in")
     page.click("#stack .block[data-layer=conv1] .block-type")
-    expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-drawn", "grid")
+    expect(page.locator("#act-conv1 .fig")).to_have_attribute("data-interactive", "grid")
     assert page.locator("#act-conv1 .hm text").count() == 0  # 28×28: colours only
 
 

@@ -32,7 +32,7 @@ def _run_lenet(page, server) -> list[dict]:
     page.click("#run-btn")
     expect(page.locator("#model-status")).to_contain_text("Ran in")
     page.click("#stack .block[data-layer=conv1] .block-type")
-    page.wait_for_selector("#act-conv1 .fig[data-drawn=grid]")
+    page.wait_for_selector("#act-conv1 .fig[data-interactive=grid]")
     return bodies
 
 

@@ -39,7 +39,7 @@ def test_gradient_maps_drawn_beside_activations(page, server, shot):
     assert run["gradients"]["target"] is not None
     card = page.locator("#act-conv1 [data-gradient=conv1] .fig")
     card.scroll_into_view_if_needed()
-    expect(card).to_have_attribute("data-drawn", "grid")
+    expect(card).to_have_attribute("data-interactive", "grid")
     oracle = torch_gradients()
     api = decode(run["activations"]["conv1"]["gradient"]["tensor"], max_elements=10**6).numpy()
     np.testing.assert_array_equal(api, oracle["conv1"])  # f32 on the CPU: bit for bit

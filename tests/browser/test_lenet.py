@@ -37,14 +37,14 @@ def test_start_page_opens_lenet_and_draws_its_maps(page, server, shot, heatmaps)
     page.wait_for_selector("#stack .block[data-layer=fc3]")
     page.wait_for_selector("#model-status[data-kind=ok]")
     page.click("#run-btn")
-    page.wait_for_selector("#act-conv1 .fig[data-drawn=grid]")
+    page.wait_for_selector("#act-conv1 .fig[data-interactive=grid]")
     assert heatmaps(page, "#act-conv1 .fig") == 6
     z = page.evaluate("document.querySelector('#act-conv1 .fig').data[0].z")
     assert (len(z), len(z[0])) == (28, 28)
     shot(page, "lenet_conv1", docs=True)
 
     page.click("#stack .block[data-layer=pool2] .block-feedback")  # a click on the block jumps
-    page.wait_for_selector("#act-pool2 .fig[data-drawn=grid]")
+    page.wait_for_selector("#act-pool2 .fig[data-interactive=grid]")
     assert heatmaps(page, "#act-pool2 .fig") == 16
     z = page.evaluate("document.querySelector('#act-pool2 .fig').data[15].z")
     assert (len(z), len(z[0])) == (6, 6)
@@ -59,7 +59,7 @@ def test_activations_match_plain_torch(page, server):
     page.click("#run-btn")
     expect(page.locator("#model-status")).to_contain_text("Ran in")
     page.click("#stack .block[data-layer=conv1] .block-type")  # maps are drawn as they show
-    page.wait_for_selector("#act-conv1 .fig[data-drawn]")
+    page.wait_for_selector("#act-conv1 .fig[data-interactive]")
     expected = lenet_activations(seed=0)
     conv1 = expected["conv1"][0]
     # drawn from u8: 256 levels from the minimum to the maximum, each within half a level

@@ -47,16 +47,18 @@ def test_the_modules_preloaded_are_the_modules_loaded(page, server):
 
 def test_plotly_never_holds_the_run_back(page, server):
     """A link that runs on open: Plotly's start-up runs either while the modules load (done
-    before the page's script starts) or once the run is sent, never in between."""
+    before the page's script starts) or once the run's maps are painted (map_canvas.js),
+    never in between; Plotly's figures follow."""
     page.goto(f"{server}/playground{share_hash()}")
-    page.wait_for_selector("#act-conv1 .fig[data-drawn=grid]")
+    page.wait_for_selector("#act-conv1 .fig[data-interactive=grid]")
     marks = page.evaluate(
         "() => Object.fromEntries(performance.getEntriesByType('mark')"
         ".filter((m) => m.name.startsWith('pg:')).map((m) => [m.name, m.startTime]))"
     )
     ready = marks["pg:plotly-ready"]
-    assert ready < marks["pg:boot"] or marks["pg:run-sent"] < ready, marks
-    assert ready <= marks["pg:first-activation"]
+    assert ready < marks["pg:boot"] or marks["pg:first-activation"] < ready, marks
+    assert marks["pg:run-sent"] < marks["pg:first-activation"]
+    assert ready <= marks["pg:interactive:conv1"]
     # the first activation is a layer's first map, marked in the same step (whichever layer
     # the page drew first: the order follows what is in view)
     first_layer = min(t for n, t in marks.items() if n.startswith("pg:drawn:"))

@@ -24,7 +24,7 @@ def drawn_values(page: Page) -> dict[str, list]:
         else:
             page.locator(sel).scroll_into_view_if_needed()
         expect(page.locator(sel)).to_have_attribute(
-            "data-drawn", "grid" if "act-" in sel else "bars"
+            "data-interactive", "grid" if "act-" in sel else "bars"
         )
         values[sel] = page.evaluate(
             "(s) => document.querySelector(s).data.map(t => t.z || t.y)", sel
