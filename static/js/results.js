@@ -108,12 +108,12 @@ export class Results {
     figs.forEach((fig, i) => {
       try {
         const plan = fig.plan();
+        fig.planned = plan; // decoded once: Plotly's figure draws the same plan
         if (!plan.paint) return;
-        fig.planned = plan; // Plotly's figure draws the same plan
         plan.paint(fig, widths[i]);
         this.drawn(fig, plan);
-      } catch (err) {
-        fig.planned = null; // Plotly draws it (or says why it cannot)
+      } catch {
+        unpaint(fig); // Plotly draws it (or says why it cannot)
       }
     });
   }
