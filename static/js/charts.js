@@ -183,8 +183,7 @@ export function gridGeometry(n, mapRows, mapCols, width, opts = {}) {
   const axisPx = attention ? 26 + (rowLabels ? Math.min(longest, 12) * 5.5 : 0) : 0;
   const titlePx = 16 + axisPx;
   const height = gridRows * (cellPx + titlePx) + 16;
-  // r: room for the colour bar and its labels ("−0.25"), or Plotly widens it and the
-  // maps move under a painting (map_canvas.js)
+  // r: room for the colour bar and its labels ("−0.005", "−500µ")
   const margin = { l: rowLabels ? 70 : attention ? 48 : 4, r: 72, t: 16, b: 4 };
   const rowFrac = 1 / gridRows;
   const cells = [];
@@ -218,7 +217,8 @@ export async function heatmapGrid(
   const { cellPx, plotW } = geo;
   const layout = {
     height: geo.height,
-    margin: geo.margin,
+    // a plain grid keeps its margins (the colour bar fits in r): map_canvas.js painted there
+    margin: { ...geo.margin, autoexpand: Boolean(rowLabels || attention) },
     coloraxis: colorAxis(range[0], range[1]),
     annotations: [],
     paper_bgcolor: "rgba(0,0,0,0)",
