@@ -11,8 +11,8 @@ run's answer, static/js/map_canvas.js, without waiting for Plotly) and
 ``pg:interactive:<layer>`` (Plotly's figure drawn in their place: hover values, zoom, colour
 bar). "All 22 conv maps" is when both conv1's 6 and conv2's 16 are, painted and interactive
 in two columns. The path covers the HTML, CSS and ES modules, a workspace, building the
-model, the run (Plotly, preloaded, starts once it is sent), decoding, painting and drawing;
-the printed phases are the page's marks and resource timings.
+model, the run (Plotly, preloaded, starts once its maps are painted), decoding, painting and
+drawing; the printed phases are the page's marks and resource timings.
 
 Anchor in the same run, interleaved: a plain page (no modules, no build) with the same
 Plotly bundle in a ``<script>`` tag that asks the same run of an already built LeNet-5 while

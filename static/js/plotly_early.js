@@ -2,8 +2,9 @@
  * Plotly's start-up is one long task on the main thread (0.7-0.9 s). If Plotly has
  * downloaded while the page's own modules are still on their way, the main thread has
  * nothing else to do: start it now. Once the page runs (playground.js marks "pg:boot"), the
- * page starts Plotly itself, after its first run is sent: a run held behind Plotly's start-up
- * would come back later. An async module without imports, so it runs as soon as it arrives.
+ * page starts Plotly itself, once its first run's maps are painted (map_canvas.js): a run held
+ * behind Plotly's start-up would show later. An async module without imports, so it runs as
+ * soon as it arrives.
  */
 
 const link = document.querySelector('link[rel="preload"][as="script"]');
