@@ -81,27 +81,30 @@ function place(node, left, top, width, height) {
  * the height it reserved. Plotly's figure replaces it: unpaint(div).
  */
 export function paintGrid(div, tensor, { count, h, w, range, titles, width }) {
-  const geo = gridGeometry(count, h, w, Math.max(width || 600, 240));
+  const figW = Math.max(width || 600, 240); // as heatmapGrid reads it
+  const geo = gridGeometry(count, h, w, figW);
   const colour = colourOf(colorAxis(range[0], range[1]));
   const rgba = pixels(tensor, count, h, w, colour);
-  const plotW = Math.max(width || 600, 240) - geo.margin.l - geo.margin.r;
+  const plotW = figW - geo.margin.l - geo.margin.r;
   const plotH = geo.height - geo.margin.t - geo.margin.b;
   const layer = document.createElement("div");
   layer.className = "map-canvas";
   layer.setAttribute("aria-hidden", "true");
   for (let i = 0; i < count; i += 1) {
-    const { x, y, top } = geo.cells[i];
+    const { x, y, top: titleAt } = geo.cells[i];
+    const mapW = (x[1] - x[0]) * plotW;
     const canvas = document.createElement("canvas");
     canvas.width = w;
     canvas.height = h;
     const image = new ImageData(rgba.subarray(i * h * w * 4, (i + 1) * h * w * 4), w, h);
     canvas.getContext("2d").putImageData(image, 0, 0); // row 0 on top, as y is reversed
     const left = geo.margin.l + x[0] * plotW;
-    place(canvas, left, geo.margin.t + (1 - y[1]) * plotH, (x[1] - x[0]) * plotW, (y[1] - y[0]) * plotH);
+    const top = geo.margin.t + (1 - y[1]) * plotH;
+    place(canvas, left, top, mapW, (y[1] - y[0]) * plotH);
     const title = document.createElement("span");
     title.className = "map-canvas-title";
     title.textContent = titles[i];
-    place(title, left, geo.margin.t + (1 - top) * plotH - 16, (x[1] - x[0]) * plotW, 16);
+    place(title, left, geo.margin.t + (1 - titleAt) * plotH - 16, mapW, 16); // above its map
     layer.append(canvas, title);
   }
   div.style.minHeight = `${geo.height}px`;
