@@ -5,8 +5,12 @@ save, and then the requests succeed again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import signal
+import socket
+import struct
 import threading
 import time
 
@@ -73,3 +77,53 @@ def test_an_upload_reaches_an_actor_as_bytes_not_as_a_path_on_the_servers_disk(t
     assert inlined(msg) is msg
     other = Read("ws", "m", 1)
     assert inlined(other) is other
+
+
+SPRUNG: list[str] = []
+
+
+def spring(name: str) -> None:
+    SPRUNG.append(name)
+
+
+class Trap:
+    """Unpickling it calls :func:`spring`: proof that a stranger's pickle was loaded."""
+
+    def __reduce__(self):
+        return spring, ("unpickled",)
+
+
+def test_a_connection_without_the_key_is_refused_and_nothing_it_sent_is_unpickled():
+    from multiprocessing import AuthenticationError
+    from multiprocessing.connection import Connection, answer_challenge
+
+    from server.workers.direct import JobListener, dial
+
+    key = os.urandom(32)
+    served = threading.Event()
+    listener = JobListener("127.0.0.1", key, lambda conn: served.set())
+    try:
+        # the wrong key: refused, and the listener hangs up
+        wrong = Connection(socket.create_connection(listener.address).detach())
+        with pytest.raises(AuthenticationError):
+            answer_challenge(wrong, os.urandom(32))
+        with pytest.raises(EOFError):
+            wrong.recv_bytes()
+        wrong.close()
+        # no handshake at all, a pickle straight away (short, and long): never loaded
+        for pad in (0, 1000):
+            trap = pickle.dumps((Trap(), "x" * pad))
+            with socket.create_connection(listener.address) as raw:
+                raw.sendall(struct.pack("!i", len(trap)) + trap)
+                with contextlib.suppress(ConnectionResetError):  # unread bytes: a reset
+                    while raw.recv(4096):  # the challenge, then the listener hangs up
+                        pass
+        assert not served.is_set()
+        # with the key: served
+        with dial(listener.address, key):
+            assert served.wait(60)
+    finally:
+        listener.close()
+    assert SPRUNG == []
+    pickle.loads(pickle.dumps(Trap()))  # the trap works: it would have shown
+    assert SPRUNG == ["unpickled"]
