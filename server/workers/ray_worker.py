@@ -43,7 +43,7 @@ from typing import Any
 
 import ray
 import torch
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import GetTimeoutError
 
 from server.ops.messages import WeightsIn
 from server.settings import Settings
@@ -113,16 +113,19 @@ class ActorSlot(Channel):
             self.index,
             self.worker_stats.get("pid"),
         )
-        ref = None
+        ref, said = None, False
         while not self.closing:
             try:
-                ref = ref or self.actor.address.remote()
+                if ref is None:
+                    ref = self.actor.address.remote()
                 conn = dial(ray.get(ref, timeout=1), self.key)
             except GetTimeoutError:
                 continue  # still starting; the same call answers once it is up
-            except (RayActorError, OSError, EOFError, AuthenticationError) as exc:
-                ref = None  # the call reached the dead actor or the port is gone: ask again
-                log.info("Ray actor %d not back yet: %s", self.index, exc)
+            except Exception as exc:  # the call reached the dead actor, the port is gone …
+                ref = None  # … ask again (Ray queues the call while it restarts the actor)
+                if not said:
+                    log.info("Ray actor %d not back yet: %r", self.index, exc)
+                    said = True
                 self.gone.wait(0.5)
                 continue
             with self.lock:
@@ -158,7 +161,7 @@ def reads_file(msg: Any) -> bool:
 
 def inlined(msg: Any) -> Any:
     """``msg`` as an actor on another machine can run it: an uploaded file's bytes travel in
-    the message (Ray's object store carries them), not its path on the server's disk."""
+    the message (over the actor's connection), not its path on the server's disk."""
     if reads_file(msg):
         with open(msg.path, "rb") as file:
             return dataclasses.replace(msg, path="", data=file.read())

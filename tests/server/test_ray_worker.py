@@ -39,10 +39,17 @@ def test_ray_actors_answer_as_the_embedded_worker_and_survive_a_kill(make_api):
         for w in api.ok(api.get("/healthz"))["worker"]["workers"]
         if w.get("live_models", 0) >= 1 and w["jobs_done"] > 0
     )
-    timer = threading.Timer(0.5, os.kill, (victim["pid"], signal.SIGKILL))
-    statuses, acked, i, after = [], [], 1, 0
+    third_save, killed = threading.Event(), threading.Event()
+
+    def kill() -> None:  # during the stream, at a moment of its own
+        if third_save.wait(120):
+            os.kill(victim["pid"], signal.SIGKILL)
+            killed.set()
+
+    killer = threading.Thread(target=kill, daemon=True)
+    statuses, lost, acked, i, after = [], [], [], 1, 0
     deadline = time.monotonic() + 180
-    timer.start()
+    killer.start()
     while after < 5:
         assert time.monotonic() < deadline, statuses
         r = api.put_weights(model["id"], weights(i))
@@ -50,20 +57,31 @@ def test_ray_actors_answer_as_the_embedded_worker_and_survive_a_kill(make_api):
         if r.status_code == 200:
             acked.append((i, r.json()["version"]))
             i += 1
+            if len(acked) == 3:
+                third_save.set()
         else:
             assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, r.text
-            time.sleep(0.5)
+            lost.append(r.json()["error"]["code"])
+            time.sleep(0.2)  # a client's back-off; the 503 says 2 s
         run = api.post(f"{url}/run", json=ONES)
         statuses.append(run.status_code)
-        if not timer.is_alive() and r.status_code == 200 and run.status_code == 200:
+        if run.status_code == 503:
+            lost.append(run.json()["error"]["code"])
+        if killed.is_set() and r.status_code == 200 and run.status_code == 200:
             after += 1
-    assert set(statuses) <= {200, 503}
+    killer.join()
+    assert set(statuses) <= {200, 503} and 503 in statuses, statuses
+    assert set(lost) == {"worker_lost"}, lost  # while Ray restarts the actor
+    versions = [v for _, v in acked]
+    assert versions == sorted(set(versions))  # each acknowledged save a newer version
     last, version = acked[-1]
     stored = st_load(api.weights(model["id"]))
     assert torch.equal(stored["linear.weight"], torch.full((2, 3), float(last)))
+    assert torch.equal(stored["linear.bias"], torch.full((2,), float(-last)))
     assert api.ok(api.get(url))["version"] == version
     again = api.ok(api.get("/healthz"))["worker"]["workers"][victim["index"]]
     assert again["pid"] != victim["pid"]  # Ray started the actor again
+    assert again["alive"] and again["restarts"] == 1
 
 
 def test_an_upload_reaches_an_actor_as_bytes_not_as_a_path_on_the_servers_disk(tmp_path):
