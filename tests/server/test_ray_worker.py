@@ -145,3 +145,78 @@ def test_a_connection_without_the_key_is_refused_and_nothing_it_sent_is_unpickle
     assert SPRUNG == []
     pickle.loads(pickle.dumps(Trap()))  # the trap works: it would have shown
     assert SPRUNG == ["unpickled"]
+
+
+def test_a_dropped_connection_answers_503_then_the_slot_connects_to_the_restarted_actor(
+    monkeypatch,
+):
+    """Without a cluster: a fake actor whose first connection takes a job and drops (the
+    actor killed mid-job), whose address is asked again until "Ray" restarted it."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from ray.exceptions import GetTimeoutError
+
+    from server.settings import Settings
+    from server.worker import WorkerLost
+    from server.workers import ray_worker
+    from server.workers.direct import JobListener
+
+    key = os.urandom(32)
+    connections: list[int] = []
+    took_job = threading.Event()
+
+    def serve(conn) -> None:
+        connections.append(len(connections) + 1)
+        pid = connections[-1]
+        conn.send((0, True, None, [], {"pid": pid}))  # hello
+        while True:
+            try:
+                job_id, msg = conn.recv()
+            except EOFError:
+                return
+            if job_id == "control":  # ("control", "stop"): the server closes
+                return
+            if pid == 1:
+                took_job.set()
+                return  # dies with the job in flight: the connection drops
+            conn.send((job_id, True, msg.upper(), [], {"pid": pid}))
+
+    restarted = threading.Event()  # "Ray" has the actor back once the test says so
+
+    def get(ref, timeout=None):
+        assert ref == "address-ref"
+        if not restarted.wait(timeout):
+            raise GetTimeoutError("still restarting")
+        return listener.address
+
+    monkeypatch.setattr(ray_worker.ray, "get", get)
+    actor = SimpleNamespace(address=SimpleNamespace(remote=lambda: "address-ref"))
+    listener = JobListener("127.0.0.1", key, serve)
+    slot = ray_worker.ActorSlot(0, actor, key, Settings(), SimpleNamespace())
+
+    async def scenario() -> None:
+        with pytest.raises(WorkerLost) as in_flight:
+            await slot.submit("first")
+        assert took_job.is_set() and in_flight.value.code == "worker_lost"
+        assert "Ray actor 0" in str(in_flight.value)
+        with pytest.raises(WorkerLost):  # while the actor restarts: 503 at once
+            await slot.submit("meanwhile")
+        assert not slot.stats()["alive"]
+        restarted.set()
+        deadline = time.monotonic() + 60
+        while not slot.stats()["alive"]:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        assert await slot.submit("again") == "AGAIN"
+
+    try:
+        slot.connect(listener.address)
+        asyncio.run(scenario())
+        stats = slot.stats()
+        assert stats["restarts"] == 1 and stats["pid"] == 2 and stats["jobs_lost"] == 1
+    finally:
+        slot.close()
+        listener.close()
+        slot.join()
+    assert connections == [1, 2]
