@@ -4,7 +4,8 @@ Each worker process (``multiprocessing``'s spawn: a fresh interpreter) has its o
 threads, its own live models and its own store connection; jobs reach it as the pickled
 messages of ``server.ops.messages`` and ``server.training_jobs`` over a pipe (our own
 messages only: a user's bytes are never unpickled, they travel inside them as bytes or
-validated fields) and their plain-data results come back the same way. A workspace goes to
+validated fields) and their plain-data results come back the same way (both ends of the pipe:
+``server.workers.channel``, shared with the Ray actors' connections). A workspace goes to
 the worker that rendezvous hashing on its id picks, so its models stay warm there.
 
 A worker process that dies (kill -9, out of memory) is started again at once; the jobs it
