@@ -1,7 +1,9 @@
 """``PLAYGROUND_WORKER=ray`` on a local Ray started by the server (2 CPU slots, 2 actors): the
 API gives the answers of the embedded worker bit for bit, and an actor killed with SIGKILL
 during a stream of saves and runs costs only 503s while Ray restarts it, no acknowledged
-save, and then the requests succeed again."""
+save, and then the requests succeed again. The jobs' direct connection to an actor refuses a
+peer without the key before unpickling anything, and (without a cluster) a connection that
+drops mid-job costs that job a 503 and the slot connects to the restarted actor."""
 
 from __future__ import annotations
 
