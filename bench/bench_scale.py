@@ -13,8 +13,9 @@ load (3 rounds by default; medians printed, and the ratios 2 workers / embedded)
 - trainings: two workspaces (on two different workers when there are two), each training an
   MLP on digits for ``--steps`` steps, started together: seconds until both are done.
 
-``--ray`` adds a third server with ``PLAYGROUND_WORKER=ray`` (a local Ray it starts, 2 actors):
-its p50 against embedded is the per-run overhead of Ray (target: at most 2 ms).
+``--ray`` adds a third server with ``PLAYGROUND_WORKER=ray`` (a local Ray it starts, 2 actors,
+the jobs on a direct connection to each): its p50 against embedded is the per-run overhead of
+Ray (target: at most 2 ms).
 
     python bench/bench_scale.py [--requests 160] [--steps 300] [--rounds 3] [--ray]
 

@@ -5,9 +5,25 @@ per CPU slot on a cluster without GPUs, or ``PLAYGROUND_WORKERS`` of them when t
 1. Each actor holds a :class:`server.workers.context.WorkerContext` (its live models, its own
 store connection) and runs the same messages as a worker process, one at a time, with the same
 pinning (rendezvous hashing on the workspace id) and the same bounded queue per actor (503
-``busy`` beyond it). Ray restarts an actor that dies; the jobs it held are answered 503
-``worker_lost`` with ``Retry-After`` and the next job builds from the store. Across machines
-the store must be shared: PostgreSQL (``PLAYGROUND_DATABASE_URL``); SQLite means one machine.
+``busy`` beyond it). Across machines the store must be shared: PostgreSQL
+(``PLAYGROUND_DATABASE_URL``); SQLite means one machine.
+
+Ray places the actors (``num_gpus``), restarts one that dies and is the cluster; the jobs do
+not go through Ray's calls (a millisecond or two of its RPC machinery on each side of every
+job) but over a direct connection (``server.workers.direct``): each actor listens on its node's
+address on a free port, the server asks it for that address once (``address``) and connects,
+proving the key it made (32 random bytes, in the actor's constructor arguments) before a byte
+is unpickled. The connection carries the framing and answers of a worker process's pipe
+(``server.workers.channel``: the same send and read threads on the server, the same job loop
+on the actor). So the server must reach every Ray node on any TCP port, as Ray itself does.
+
+An actor that dies drops its connection: the jobs it held are answered 503 ``worker_lost``
+with ``Retry-After`` and the next job builds from the store (what was acknowledged is saved:
+a change is saved inside its job). The server then waits for Ray's restart of the actor
+(asking the restarted actor, which listens anew, for its address) and connects again; a job
+arriving meanwhile gets the same 503 at once, as while a worker process restarts, rather than
+waiting an unknown time. The server starts once every actor answers on its connection
+(:data:`START_S` at most: a cluster without the resources for them is an error at start).
 
 ``PLAYGROUND_RAY_ADDRESS=auto`` starts a local Ray with the server (or joins the one this
 process already started); any other value is an existing cluster's address.
@@ -20,29 +36,32 @@ import dataclasses
 import itertools
 import logging
 import os
+import secrets
 import threading
+from multiprocessing import AuthenticationError
 from typing import Any
 
 import ray
 import torch
-from ray.exceptions import RayActorError
+from ray.exceptions import GetTimeoutError
 
-from models.errors import SpecError
 from server.ops.messages import WeightsIn
 from server.settings import Settings
 from server.store import SqlStore
-from server.worker import Validator, Worker, full_queue
+from server.worker import Validator, Worker
+from server.workers.channel import Channel, JobServer
 from server.workers.context import WorkerContext
-from server.workers.process import RETRY_AFTER_S, lost, rendezvous
-from server.workers.wire import for_the_wire, pack_error, unpack_error
+from server.workers.direct import JobListener, dial
+from server.workers.process import rendezvous
 
 log = logging.getLogger("playground.worker")
+START_S = 300  # for every actor to be placed, started and listening
 
 
 class JobActor:
-    """The worker side on a Ray actor: one job at a time (Ray's default for an actor)."""
+    """The worker side on a Ray actor: listens for the server and runs its jobs one at a time."""
 
-    def __init__(self, settings: Settings, index: int) -> None:
+    def __init__(self, settings: Settings, index: int, key: bytes) -> None:
         from models import warmup
         from server import logs
         from server.worker import pick_device
@@ -52,39 +71,87 @@ class JobActor:
             torch.set_num_threads(settings.torch_threads)
         device = pick_device("cuda" if ray.get_gpu_ids() else settings.device)
         store = SqlStore(settings.db_url(), cache_records=False)
-        self.ctx = WorkerContext(
-            device, settings.limits(), settings.model_cache_bytes, store, settings
-        )
-        self.ctx.report_commits = True
-        self.index = index
-        # asked once: each job's answer carries the stats, and the runtime context is not free
-        self.where = {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
+        ctx = WorkerContext(device, settings.limits(), settings.model_cache_bytes, store, settings)
+        ctx.report_commits = True
         try:  # torch's one-time costs, while the actor starts rather than in its first job
             warmup.warm_up()
         except Exception:
             log.exception("actor %d: warming up failed; serving without it", index)
+        where = {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
+        self.server = JobServer(ctx, index, where, warm=False)
+        self.listener = JobListener(ray.util.get_node_ip_address(), key, self.server.serve)
 
-    def run(self, msg: Any) -> tuple[bool, Any, list, dict]:
-        from server.ops import handle
-        from server.worker import translated
+    def address(self) -> tuple[str, int]:
+        """Where the server connects (a restarted actor listens on a new port)."""
+        return self.listener.address
 
-        try:
-            ok, out = True, for_the_wire(msg, translated(self.ctx, handle, self.ctx, msg))
-        except SpecError as exc:
-            ok, out = False, pack_error(exc)
-        except Exception as exc:
-            log.exception("actor %d: job %s failed", self.index, type(msg).__name__)
-            ok, out = False, {"bug": f"{type(exc).__name__}: {exc}"}
-        return ok, out, self.ctx.take_committed(), self.stats()
 
-    def forget(self, model_id: str) -> None:
-        self.ctx.forget(model_id)
+class ActorSlot(Channel):
+    """The server's side of one actor: its direct connection, its jobs in flight."""
 
-    def unload_idle(self, seconds: float) -> int:
-        return self.ctx.unload_idle(seconds)
+    what = "Ray actor"
+
+    def __init__(self, index: int, actor: Any, key: bytes, settings: Settings, store: SqlStore):
+        super().__init__(index, settings.job_queue_size, store)
+        self.actor = actor
+        self.key = key
+        self.gone = threading.Event()  # set on close: the reconnection stops waiting
+
+    def connect(self, address: tuple[str, int]) -> None:
+        """The first connection (before any job)."""
+        self.conn = dial(address, self.key)
+        self._listen(self.conn)
+        self._sender.start()
+
+    def _recover(self) -> None:
+        """Wait for Ray's restart of the actor and connect to the new one (or to the same
+        one, should only the connection have dropped)."""
+        if self.closing:
+            return
+        log.error(
+            "Ray actor %d (pid %s) stopped; waiting for Ray to restart it",
+            self.index,
+            self.worker_stats.get("pid"),
+        )
+        ref, said = None, False
+        while not self.closing:
+            try:
+                if ref is None:
+                    ref = self.actor.address.remote()
+                conn = dial(ray.get(ref, timeout=1), self.key)
+            except GetTimeoutError:
+                continue  # still starting; the same call answers once it is up
+            except Exception as exc:  # the call reached the dead actor, the port is gone …
+                ref = None  # … ask again (Ray queues the call while it restarts the actor)
+                if not said:
+                    log.info("Ray actor %d not back yet: %r", self.index, exc)
+                    said = True
+                self.gone.wait(0.5)
+                continue
+            with self.lock:
+                if not self.closing:
+                    self.restarts += 1
+                    self.conn = conn
+                    self._listen(conn)
+                    log.warning("Ray actor %d is back; connected again", self.index)
+                    return
+            conn.close()
 
     def stats(self) -> dict[str, Any]:
-        return {**self.ctx.stats(), **self.where}
+        return {
+            "index": self.index,
+            "alive": self.conn is not None,
+            "restarts": self.restarts,
+            "jobs_queued": self.queued(),
+            "jobs_done": self.jobs_done,
+            "jobs_refused": self.jobs_refused,
+            "jobs_lost": self.jobs_lost,
+            **self.worker_stats,
+        }
+
+    def close(self) -> None:
+        self.gone.set()
+        self.stop()
 
 
 def reads_file(msg: Any) -> bool:
@@ -94,7 +161,7 @@ def reads_file(msg: Any) -> bool:
 
 def inlined(msg: Any) -> Any:
     """``msg`` as an actor on another machine can run it: an uploaded file's bytes travel in
-    the message (Ray's object store carries them), not its path on the server's disk."""
+    the message (over the actor's connection), not its path on the server's disk."""
     if reads_file(msg):
         with open(msg.path, "rb") as file:
             return dataclasses.replace(msg, path="", data=file.read())
@@ -118,7 +185,7 @@ def connect(settings: Settings) -> bool:
 
 
 class RayWorker(Worker):
-    """The server's side: one handle per actor, a bounded count of jobs in flight on each."""
+    """The server's side: one :class:`ActorSlot` per actor."""
 
     def __init__(self, settings: Settings, store: SqlStore, device: torch.device) -> None:
         self._started = connect(settings)  # a local Ray of ours: shut down with the server
@@ -130,9 +197,8 @@ class RayWorker(Worker):
             if settings.workers > 1
             else (int(gpus / per_gpu) if per_gpu else max(int(resources.get("CPU", 1)), 1))
         )
-        # no task events: Ray would report every job to its control store (the dashboard's
-        # task list; Ray Serve turns them off for its replicas too); the playground counts its
-        # own jobs in /healthz and /metrics
+        # no task events: Ray would report every call to its control store (the dashboard's
+        # task list); the playground counts its own jobs in /healthz and /metrics
         remote = ray.remote(
             num_cpus=0 if per_gpu else 1,
             num_gpus=per_gpu,
@@ -141,15 +207,27 @@ class RayWorker(Worker):
         )
         self.device = torch.device("cuda") if per_gpu else device
         self.settings = settings
-        self.store = store
         self.queue_size = settings.job_queue_size
-        self.actors = [remote(JobActor).remote(settings, i) for i in range(count)]
-        self.jobs = [0] * count
-        self.done = [0] * count
-        self.refused = [0] * count
-        self.lost = [0] * count
-        self.last: list[dict[str, Any]] = [{} for _ in range(count)]
-        self._lock = threading.Lock()
+        key = secrets.token_bytes(32)  # only this server can connect to its actors
+        self.actors = [remote(JobActor).remote(settings, i, key) for i in range(count)]
+        self.slots = [ActorSlot(i, a, key, settings, store) for i, a in enumerate(self.actors)]
+        try:
+            addresses = ray.get([a.address.remote() for a in self.actors], timeout=START_S)
+            for slot, address in zip(self.slots, addresses, strict=True):
+                slot.connect(tuple(address))
+        except BaseException as exc:
+            self._abandon()
+            if isinstance(exc, GetTimeoutError):
+                raise RuntimeError(
+                    f"{count} Ray actors did not start within {START_S} s: does the cluster "
+                    f"have {per_gpu or 1} {'GPU' if per_gpu else 'CPU'} free for each?"
+                ) from None
+            if isinstance(exc, (OSError, AuthenticationError)):
+                raise RuntimeError(
+                    f"cannot connect to a Ray actor ({exc}): the server must reach every "
+                    f"Ray node on any TCP port"
+                ) from exc
+            raise
         self._ctx = WorkerContext(device, settings.limits(), 0, None, settings)  # validations
         self._validator = Validator(settings.validate_queue_size)
         self._turn = itertools.count()
@@ -160,55 +238,25 @@ class RayWorker(Worker):
     async def submit(self, msg: Any) -> Any:
         workspace_id = getattr(msg, "workspace_id", "")
         i = self.slot_of(workspace_id) if workspace_id else next(self._turn) % len(self.actors)
-        with self._lock:
-            waiting = max(self.jobs[i] - 1, 0)
-            if waiting >= self.queue_size:
-                self.refused[i] += 1
-                raise full_queue(f"actor {i}", waiting, RETRY_AFTER_S)
-            self.jobs[i] += 1
-        try:
-            if reads_file(msg):  # a disk read: off the event loop (a run skips the thread hop)
-                msg = await asyncio.to_thread(inlined, msg)
-            ok, payload, committed, stats = await self.actors[i].run.remote(msg)
-        except RayActorError:
-            self.lost[i] += 1
-            raise lost(i) from None
-        finally:
-            with self._lock:
-                self.jobs[i] -= 1
-        for ws_id, model_id in committed:  # before the client hears of it
-            self.store.records.committed(ws_id, model_id, None)
-        self.done[i] += 1
-        self.last[i] = stats
-        if not ok:
-            raise unpack_error(payload)
-        return payload
+        if reads_file(msg):  # a disk read: off the event loop (a run skips the thread hop)
+            msg = await asyncio.to_thread(inlined, msg)
+        return await self.slots[i].submit(msg)
 
     async def call_anonymous(self, fn, *args):
         return await self._validator.call(self._ctx, fn, *args)
 
     def forget(self, model_id: str) -> None:
-        for actor in self.actors:
-            actor.forget.remote(model_id)
+        for slot in self.slots:
+            slot.control("forget", model_id)
 
     def unload_idle(self, seconds: float) -> int:
-        for actor in self.actors:
-            actor.unload_idle.remote(seconds)
+        """Asks every actor to unload; they count it in their own stats."""
+        for slot in self.slots:
+            slot.control("unload_idle", seconds)
         return 0
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            workers = [
-                {
-                    "index": i,
-                    "jobs_queued": self.jobs[i],
-                    "jobs_done": self.done[i],
-                    "jobs_refused": self.refused[i],
-                    "jobs_lost": self.lost[i],
-                    **self.last[i],
-                }
-                for i in range(len(self.actors))
-            ]
+        workers = [slot.stats() for slot in self.slots]
         return {
             "device": str(self.device),
             "backend": "ray",
@@ -216,17 +264,25 @@ class RayWorker(Worker):
             "live_models": sum(w.get("live_models", 0) for w in workers),
             "live_bytes": sum(w.get("live_bytes", 0) for w in workers),
             "cache_bytes": self.settings.model_cache_bytes,
-            "jobs_done": sum(self.done),
-            "jobs_queued": sum(self.jobs),
+            "jobs_done": sum(w["jobs_done"] for w in workers),
+            "jobs_queued": sum(w["jobs_queued"] for w in workers),
             "queue_size": self.queue_size,
-            "jobs_refused": sum(self.refused) + self._validator.refused,
+            "jobs_refused": sum(w["jobs_refused"] for w in workers) + self._validator.refused,
             "validations_queued": self._validator.jobs,
             "workers": workers,
         }
 
-    async def close(self) -> None:
-        self._validator.close()
+    def _abandon(self) -> None:
+        """Stop the slots and the actors (and our local Ray); no restart, no reconnection."""
+        for slot in self.slots:
+            slot.close()
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
+        for slot in self.slots:
+            slot.join()
         if self._started:
-            await asyncio.to_thread(ray.shutdown)
+            ray.shutdown()
+
+    async def close(self) -> None:
+        self._validator.close()
+        await asyncio.to_thread(self._abandon)

@@ -37,18 +37,19 @@ def test_a_killed_worker_loses_no_acknowledged_save(live_server, http):
     before = http.get(f"{server.url}/healthz").json()["worker"]["workers"]
     victim = next(w for w in before if w["live_models"] == 1)  # the workspace's worker
 
-    killed = threading.Event()
+    third_save, killed = threading.Event(), threading.Event()
 
-    def kill() -> None:
-        os.kill(victim["pid"], signal.SIGKILL)
-        killed.set()
+    def kill() -> None:  # during the stream, at a moment of its own
+        if third_save.wait(60):
+            os.kill(victim["pid"], signal.SIGKILL)
+            killed.set()
 
-    timer = threading.Timer(1.0, kill)
+    killer = threading.Thread(target=kill, daemon=True)
     statuses: list[int] = []
     acked: list[tuple[int, int]] = []  # (i, version) of each acknowledged upload
     i, after_kill = 1, 0
     deadline = time.monotonic() + 120
-    timer.start()
+    killer.start()
     try:
         while after_kill < 10:
             assert time.monotonic() < deadline, statuses
@@ -61,6 +62,8 @@ def test_a_killed_worker_loses_no_acknowledged_save(live_server, http):
             if r.status_code == 200:
                 acked.append((i, r.json()["version"]))
                 i += 1
+                if len(acked) == 3:
+                    third_save.set()
             else:  # the same save again, once the worker is back
                 assert r.status_code == 503, r.text
                 assert r.json()["error"]["code"] in ("worker_lost", "busy"), r.text
@@ -76,7 +79,8 @@ def test_a_killed_worker_loses_no_acknowledged_save(live_server, http):
             if killed.is_set() and r.status_code == 200 and run.status_code == 200:
                 after_kill += 1
     finally:
-        timer.cancel()
+        third_save.set()
+        killer.join()
     assert killed.is_set()
     assert set(statuses) <= {200, 503}
     versions = [v for _, v in acked]
