@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import signal
 import socket
 import struct
 import threading
@@ -19,7 +18,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load as st_load
-from test_worker_faults import ONES, weights
+from test_worker_faults import ONES, Killer, weights
 from test_worker_processes import scenario
 
 pytest.importorskip("ray")
@@ -41,17 +40,10 @@ def test_ray_actors_answer_as_the_embedded_worker_and_survive_a_kill(make_api):
         for w in api.ok(api.get("/healthz"))["worker"]["workers"]
         if w.get("live_models", 0) >= 1 and w["jobs_done"] > 0
     )
-    third_save, killed = threading.Event(), threading.Event()
-
-    def kill() -> None:  # during the stream, at a moment of its own
-        if third_save.wait(120):
-            os.kill(victim["pid"], signal.SIGKILL)
-            killed.set()
-
-    killer = threading.Thread(target=kill, daemon=True)
+    killer = Killer(victim["pid"], wait_s=120)
     statuses, lost, acked, i, after = [], [], [], 1, 0
     deadline = time.monotonic() + 180
-    killer.start()
+    killer.thread.start()
     while after < 5:
         assert time.monotonic() < deadline, statuses
         r = api.put_weights(model["id"], weights(i))
@@ -60,7 +52,7 @@ def test_ray_actors_answer_as_the_embedded_worker_and_survive_a_kill(make_api):
             acked.append((i, r.json()["version"]))
             i += 1
             if len(acked) == 3:
-                third_save.set()
+                killer.go.set()
         else:
             assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, r.text
             lost.append(r.json()["error"]["code"])
@@ -69,9 +61,9 @@ def test_ray_actors_answer_as_the_embedded_worker_and_survive_a_kill(make_api):
         statuses.append(run.status_code)
         if run.status_code == 503:
             lost.append(run.json()["error"]["code"])
-        if killed.is_set() and r.status_code == 200 and run.status_code == 200:
+        if killer.killed.is_set() and r.status_code == 200 and run.status_code == 200:
             after += 1
-    killer.join()
+    killer.thread.join()
     assert set(statuses) <= {200, 503} and 503 in statuses, statuses
     assert set(lost) == {"worker_lost"}, lost  # while Ray restarts the actor
     versions = [v for _, v in acked]

@@ -25,6 +25,20 @@ def weights(i: int) -> bytes:
     )
 
 
+class Killer:
+    """SIGKILLs ``pid`` on a thread of its own once ``go`` is set (by the request stream, after
+    its third acknowledged save: a condition, not a timer); ``killed`` is set once it did."""
+
+    def __init__(self, pid: int, wait_s: float) -> None:
+        self.go, self.killed = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._kill, args=(pid, wait_s), daemon=True)
+
+    def _kill(self, pid: int, wait_s: float) -> None:
+        if self.go.wait(wait_s):
+            os.kill(pid, signal.SIGKILL)
+            self.killed.set()
+
+
 def test_a_killed_worker_loses_no_acknowledged_save(live_server, http):
     server = live_server(workers=2)
     token = http.post(f"{server.url}/api/workspaces").json()["token"]
@@ -37,19 +51,12 @@ def test_a_killed_worker_loses_no_acknowledged_save(live_server, http):
     before = http.get(f"{server.url}/healthz").json()["worker"]["workers"]
     victim = next(w for w in before if w["live_models"] == 1)  # the workspace's worker
 
-    third_save, killed = threading.Event(), threading.Event()
-
-    def kill() -> None:  # during the stream, at a moment of its own
-        if third_save.wait(60):
-            os.kill(victim["pid"], signal.SIGKILL)
-            killed.set()
-
-    killer = threading.Thread(target=kill, daemon=True)
+    killer = Killer(victim["pid"], wait_s=60)
     statuses: list[int] = []
     acked: list[tuple[int, int]] = []  # (i, version) of each acknowledged upload
     i, after_kill = 1, 0
     deadline = time.monotonic() + 120
-    killer.start()
+    killer.thread.start()
     try:
         while after_kill < 10:
             assert time.monotonic() < deadline, statuses
@@ -63,7 +70,7 @@ def test_a_killed_worker_loses_no_acknowledged_save(live_server, http):
                 acked.append((i, r.json()["version"]))
                 i += 1
                 if len(acked) == 3:
-                    third_save.set()
+                    killer.go.set()
             else:  # the same save again, once the worker is back
                 assert r.status_code == 503, r.text
                 assert r.json()["error"]["code"] in ("worker_lost", "busy"), r.text
@@ -76,12 +83,12 @@ def test_a_killed_worker_loses_no_acknowledged_save(live_server, http):
             )
             statuses.append(run.status_code)
             assert run.status_code in (200, 503), run.text
-            if killed.is_set() and r.status_code == 200 and run.status_code == 200:
+            if killer.killed.is_set() and r.status_code == 200 and run.status_code == 200:
                 after_kill += 1
     finally:
-        third_save.set()
-        killer.join()
-    assert killed.is_set()
+        killer.go.set()
+        killer.thread.join()
+    assert killer.killed.is_set()
     assert set(statuses) <= {200, 503}
     versions = [v for _, v in acked]
     assert versions == sorted(set(versions))  # each acknowledged save a newer version
