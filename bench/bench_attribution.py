@@ -1,13 +1,18 @@
 """Bench: gradients and each attribution method through the playground vs Captum/torch directly.
 
-LeNet-5 (the preset, seed 0) on one seeded random input. For each method three figures are
-measured in the same run, in alternating rounds (so both sides see the same machine):
+LeNet-5 (the preset, seed 0) on one seeded random input. For each method these figures are
+measured in the same run, in alternating rounds (so all see the same machine):
 
 - ``direct``: Captum (or ``backward``) called on ``build(spec, seed=0).model`` as ``model(x)``;
 - ``engine``: ``models.attribution.attribute`` / ``gradients`` on the same model;
 - ``api``: ``POST /api/models/{id}/attribute`` (or ``/gradients``, or ``/run`` with
-  ``gradients``) in-process through the ASGI app (a starlette TestClient), wall time, and the
-  worker's own ``elapsed_ms``.
+  ``gradients``) to a server (``python -m server`` on 127.0.0.1, embedded worker, one torch
+  thread; ``--server inprocess``: the app in this process through a starlette TestClient):
+  wall time, the worker's own ``elapsed_ms`` (the input made, the method, the answer
+  encoded), and ``compute_ms`` ("in job": the same engine call as ``engine``, timed inside
+  the server's job);
+- ``thread`` (with ``--thread``): the direct call made on a thread of its own that waits for
+  each call, as the worker's thread waits for each job: the control for the thread hop.
 
 The rows ``run`` and ``run_gradients`` are a run capturing every layer without and with
 gradients: direct is ``model(x)`` with a forward hook on every layer (and, with gradients,
@@ -19,10 +24,11 @@ and attributions are asked without statistics, as the Why tab asks them; the las
 saliency at the worker with statistics, and with the same input as a JSON list of numbers
 (checked one by one in ``models.tensors``).
 
-Printed: the median of each and the ratios engine/direct and api-worker/direct (target ≤ 1.2);
-api wall/direct shows the fixed cost of HTTP + JSON, which dominates the cheapest methods.
+Printed: the median of each and the ratios engine/direct, in job/engine (the same call in the
+server against in this process), worker/direct (the target: ≤ 1.2) and api wall/direct (the
+fixed cost of HTTP + JSON, which dominates the cheapest methods).
 
-    python bench/bench_attribution.py [--rounds 15]
+    python bench/bench_attribution.py [--rounds 15] [--server http|inprocess] [--thread]
 
 Not part of the test suite.
 """
@@ -31,13 +37,19 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import httpx
 import torch
 from captum.attr import (
     IntegratedGradients,
@@ -49,6 +61,8 @@ from captum.attr import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_http import free_port, start, stop
 
 from models.attribution import AttributionOptions, attribute
 from models.build import build
@@ -57,6 +71,7 @@ from models.presets import PRESETS
 from models.probe import probe
 from models.run_gradients import RunGradients
 
+WARMUP = 5  # rounds left out of the figures, per method
 BODIES = {
     "run": {},
     "run_gradients": {},
@@ -116,6 +131,40 @@ def direct(model, x: torch.Tensor, name: str, args: dict) -> torch.Tensor | list
     )  # fmt: skip
 
 
+@contextlib.contextmanager
+def api_client(server: str) -> Iterator[Any]:
+    """``http``: ``python -m server`` on a free port of 127.0.0.1 (embedded worker, one torch
+    thread), asked over HTTP; ``inprocess``: the app in this process (a starlette TestClient,
+    which adds a thread of its own between the client and the app)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if server == "inprocess":
+            from starlette.testclient import TestClient
+
+            from server.app import create_app
+            from server.settings import Settings
+
+            with TestClient(create_app(Settings(data_dir=Path(tmp)))) as client:
+                yield client
+            return
+        port = free_port()
+        env = {
+            **os.environ,
+            "PLAYGROUND_HOST": "127.0.0.1",
+            "PLAYGROUND_PORT": str(port),
+            "PLAYGROUND_DATA_DIR": str(Path(tmp) / "data"),
+            "PLAYGROUND_LOG_LEVEL": "warning",
+            "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "0",
+            "PLAYGROUND_DEVICE": "cpu",
+            "PLAYGROUND_TORCH_THREADS": "1",
+        }
+        proc = start([sys.executable, "-m", "server"], env, port, Path(tmp) / "server.log")
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                yield client
+        finally:
+            stop(proc)
+
+
 def timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -125,26 +174,30 @@ def timed(fn) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--server", choices=("http", "inprocess"), default="http")
+    parser.add_argument("--thread", action="store_true", help="add the thread-hop control")
+    args = parser.parse_args()
+    rounds, server = args.rounds, args.server
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    from starlette.testclient import TestClient
-
-    from server.app import create_app
-    from server.settings import Settings
-
+    waiting = ThreadPoolExecutor(max_workers=1) if args.thread else None
+    if waiting is not None:
+        waiting.submit(torch.set_num_threads, 1).result()
+    kinds = ("direct", "thread", "engine", "in job", "worker", "api")
+    kinds = tuple(k for k in kinds if waiting is not None or k != "thread")
     built = build(PRESETS["lenet5"].spec, seed=0)
     model = built.model.eval()
     x = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
     data = base64.b64encode(x.numpy().tobytes()).decode()
     inputs = {"x": {"kind": "tensor", "data": data, "encoding": "f32", "shape": [1, 1, 32, 32]}}
-    with TestClient(create_app(Settings(data_dir=Path(tempfile.mkdtemp())))) as client:
+    with api_client(server) as client:
         headers = {"Authorization": f"Bearer {client.post('/api/workspaces').json()['token']}"}
         mid = client.post("/api/models", json={"preset": "lenet5", "seed": 0}, headers=headers)
         mid = mid.json()["id"]
-        print(f"LeNet-5, CPU, torch threads 1, {rounds} rounds; medians in ms")
-        print(f"{'method':22} {'direct':>8} {'engine':>8} {'worker':>8} {'api':>8}"
-              f" {'eng/dir':>8} {'wrk/dir':>8} {'api/dir':>8}")  # fmt: skip
+        where = "a server on 127.0.0.1" if server == "http" else "the app in this process"
+        print(f"LeNet-5, CPU, torch threads 1, {rounds} rounds, API: {where}; medians in ms")
+        ratios = ("eng/dir", "job/eng", "wrk/dir", "api/dir")
+        print(f"{'method':22}" + "".join(f" {k:>8}" for k in kinds + ratios))
         for name, body in BODIES.items():
             if name in ("run", "run_gradients"):
                 args = {}
@@ -174,25 +227,29 @@ def main() -> None:
 
                 url = f"/api/models/{mid}/attribute"
                 req = {**body, "inputs": inputs, "stats": False}  # as the Why tab asks
-            figures: dict[str, list[float]] = {k: [] for k in ("direct", "engine", "worker", "api")}
-            for i in range(rounds + 2):
-                d = timed(lambda name=name, args=args: direct(model, x, name, args))
-                e = timed(engine)
+            figures: dict[str, list[float]] = {k: [] for k in kinds}
+            for i in range(rounds + WARMUP):
+                one = {"direct": timed(lambda name=name, args=args: direct(model, x, name, args))}
+                if waiting is not None:
+                    hop = waiting.submit(timed, lambda n=name, a=args: direct(model, x, n, a))
+                    one["thread"] = hop.result()
+                one["engine"] = timed(engine)
                 t = time.perf_counter()
                 r = client.post(url, json=req, headers=headers)
-                a = (time.perf_counter() - t) * 1000
+                one["api"] = (time.perf_counter() - t) * 1000
                 assert r.status_code == 200, r.text
-                if i >= 2:  # warm-up
-                    figures["direct"].append(d)
-                    figures["engine"].append(e)
-                    figures["worker"].append(r.json()["elapsed_ms"])
-                    figures["api"].append(a)
+                one["worker"], one["in job"] = r.json()["elapsed_ms"], r.json()["compute_ms"]
+                if i >= WARMUP:
+                    for k in kinds:
+                        figures[k].append(one[k])
             med = {k: statistics.median(v) for k, v in figures.items()}
-            print(
-                f"{name:22} {med['direct']:8.2f} {med['engine']:8.2f} {med['worker']:8.2f} "
-                f"{med['api']:8.2f} {med['engine'] / med['direct']:8.2f} "
-                f"{med['worker'] / med['direct']:8.2f} {med['api'] / med['direct']:8.2f}"
-            )
+            shown = [med[k] for k in kinds] + [
+                med["engine"] / med["direct"],
+                med["in job"] / med["engine"],
+                med["worker"] / med["direct"],
+                med["api"] / med["direct"],
+            ]
+            print(f"{name:22}" + "".join(f" {v:8.2f}" for v in shown))
         listed = {"x": {"kind": "tensor", "data": x.tolist()}}
         url = f"/api/models/{mid}/attribute"
         kinds = {

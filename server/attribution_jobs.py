@@ -95,9 +95,11 @@ def attribute_job(
         made_base = make_inputs(built, {name: req.baseline_input}, settings, limits)
         baseline = made_base[name].tensor
     # the request is an AttributionOptions (its subclass): no copy to make
+    computing = time.perf_counter()
     res = attribute(
         built.model, built.inference, xs, req, attribution_limits(settings), baseline=baseline
     )
+    compute_ms = (time.perf_counter() - computing) * 1000
     maps = {k: res[k] for k in ("attribution", "map") if k in res}
     maps = _payloads(maps, req.encoding, stats=req.stats)
     out = {
@@ -112,6 +114,7 @@ def attribute_job(
     }
     if "delta" in res:
         out["delta"] = res["delta"]
+    out["compute_ms"] = compute_ms
     out["elapsed_ms"] = (time.perf_counter() - started) * 1000
     return out
 
@@ -123,6 +126,7 @@ def gradients_job(
     made = make_inputs(built, req.inputs, settings, limits)
     layers = [n for n, _, _ in built.model.plan] if req.layers == "all" else []
     layers = req.layers if isinstance(req.layers, list) else layers
+    computing = time.perf_counter()
     res = gradients(
         built.model,
         {n: m.tensor for n, m in made.items()},
@@ -132,6 +136,7 @@ def gradients_job(
         loss=req.loss,
         output=req.output,
     )
+    compute_ms = (time.perf_counter() - computing) * 1000
     max_el = settings.max_display_elements if req.downsample else None
 
     return {
@@ -142,6 +147,7 @@ def gradients_job(
         "target": res["target"],
         "objective": res["objective"],
         "labels": built.inference.spec.labels,
+        "compute_ms": compute_ms,
         "elapsed_ms": (time.perf_counter() - started) * 1000,
     }
 

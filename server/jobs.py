@@ -136,6 +136,7 @@ def run_model(
 
         per_run = attribution_limits(settings)
         run_gradients.check_cost(cost.total_flops, cost.total_activation_bytes, per_run)
+    computing = time.perf_counter()
     result = probe(
         live.model,
         {n: m.tensor for n, m in made.items()},
@@ -145,6 +146,7 @@ def run_model(
         deadline=Deadline.for_work(work, limits),
         gradients=req.gradients,
     )
+    compute_ms = (time.perf_counter() - computing) * 1000
     max_el = settings.max_display_elements if req.downsample else None
     # the inputs' exact float32 statistics are a layer's, computed in the same batch
     inputs = {n: m.tensor for n, m in made.items()}
@@ -163,6 +165,7 @@ def run_model(
     out["labels"] = spec.labels
     if persist and req.mode == "train" and next(live.model.buffers(), None) is not None:
         save_state(live, worker)
+    out["compute_ms"] = compute_ms
     out["elapsed_ms"] = (time.perf_counter() - started) * 1000
     return out
 

@@ -67,7 +67,8 @@ class AttributeResult(BaseModel):
     inputs: dict[str, InputOut]
     captum: dict = Field(description="the arguments given to Captum's attribute()")
     checkpoint: CheckpointRef | None = None
-    elapsed_ms: float
+    compute_ms: float = Field(description="of elapsed_ms, the method itself (Captum's call)")
+    elapsed_ms: float = Field(description="time spent on the worker: inputs, method, encoding")
 
 
 class GradientsRequest(BaseModel):
@@ -100,7 +101,8 @@ class GradientsResult(BaseModel):
     objective: float
     labels: list[str] | None = None
     checkpoint: CheckpointRef | None = None
-    elapsed_ms: float
+    compute_ms: float = Field(description="of elapsed_ms, the forward and the backward")
+    elapsed_ms: float = Field(description="time spent on the worker: inputs, passes, encoding")
 
 
 class InterveneRequest(RunRequest):

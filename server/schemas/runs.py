@@ -101,4 +101,7 @@ class RunResult(BaseModel):
     labels: list[str] | None = None
     checkpoint: CheckpointRef | None = Field(None, description="set when run at a checkpoint")
     gradients: GradientsOut | None = Field(None, description="when the run asked for them")
+    compute_ms: float = Field(
+        description="of elapsed_ms, the forward with its hooks (and the backward, with gradients)"
+    )
     elapsed_ms: float = Field(description="time spent on the worker: inputs, forward, encoding")

@@ -59,6 +59,7 @@ def test_every_method_equals_captum(api, preset):
     assert r["target"] == target
     api.assert_same(r["attribution"]["tensor"], Saliency(m).attribute(leaf(x), target, abs=True))
     api.assert_same(r["output"], m(x))
+    assert 0 < r["compute_ms"] < r["elapsed_ms"]  # Captum's call, within the job
 
     r = attribute(api, made["id"], method="integrated_gradients", steps=20, baseline=0.1,
                   target=2, inputs=inputs)  # fmt: skip
@@ -163,6 +164,7 @@ def test_gradients_equal_backward(api, lenet):
     api.assert_same(r["parameters"]["fc1.weight"]["tensor"], m.fc1.weight.grad)
     assert r["target"] == 1
     assert r["objective"] == pytest.approx(float(out[0, 1].detach()))
+    assert 0 < r["compute_ms"] < r["elapsed_ms"]
 
 
 def test_tagger_gradients_on_embeddings(api):

@@ -18,7 +18,16 @@ from server.workers.process import rendezvous
 
 pytestmark = pytest.mark.slow
 
-VOLATILE = {"id", "created", "updated", "elapsed_ms", "model_id", "started", "finished"}
+VOLATILE = {
+    "id",
+    "created",
+    "updated",
+    "elapsed_ms",
+    "compute_ms",
+    "model_id",
+    "started",
+    "finished",
+}
 
 
 def plain(value: Any) -> Any:
