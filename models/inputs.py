@@ -355,4 +355,4 @@ def make_input(
         if not bool((torch.isfinite(t) & (t == t.round())).all()):
             raise SpecError("invalid_input", f"{label} holds integers; the tensor has fractions")
         t = t.to(torch.int64)
-    return MadeInput(t.to(out_dtype))
+    return MadeInput(t if t.dtype == out_dtype else t.to(out_dtype))

@@ -42,6 +42,18 @@ def test_f16_round_trip_equals_torch_half() -> None:
     assert torch.equal(back, t.half().float())
 
 
+@pytest.mark.parametrize("encoding", ["f32", "f16"])
+def test_decoded_binary_tensors_are_float32_writable_and_their_own(encoding) -> None:
+    p = encode(_rand(3, 4), encoding)
+    a, b = decode(p, max_elements=100), decode(p, max_elements=100)
+    assert a.dtype == torch.float32 and a.shape == (3, 4) and a.is_contiguous()
+    before = a.clone()
+    a.add_(1)  # writable, and sharing nothing with another decode of the same payload
+    assert torch.equal(b, before) and not torch.equal(a, before)
+    empty = decode({"shape": [2, 0], "encoding": encoding, "data": ""}, max_elements=100)
+    assert empty.shape == (2, 0) and empty.dtype == torch.float32
+
+
 def test_f16_overflow_becomes_inf_and_nan_stays_nan() -> None:
     t = torch.tensor([1e5, -1e5, float("nan"), 65504.0])
     back = decode(encode(t, "f16"), max_elements=10)
