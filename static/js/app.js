@@ -310,7 +310,7 @@ export class App {
       );
       this.shownRun();
       this.say(
-        `Ran in ${state.mode} mode: ${res.elapsed_ms.toFixed(1)} ms on the worker, ${Math.round(performance.now() - started)} ms round trip.`,
+        `Ran in ${state.mode} mode: ${res.elapsed_ms.toFixed(1)} ms on the worker (the passes ${res.compute_ms.toFixed(1)} ms), ${Math.round(performance.now() - started)} ms round trip.`,
         "ok",
       );
       if (this.focus && this.results.scrollTo(this.focus)) this.focus = null;

@@ -89,7 +89,7 @@ export class Results {
       this.root,
       el("p", {
         class: "run-meta",
-        text: `Ran in ${run.mode} mode · ${run.elapsed_ms.toFixed(1)} ms on the worker`,
+        text: `Ran in ${run.mode} mode · ${run.elapsed_ms.toFixed(1)} ms on the worker (the passes ${run.compute_ms.toFixed(1)} ms)`,
       }),
       this.ctx.toggleGradients ? gradientToggle(run.gradients, this.ctx.toggleGradients) : null,
       gradientSummary(run.gradients, labels),

@@ -190,7 +190,7 @@ export class WhyView {
     await this.drawOverlay(lastMap(input), lastMap(attr), SIGNED.has(res.method));
     const label = this.labels?.[res.target] ?? String(res.target);
     const delta = res.delta === undefined ? "" : `, convergence delta ${res.delta.toExponential(2)}`;
-    this.note.textContent = `${res.method} for class ${label}: ${res.passes} forward pass${res.passes === 1 ? "" : "es"}, ${res.elapsed_ms.toFixed(1)} ms${delta}.`;
+    this.note.textContent = `${res.method} for class ${label}: ${res.passes} forward pass${res.passes === 1 ? "" : "es"}, ${res.elapsed_ms.toFixed(1)} ms on the worker (the method ${res.compute_ms.toFixed(1)} ms)${delta}.`;
     this.root.dataset.method = res.method;
   }
 
