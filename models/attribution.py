@@ -26,6 +26,7 @@ from models.build import SpecModel
 from models.errors import SpecError
 from models.inference import Inference
 from models.limits import DEFAULT_LIMITS
+from models.rng import cuda_indices, seed_streams
 
 Method = Literal["saliency", "integrated_gradients", "smoothgrad", "gradcam", "occlusion"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
@@ -297,8 +298,8 @@ def attribute(
         elif opts.method == "smoothgrad":
             args.update(nt_type="smoothgrad", nt_samples=opts.samples, stdevs=opts.stdev,
                         nt_samples_batch_size=chunk, abs=True)  # fmt: skip
-            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-                torch.manual_seed(opts.seed)
+            with torch.random.fork_rng(devices=cuda_indices(x.device)):
+                seed_streams(opts.seed, cuda_indices(x.device))  # torch.manual_seed's numbers
                 attr = NoiseTunnel(Saliency(captum_fn)).attribute(x, **args)
         elif opts.method == "gradcam":
             args.update(relu_attributions=True)

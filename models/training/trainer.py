@@ -22,6 +22,7 @@ from torch import nn
 
 from models.datasets import DEFAULT_ROOTS, DataRoots, apply_transforms, load_split
 from models.errors import SpecError
+from models.rng import cuda_indices, seed_streams
 from models.training import record
 from models.training.check import EVAL_CHUNK, TrainPlan
 from models.training.config import TrainConfig, parse_config
@@ -72,10 +73,7 @@ class Trainer:
         with torch.random.fork_rng(devices=self._cuda()):
             # the global stream dropout draws from, as torch.manual_seed(seed) sets it (only on
             # this training's devices: fork_rng restores no others)
-            torch.default_generator.manual_seed(self.config.seed)
-            for d in self._cuda():
-                with torch.cuda.device(d):
-                    torch.cuda.manual_seed(self.config.seed)
+            seed_streams(self.config.seed, self._cuda())
             self._rng = self._get_rng()
         self.step = 0
         self.epoch = 0
@@ -93,7 +91,7 @@ class Trainer:
 
     # -- randomness -------------------------------------------------------------------------
     def _cuda(self) -> list[int]:
-        return [self.device.index or 0] if self.device.type == "cuda" else []
+        return cuda_indices(self.device)
 
     def _get_rng(self) -> tuple[torch.Tensor, ...]:
         states = [torch.get_rng_state()]
