@@ -13,7 +13,6 @@ numbers as ``torch.manual_seed(seed); torch.randn(shape)`` in plain torch.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 import math
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import pybase64
 import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -224,7 +224,7 @@ def _image(m: ImageInput, shape: Sequence[int] | None, max_pixels: int) -> torch
     if text.startswith("data:") and "," in text:
         text = text.split(",", 1)[1]
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = pybase64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SpecError("bad_image", "png_base64 is not valid base64") from None
     try:

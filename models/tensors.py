@@ -25,7 +25,6 @@ cast to float. A payload downsampled for display (see ``encode``) also carries
 
 from __future__ import annotations
 
-import base64
 import binascii
 import math
 import sys
@@ -34,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
+import pybase64
 import torch
 import torch.nn.functional as F
 
@@ -124,7 +124,8 @@ def _replace_nonfinite(x: Any) -> Any:
 
 
 def _b64(arr: np.ndarray) -> str:
-    return base64.b64encode(arr.tobytes()).decode("ascii")
+    """Base64 of the array's bytes in C order (pybase64: SIMD, ~40x binascii's speed)."""
+    return pybase64.b64encode_as_string(arr if arr.flags.c_contiguous else arr.tobytes())
 
 
 def _u8(sent: torch.Tensor, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -324,7 +325,7 @@ def _decode_bytes(data: Any, shape: list[int] | None, encoding: str, numel: int)
     if len(data) > 4 * (-(-numel * item // 3)) + 4:  # too long: refuse before decoding
         raise _bad(f"data is {len(data)} base64 characters but shape {fmt_shape(shape)} {need}")
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise _bad("data is not valid base64 (standard alphabet, with = padding)") from None
     if len(raw) != numel * item:

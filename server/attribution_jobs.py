@@ -142,9 +142,9 @@ def gradients_job(
     max_el = settings.max_display_elements if req.downsample else None
 
     return {
-        "inputs": _payloads(res["inputs"], req.encoding, max_el),
-        "activations": _payloads(res["activations"], req.encoding, max_el),
-        "parameters": _payloads(res["parameters"], req.encoding, max_el),
+        "inputs": _payloads(res["inputs"], req.encoding, max_el, req.stats),
+        "activations": _payloads(res["activations"], req.encoding, max_el, req.stats),
+        "parameters": _payloads(res["parameters"], req.encoding, max_el, req.stats),
         "output": encode(res["output"], req.encoding),
         "target": res["target"],
         "objective": res["objective"],

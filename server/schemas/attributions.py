@@ -85,11 +85,12 @@ class GradientsRequest(BaseModel):
     encoding: Encoding = "f16"
     downsample: bool = True
     checkpoint: CheckpointRef | None = None
+    stats: bool = Field(True, description="statistics of each gradient; false leaves them out")
 
 
 class Gradient(BaseModel):
     tensor: TensorPayload
-    stats: TensorStats
+    stats: TensorStats | None = Field(None, description="absent when asked stats: false")
 
 
 class GradientsResult(BaseModel):

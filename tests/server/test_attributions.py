@@ -337,3 +337,17 @@ def test_attribution_without_statistics(api, lenet):
     for key in ("attribution", "map"):
         assert "stats" in full[key] and "stats" not in bare[key]
         assert bare[key]["tensor"] == full[key]["tensor"]
+
+
+def test_gradients_without_statistics(api, lenet):
+    """stats: false leaves every gradient's statistics out and nothing else."""
+    url = f"/api/models/{lenet['id']}/gradients"
+    body = {"layers": ["conv1"], "parameters": True, "target": 2, "encoding": "f32"}
+    full = api.ok(api.post(url, json=body))
+    bare = api.ok(api.post(url, json={**body, "stats": False}))
+    for group in ("inputs", "activations", "parameters"):
+        assert full[group] and set(full[group]) == set(bare[group])
+        for name, grad in full[group].items():
+            assert "stats" in grad and "stats" not in bare[group][name]
+            assert bare[group][name]["tensor"] == grad["tensor"]
+    assert (bare["objective"], bare["target"]) == (full["objective"], full["target"])

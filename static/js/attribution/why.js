@@ -221,7 +221,7 @@ export class WhyView {
 
   /** d(class score)/d(input) from /gradients, in the shape explain() draws. */
   async gradient(info, body) {
-    const req = { inputs: body.inputs, layers: "none", encoding: "f32", downsample: false };
+    const req = { inputs: body.inputs, layers: "none", encoding: "f32", downsample: false, stats: false };
     if (body.target !== undefined) req.target = body.target;
     const res = await api.attribution(info.id, "gradients", req);
     const name = Object.keys(res.inputs)[0];
