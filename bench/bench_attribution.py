@@ -219,8 +219,14 @@ def main() -> None:
                     gradients(model, {"x": x}, layers=[], target=3)
 
                 url = f"/api/models/{mid}/gradients"
-                req = {"inputs": inputs, "layers": "none", "target": 3, "encoding": "f32",
-                       "downsample": False, "stats": False}  # as the Why tab asks
+                req = {
+                    "inputs": inputs,
+                    "layers": "none",
+                    "target": 3,
+                    "encoding": "f32",
+                    "downsample": False,
+                    "stats": False,
+                }  # as the Why tab asks
             else:
                 opts = AttributionOptions(**body)
                 args = attribute(model, built.inference, {"x": x}, opts)["captum_args"]
