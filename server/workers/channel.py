@@ -157,6 +157,22 @@ class Channel:
         with self.lock:
             return len(self.pending)
 
+    def alive(self) -> bool:
+        return self.conn is not None
+
+    def stats(self) -> dict[str, Any]:
+        """This worker in /healthz: the server's counts, then the worker's last stats."""
+        return {
+            "index": self.index,
+            "alive": self.alive(),
+            "restarts": self.restarts,
+            "jobs_queued": self.queued(),
+            "jobs_done": self.jobs_done,
+            "jobs_refused": self.jobs_refused,
+            "jobs_lost": self.jobs_lost,
+            **self.worker_stats,
+        }
+
     def stop(self) -> None:
         """No more jobs or restarts; ask the worker to stop serving this connection."""
         with self.lock:

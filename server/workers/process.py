@@ -19,8 +19,6 @@ in the cache than in the database, and at worst older (the worker builds the new
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import itertools
 import logging
 import multiprocessing
 import os
@@ -33,21 +31,11 @@ import torch
 
 from server.settings import Settings
 from server.store import SqlStore
-from server.worker import Validator, Worker
 from server.workers.channel import RETRY_AFTER_S, Channel, JobServer
 from server.workers.context import WorkerContext
+from server.workers.pinned import PinnedWorker
 
 log = logging.getLogger("playground.worker")
-
-
-def rendezvous(workspace_id: str, slots: int) -> int:
-    """The slot with the highest hash of (slot, workspace): stable, and when the number of
-    slots changes only the workspaces of the slots added or removed move."""
-
-    def score(slot: int) -> bytes:
-        return hashlib.blake2b(f"{slot}:{workspace_id}".encode(), digest_size=8).digest()
-
-    return max(range(slots), key=score)
 
 
 class Slot(Channel):
@@ -97,18 +85,11 @@ class Slot(Channel):
                 self.restarts += 1
                 self._start()
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
     def stats(self) -> dict[str, Any]:
-        alive = self.process is not None and self.process.is_alive()
-        return {
-            "index": self.index,
-            "pid": self.pid,
-            "alive": alive,
-            "restarts": self.restarts,
-            "jobs_queued": self.queued(),
-            "jobs_done": self.jobs_done,
-            "jobs_refused": self.jobs_refused,
-            **self.worker_stats,
-        }
+        return {"pid": self.pid, **super().stats()}  # the process's own answer has its pid
 
     def close(self) -> None:
         self.stop()
@@ -121,59 +102,14 @@ class Slot(Channel):
             self.conn.close()
 
 
-class ProcessWorker(Worker):
+class ProcessWorker(PinnedWorker):
     """N worker processes; a workspace's jobs always go to the same one."""
 
     def __init__(self, settings: Settings, store: SqlStore, device: torch.device) -> None:
         if store.url.startswith("sqlite") and (":memory:" in store.url or store.url == "sqlite://"):
             raise RuntimeError("PLAYGROUND_WORKERS > 1 needs a database file, not :memory:")
-        self.device = device
-        self.settings = settings
-        self.queue_size = settings.job_queue_size
-        self.slots = [Slot(i, settings, store) for i in range(settings.workers)]
-        self._ctx = WorkerContext(device, settings.limits(), 0, None, settings)  # validations
-        self._validator = Validator(settings.validate_queue_size)
-        self._turn = itertools.count()
-
-    def slot_of(self, workspace_id: str) -> int:
-        return rendezvous(workspace_id, len(self.slots))
-
-    async def submit(self, msg: Any) -> Any:
-        workspace_id = getattr(msg, "workspace_id", "")
-        if workspace_id:
-            slot = self.slots[self.slot_of(workspace_id)]
-        else:  # no workspace (a dataset's sample, a training plan): the next in turn
-            slot = self.slots[next(self._turn) % len(self.slots)]
-        return await slot.submit(msg)
-
-    async def call_anonymous(self, fn, *args):
-        return await self._validator.call(self._ctx, fn, *args)
-
-    def forget(self, model_id: str) -> None:
-        for slot in self.slots:
-            slot.control("forget", model_id)
-
-    def unload_idle(self, seconds: float) -> int:
-        """Asks every worker process to unload; they count it in their own stats."""
-        for slot in self.slots:
-            slot.control("unload_idle", seconds)
-        return 0
-
-    def stats(self) -> dict[str, Any]:
-        workers = [slot.stats() for slot in self.slots]
-        return {
-            "device": str(self.device),
-            "processes": len(workers),
-            "live_models": sum(w.get("live_models", 0) for w in workers),
-            "live_bytes": sum(w.get("live_bytes", 0) for w in workers),
-            "cache_bytes": self.settings.model_cache_bytes,
-            "jobs_done": sum(w["jobs_done"] for w in workers),
-            "jobs_queued": sum(w["jobs_queued"] for w in workers),
-            "queue_size": self.queue_size,
-            "jobs_refused": sum(w["jobs_refused"] for w in workers) + self._validator.refused,
-            "validations_queued": self._validator.jobs,
-            "workers": workers,
-        }
+        slots = [Slot(i, settings, store) for i in range(settings.workers)]
+        super().__init__(settings, device, slots)
 
     async def close(self) -> None:
         self._validator.close()

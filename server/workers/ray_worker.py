@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import logging
 import os
 import secrets
@@ -48,11 +47,10 @@ from ray.exceptions import GetTimeoutError
 from server.ops.messages import WeightsIn
 from server.settings import Settings
 from server.store import SqlStore
-from server.worker import Validator, Worker
 from server.workers.channel import Channel, JobServer
 from server.workers.context import WorkerContext
 from server.workers.direct import JobListener, dial
-from server.workers.process import rendezvous
+from server.workers.pinned import PinnedWorker
 
 log = logging.getLogger("playground.worker")
 START_S = 300  # for every actor to be placed, started and listening
@@ -137,18 +135,6 @@ class ActorSlot(Channel):
                     return
             conn.close()
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "alive": self.conn is not None,
-            "restarts": self.restarts,
-            "jobs_queued": self.queued(),
-            "jobs_done": self.jobs_done,
-            "jobs_refused": self.jobs_refused,
-            "jobs_lost": self.jobs_lost,
-            **self.worker_stats,
-        }
-
     def close(self) -> None:
         self.gone.set()
         self.stop()
@@ -184,8 +170,10 @@ def connect(settings: Settings) -> bool:
     return settings.ray_address == "auto"
 
 
-class RayWorker(Worker):
+class RayWorker(PinnedWorker):
     """The server's side: one :class:`ActorSlot` per actor."""
+
+    backend = "ray"
 
     def __init__(self, settings: Settings, store: SqlStore, device: torch.device) -> None:
         self._started = connect(settings)  # a local Ray of ours: shut down with the server
@@ -205,12 +193,11 @@ class RayWorker(Worker):
             max_restarts=-1,
             enable_task_events=False,
         )
-        self.device = torch.device("cuda") if per_gpu else device
-        self.settings = settings
-        self.queue_size = settings.job_queue_size
         key = secrets.token_bytes(32)  # only this server can connect to its actors
         self.actors = [remote(JobActor).remote(settings, i, key) for i in range(count)]
-        self.slots = [ActorSlot(i, a, key, settings, store) for i, a in enumerate(self.actors)]
+        slots = [ActorSlot(i, a, key, settings, store) for i, a in enumerate(self.actors)]
+        super().__init__(settings, device, slots)  # validations on this process's device
+        self.device = torch.device("cuda") if per_gpu else device  # the actors' (/healthz)
         try:
             addresses = ray.get([a.address.remote() for a in self.actors], timeout=START_S)
             for slot, address in zip(self.slots, addresses, strict=True):
@@ -228,49 +215,11 @@ class RayWorker(Worker):
                     f"Ray node on any TCP port"
                 ) from exc
             raise
-        self._ctx = WorkerContext(device, settings.limits(), 0, None, settings)  # validations
-        self._validator = Validator(settings.validate_queue_size)
-        self._turn = itertools.count()
-
-    def slot_of(self, workspace_id: str) -> int:
-        return rendezvous(workspace_id, len(self.actors))
 
     async def submit(self, msg: Any) -> Any:
-        workspace_id = getattr(msg, "workspace_id", "")
-        i = self.slot_of(workspace_id) if workspace_id else next(self._turn) % len(self.actors)
         if reads_file(msg):  # a disk read: off the event loop (a run skips the thread hop)
             msg = await asyncio.to_thread(inlined, msg)
-        return await self.slots[i].submit(msg)
-
-    async def call_anonymous(self, fn, *args):
-        return await self._validator.call(self._ctx, fn, *args)
-
-    def forget(self, model_id: str) -> None:
-        for slot in self.slots:
-            slot.control("forget", model_id)
-
-    def unload_idle(self, seconds: float) -> int:
-        """Asks every actor to unload; they count it in their own stats."""
-        for slot in self.slots:
-            slot.control("unload_idle", seconds)
-        return 0
-
-    def stats(self) -> dict[str, Any]:
-        workers = [slot.stats() for slot in self.slots]
-        return {
-            "device": str(self.device),
-            "backend": "ray",
-            "processes": len(workers),
-            "live_models": sum(w.get("live_models", 0) for w in workers),
-            "live_bytes": sum(w.get("live_bytes", 0) for w in workers),
-            "cache_bytes": self.settings.model_cache_bytes,
-            "jobs_done": sum(w["jobs_done"] for w in workers),
-            "jobs_queued": sum(w["jobs_queued"] for w in workers),
-            "queue_size": self.queue_size,
-            "jobs_refused": sum(w["jobs_refused"] for w in workers) + self._validator.refused,
-            "validations_queued": self._validator.jobs,
-            "workers": workers,
-        }
+        return await super().submit(msg)
 
     def _abandon(self) -> None:
         """Stop the slots and the actors (and our local Ray); no restart, no reconnection."""

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save as st_save
 from shared_specs import DIGITS, MLP
 
-from server.workers.process import rendezvous
+from server.workers.pinned import rendezvous
 
 pytestmark = pytest.mark.slow
 
