@@ -165,9 +165,11 @@ def test_validate_body_shape(client, api, body):
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_validates_under_default_limits(make_client, name):
-    client = make_client(**_defaults())
+    # the default limits, not the default 2 s budget (tests/server/test_deadlines.py has
+    # that): a loaded machine once made this the 503 of a missed budget
+    client = make_client(**_defaults(), validate_timeout_s=60)
     body = client.post("/api/validate", json={"spec": PRESETS[name].spec}).json()
-    assert body["valid"] is True, body["error"]
+    assert body.get("valid") is True, body
     model = build(PRESETS[name].spec).model
     assert body["total_params"] == sum(p.numel() for p in model.parameters())
 
